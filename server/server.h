@@ -1,0 +1,74 @@
+/* server/ — process lifecycle, configuration, logging, INFO.
+ *
+ * The configuration is parsed once at start-up into a struct cfg; each shard
+ * then works on its own copy (cfg_dup), and CONFIG SET is broadcast to every
+ * shard, which applies it to its copy. So no config field is ever written
+ * by one core while another reads it. */
+#ifndef KR_SERVER_H
+#define KR_SERVER_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#define KR_VERSION "7.0.0"          /* the Redis version we speak as */
+#define KR_SERVER_VERSION "0.1.0"   /* keyrail's own version */
+
+enum srv_loglevel { LL_DEBUG = 0, LL_VERBOSE, LL_NOTICE, LL_WARNING, LL_NOTHING };
+enum { DEBUGCMD_NO = 0, DEBUGCMD_YES = 1, DEBUGCMD_LOCAL = 2 };
+
+struct cfg {
+	char **bind;                  /* NULL-terminated list */
+	int port;
+	int shards;                   /* 0 = number of online CPUs */
+	char *requirepass;            /* NULL: no password */
+	bool protected_mode;
+	long long maxclients;
+	long long timeout_s;          /* idle client timeout, 0 = never */
+	int tcp_keepalive_s;
+	int tcp_backlog;
+	int databases;
+	int loglevel;
+	char *logfile;                /* "" = stdout */
+	bool daemonize;
+	char *pidfile;                /* NULL or "" = none */
+	char *dir;
+	long long proto_max_bulk_len;
+	long long client_query_buffer_limit;
+	bool busy_poll;
+	int enable_debug_command;     /* DEBUGCMD_* */
+	long long slowlog_log_slower_than_us;
+	long long slowlog_max_len;
+	int hz;
+	char *config_file;            /* absolute path, NULL if none */
+};
+
+/* Defaults as Redis 7's (port 6379, bind 127.0.0.1 -::1 ...). */
+void cfg_defaults(struct cfg *c);
+/* Parse `[config-file] [--directive value ...]` into c (which holds
+ * defaults). On error returns -1 with err holding "file:line: reason"
+ * (or "command line: reason"). */
+int cfg_load_args(struct cfg *c, int argc, char **argv, char *err, size_t errlen);
+/* Apply one directive line's words (as from a file). 0 or -1 with err. */
+int cfg_apply(struct cfg *c, int argc, char **argv, char *err, size_t errlen);
+struct cfg *cfg_dup(const struct cfg *c);
+void cfg_free(struct cfg *c);
+
+/* CONFIG GET: call emit for each directive whose name matches the glob
+ * pattern (case-insensitive), with its value as Redis prints it. */
+typedef void cfg_emit_fn(void *arg, const char *name, const char *value);
+void cfg_get(const struct cfg *c, const char *pattern, cfg_emit_fn *emit, void *arg);
+/* CONFIG SET of one directive on c. 0 on success; -1 with err holding the
+ * Redis 7 error text (without "-"), e.g.
+ * "ERR Unknown option or number of arguments for CONFIG SET - 'foo'". */
+int cfg_set(struct cfg *c, const char *name, const char *value, char *err, size_t errlen);
+/* Redis-style glob match (used by CONFIG GET, KEYS, SCAN MATCH). */
+bool srv_glob_match(const char *pat, size_t plen, const char *s, size_t slen, bool nocase);
+
+/* Logging in Redis's line format: "pid:M dd Mon yyyy hh:mm:ss.mmm * msg".
+ * Thread-safe (one write(2) per line). */
+void srv_log_init(const char *logfile, int level);
+void srv_log_set_level(int level);
+void srv_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

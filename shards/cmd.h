@@ -1,0 +1,165 @@
+/* shards/cmd.h — the command table and what a command handler sees
+ * (private to shards/).
+ *
+ * Every command is one struct cmd_def in the one table (cmdtable.c). The
+ * shard loop reads it to check arity and auth, to find the keys, to route
+ * the command to the shard(s) owning them, and to merge replies when keys
+ * span shards; COMMAND INFO/DOCS/COUNT/LIST/GETKEYS read it too.
+ *
+ * A handler runs on the shard that owns all the keys it is given (the loop
+ * guarantees that: a multi-key command spanning shards is split into one
+ * sub-request per shard, each carrying only that shard's keys, in their
+ * original order and with their values for MSET). It writes exactly one
+ * reply into ctx->out. It must not block and must bound its work. */
+#ifndef KR_CMD_H
+#define KR_CMD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "dataplane/dataplane.h"
+#include "shards/ks.h"
+
+struct shard;
+struct conn;
+struct cmd_def;
+
+struct cmd_ctx {
+	struct shard *sh;            /* executing shard */
+	struct conn *c;              /* the client; NULL unless CMD_CONN or
+				      * executing on the client's own shard */
+	struct rbuf *out;            /* where the one reply goes */
+	const struct cmd_def *cmd;
+	int argc;
+	const struct resp_arg *argv; /* argv[0] is the command name */
+	struct ks_db *db;            /* the selected db, on this shard */
+	int dbid;
+	int proto;                   /* 2 or 3 */
+	int64_t now_ms;              /* one clock reading per command */
+};
+
+typedef void cmd_fn(struct cmd_ctx *ctx);
+
+/* flags */
+#define CMD_WRITE      (1u << 0)   /* may modify the keyspace */
+#define CMD_READONLY   (1u << 1)
+#define CMD_FAST       (1u << 2)   /* O(1)/O(log n) */
+#define CMD_ADMIN      (1u << 3)
+#define CMD_NOAUTH     (1u << 4)   /* allowed before AUTH (AUTH HELLO QUIT RESET) */
+#define CMD_CONN       (1u << 5)   /* needs the client: runs on its own shard */
+#define CMD_BCAST      (1u << 6)   /* runs on every shard; replies merged */
+#define CMD_NOKEYS_ANY (1u << 7)   /* no keys: runs where the client is */
+#define CMD_DENYOOM    (1u << 8)
+#define CMD_LOADING    (1u << 9)
+#define CMD_STALE      (1u << 10)
+#define CMD_NOSCRIPT   (1u << 11)
+#define CMD_SENTINEL   (1u << 12)
+#define CMD_PUBSUB     (1u << 13)
+#define CMD_INTERNAL   (1u << 14)  /* never reachable from a client */
+
+/* How replies of sub-requests combine (multi-key spanning shards, BCAST). */
+enum cmd_merge {
+	MERGE_NONE = 0,     /* single target only */
+	MERGE_SUM,          /* integers added: DEL EXISTS TOUCH UNLINK DBSIZE */
+	MERGE_BY_KEY,       /* arrays re-ordered to the original key order: MGET */
+	MERGE_OK,           /* +OK if every part said +OK: MSET FLUSHDB SWAPDB */
+	MERGE_CONCAT,       /* arrays concatenated: KEYS */
+	MERGE_CUSTOM,       /* cmd_def.merge_fn */
+};
+
+/* Combine n part replies (each one complete RESP value) into out. An error
+ * in any part wins (the first one, in shard order). */
+typedef void cmd_merge_fn(struct cmd_ctx *ctx, struct rbuf *parts, int n);
+/* Coordinator for commands whose cross-shard form needs several rounds
+ * (MSETNX RENAME RENAMENX COPY): called on the client's shard instead of
+ * splitting when the keys span shards. Defined in xshard.c. */
+typedef void cmd_cross_fn(struct cmd_ctx *ctx);
+/* Custom routing: return the shard to run on (SCAN: from the cursor). */
+typedef unsigned cmd_route_fn(const struct cmd_ctx *ctx);
+
+struct cmd_def {
+	const char *name;            /* lower case; "client|list" for subs */
+	int arity;                   /* Redis convention, counting the name
+				      * (and the subcommand for subs) */
+	uint32_t flags;
+	int first_key, last_key, key_step;  /* legacy key spec; last -1 = last arg,
+				      * -2 = all but the last */
+	cmd_fn *fn;
+	enum cmd_merge merge;
+	cmd_merge_fn *merge_fn;
+	cmd_cross_fn *cross_fn;
+	cmd_route_fn *route_fn;
+	const char *acl;             /* "@write @string @slow" */
+	const char *group;           /* COMMAND DOCS group: "string", "generic" ... */
+	const char *since;
+	const char *summary;
+	const struct cmd_def *subs;  /* NULL-name-terminated subcommand table */
+};
+
+/* Lookup by name (case-insensitive), NULL if unknown. */
+const struct cmd_def *cmd_lookup(const char *name, size_t len);
+/* Subcommand lookup in parent->subs, NULL if unknown. */
+const struct cmd_def *cmd_lookup_sub(const struct cmd_def *parent, const char *name, size_t len);
+/* The whole table, for COMMAND. */
+const struct cmd_def *cmd_table(size_t *n);
+
+/* ------------------------------------------------- handler helpers */
+
+/* Standard errors (Redis 7 texts). */
+#define ERR_WRONGTYPE "WRONGTYPE Operation against a key holding the wrong kind of value"
+#define ERR_SYNTAX    "ERR syntax error"
+#define ERR_NOTINT    "ERR value is not an integer or out of range"
+#define ERR_NOTFLOAT  "ERR value is not a valid float"
+#define ERR_OVERFLOW  "ERR increment or decrement would overflow"
+#define ERR_NOKEY     "ERR no such key"
+#define ERR_DBRANGE   "ERR DB index is out of range"
+
+/* Case-insensitive compare of an argument with a literal. */
+bool arg_is(const struct resp_arg *a, const char *lit);
+/* Parse helpers: on bad input they reply the error themselves and return
+ * -1; 0 on success. */
+int arg_ll(struct cmd_ctx *ctx, const struct resp_arg *a, long long *v);
+int arg_ll_msg(struct cmd_ctx *ctx, const struct resp_arg *a, long long *v, const char *errmsg);
+int arg_double(struct cmd_ctx *ctx, const struct resp_arg *a, double *v);
+int arg_long_double(struct cmd_ctx *ctx, const struct resp_arg *a, long double *v);
+/* Parse without replying: 0 ok, -1 bad. */
+int arg_to_ll(const struct resp_arg *a, long long *v);
+
+/* Key lookups in ctx->db at ctx->now_ms (expired keys vanish).
+ * _read counts keyspace_hits/misses and refreshes the access time. */
+struct ks_entry *cmd_lookup_read(struct cmd_ctx *ctx, const struct resp_arg *key);
+struct ks_entry *cmd_lookup_write(struct cmd_ctx *ctx, const struct resp_arg *key);
+
+/* Reply the value of a string entry as a bulk string. */
+void cmd_reply_str(struct cmd_ctx *ctx, const struct ks_entry *e);
+
+/* Shard facts for handlers that need them (SCAN cursors, DEBUG POPULATE). */
+unsigned shard_self_id(const struct shard *sh);
+unsigned shard_nshards(void);
+bool shard_owns_key(const struct shard *sh, const void *key, size_t len);
+/* The executing shard's keyspace (all dbs) and its copy of the config. */
+struct ks_space *shard_ks(struct shard *sh);
+const struct cfg *shard_cfg(const struct shard *sh);
+/* Per-shard flag: DEBUG SET-ACTIVE-EXPIRE. */
+void shard_set_active_expire(struct shard *sh, bool on);
+/* Random 64-bit number from the shard's generator. */
+uint64_t shard_rand(struct shard *sh);
+
+/* Handlers, by family (one file each). */
+/* t_string.c */
+cmd_fn cmd_get, cmd_set, cmd_setnx, cmd_setex, cmd_psetex, cmd_mget, cmd_mset,
+	cmd_msetnx, cmd_getset, cmd_getdel, cmd_getex, cmd_append, cmd_strlen,
+	cmd_incr, cmd_decr, cmd_incrby, cmd_decrby, cmd_incrbyfloat,
+	cmd_getrange, cmd_setrange, cmd_substr, cmd_lcs;
+/* t_keys.c */
+cmd_fn cmd_del, cmd_unlink, cmd_exists, cmd_type, cmd_expire, cmd_pexpire,
+	cmd_expireat, cmd_pexpireat, cmd_ttl, cmd_pttl, cmd_expiretime,
+	cmd_pexpiretime, cmd_persist, cmd_rename, cmd_renamenx, cmd_copy,
+	cmd_keys, cmd_scan, cmd_randomkey, cmd_dbsize, cmd_flushdb, cmd_flushall,
+	cmd_swapdb, cmd_touch, cmd_object_encoding, cmd_object_freq,
+	cmd_object_idletime, cmd_object_refcount, cmd_object_help;
+/* SCAN cursor layout across shards: cursor = dict_cursor * nshards + shard.
+ * Route: shard = cursor % nshards. */
+cmd_route_fn cmd_scan_route;
+
+#endif
