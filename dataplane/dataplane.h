@@ -193,8 +193,9 @@ int dp_poll(struct dp_port *p, struct dp_event *ev, int max, int timeout_ms);
  * (possibly fewer than n) or negative errno; -EAGAIN means none taken. */
 ssize_t dp_recv(struct dp_port *p, dp_conn_t c, void *buf, size_t n);
 ssize_t dp_send(struct dp_port *p, dp_conn_t c, const void *buf, size_t n);
-/* Ask for (or stop asking for) DP_EV_WRITABLE on c. */
-int dp_want_write(struct dp_port *p, dp_conn_t c, bool on);
+/* Choose which readiness events c reports: READABLE (off while the shard
+ * applies back-pressure to a client) and WRITABLE (on after a short send). */
+int dp_set_interest(struct dp_port *p, dp_conn_t c, bool read, bool write);
 void dp_conn_set_udata(struct dp_port *p, dp_conn_t c, void *udata);
 void dp_conn_close(struct dp_port *p, dp_conn_t c);
 /* Stop accepting new connections (maxclients reached is handled by the

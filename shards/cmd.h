@@ -36,6 +36,7 @@ struct cmd_ctx {
 	int dbid;
 	int proto;                   /* 2 or 3 */
 	int64_t now_ms;              /* one clock reading per command */
+	void *payload;               /* internal cross-shard ops: in/out object */
 };
 
 typedef void cmd_fn(struct cmd_ctx *ctx);
@@ -56,6 +57,7 @@ typedef void cmd_fn(struct cmd_ctx *ctx);
 #define CMD_SENTINEL   (1u << 12)
 #define CMD_PUBSUB     (1u << 13)
 #define CMD_INTERNAL   (1u << 14)  /* never reachable from a client */
+#define CMD_PROTECTED  (1u << 15)  /* DEBUG: gated by enable-debug-command */
 
 /* How replies of sub-requests combine (multi-key spanning shards, BCAST). */
 enum cmd_merge {

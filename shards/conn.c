@@ -1,0 +1,400 @@
+/* Client connections of one shard: input parsing, ordered replies, output.
+ *
+ * Input: bytes are read into c->in; complete requests are parsed out of it
+ * (zero copy: argv points into c->in) and dispatched one by one. A request
+ * that is still arriving is not re-parsed until at least the number of
+ * bytes the parser asked for is there.
+ *
+ * Output: see shard_int.h for the pend queue that keeps replies in request
+ * order when some commands ran on other shards. */
+#include "shards/shard_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char protected_mode_msg[] =
+	"-DENIED Redis is running in protected mode because protected mode is enabled "
+	"and no password is set for the default user. In this mode connections are only "
+	"accepted from the loopback interface. If you want to connect from external "
+	"computers to Redis you may adopt one of the following solutions: 1) Just disable "
+	"protected mode sending the command 'CONFIG SET protected-mode no' from the "
+	"loopback interface by connecting to Redis from the same host the server is "
+	"running, however MAKE SURE Redis is not publicly accessible from internet if you "
+	"do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can "
+	"just disable the protected mode by editing the Redis configuration file, and "
+	"setting the protected mode option to 'no', and then restarting the server. 3) If "
+	"you started the server manually just for testing, restart it with the "
+	"'--protected-mode no' option. 4) Set up an authentication password for the "
+	"default user. NOTE: You only need to do one of the above things in order for the "
+	"server to start accepting connections from the outside.\r\n";
+
+static uint64_t total_clients(void)
+{
+	uint64_t n = 0;
+	for (unsigned i = 0; i < g_nshards; i++)
+		n += STAT_GET(g_shards[i]->stats.conns);
+	return n;
+}
+
+struct conn *conn_new(struct shard *sh, const struct dp_event *ev)
+{
+	if (total_clients() >= (uint64_t)sh->cfg->maxclients) {
+		static const char msg[] = "-ERR max number of clients reached\r\n";
+		(void)dp_send(sh->port, ev->conn, msg, sizeof(msg) - 1);
+		dp_conn_close(sh->port, ev->conn);
+		STAT_ADD(sh->stats.rejected, 1);
+		return NULL;
+	}
+	if (sh->cfg->protected_mode && (!sh->cfg->requirepass || !sh->cfg->requirepass[0]) &&
+	    !ev->peer_is_loopback && !ev->peer_is_unix) {
+		(void)dp_send(sh->port, ev->conn, protected_mode_msg, sizeof(protected_mode_msg) - 1);
+		dp_conn_close(sh->port, ev->conn);
+		STAT_ADD(sh->stats.rejected, 1);
+		return NULL;
+	}
+	struct conn *c = calloc(1, sizeof(*c));
+	if (!c)
+		abort();
+	c->sh = sh;
+	c->fd = ev->conn;
+	c->id = ++sh->conn_seq * g_nshards + sh->id;
+	c->proto = 2;
+	c->is_local = ev->peer_is_loopback || ev->peer_is_unix;
+	c->authed = !sh->cfg->requirepass || !sh->cfg->requirepass[0];
+	c->ctime_ms = c->last_ms = sh->now_ms;
+	c->last_cmd = "NULL";
+	snprintf(c->peer, sizeof(c->peer), "%s", ev->peer);
+	snprintf(c->local, sizeof(c->local), "%s", ev->local);
+	c->next = sh->conns;
+	if (sh->conns)
+		sh->conns->prev = c;
+	sh->conns = c;
+	sh->nconns++;
+	STAT_SET(sh->stats.conns, sh->nconns);
+	STAT_ADD(sh->stats.conns_total, 1);
+	dp_conn_set_udata(sh->port, c->fd, c);
+	return c;
+}
+
+static void pend_free_all(struct conn *c)
+{
+	struct pend *p = c->pend_head;
+	while (p) {
+		struct pend *n = p->next;
+		rbuf_free(&p->buf);
+		free(p);
+		p = n;
+	}
+	c->pend_head = c->pend_tail = NULL;
+}
+
+/* Frees are deferred to the end of the loop round (conn_reap), so code
+ * deep in a call chain may close a connection and keep using the pointer. */
+void conn_maybe_free(struct shard *sh, struct conn *c)
+{
+	if (!c->closed || c->inflight || c->dead)
+		return;
+	c->dead = true;
+	c->dead_next = sh->dead;
+	sh->dead = c;
+}
+
+void conn_reap(struct shard *sh)
+{
+	while (sh->dead) {
+		struct conn *c = sh->dead;
+		sh->dead = c->dead_next;
+		if (c->prev)
+			c->prev->next = c->next;
+		else
+			sh->conns = c->next;
+		if (c->next)
+			c->next->prev = c->prev;
+		pend_free_all(c);
+		rbuf_free(&c->in);
+		rbuf_free(&c->out);
+		free(c->name);
+		free(c);
+	}
+}
+
+void conn_close(struct shard *sh, struct conn *c)
+{
+	if (c->closed)
+		return;
+	c->closed = true;
+	if (c->monitor) {
+		c->monitor = false;
+		sh->nmonitors--;
+		atomic_fetch_sub(&g_monitors, 1);
+	}
+	dp_conn_set_udata(sh->port, c->fd, NULL);
+	dp_conn_close(sh->port, c->fd);
+	sh->nconns--;
+	STAT_SET(sh->stats.conns, sh->nconns);
+	conn_maybe_free(sh, c);
+}
+
+void conn_mark_flush(struct shard *sh, struct conn *c)
+{
+	if (c->in_flush)
+		return;
+	c->in_flush = true;
+	c->flush_next = sh->flush_list;
+	sh->flush_list = c;
+}
+
+/* Send what we can. Returns false if the connection was closed. */
+static bool conn_write(struct shard *sh, struct conn *c)
+{
+	while (c->out_sent < c->out.len) {
+		ssize_t n = dp_send(sh->port, c->fd, c->out.data + c->out_sent,
+				    c->out.len - c->out_sent);
+		if (n == -EAGAIN)
+			break;
+		if (n < 0) {
+			conn_close(sh, c);
+			return false;
+		}
+		c->out_sent += (size_t)n;
+		STAT_ADD(sh->stats.net_out, (uint64_t)n);
+	}
+	if (c->out_sent == c->out.len) {
+		c->out.len = 0;
+		c->out_sent = 0;
+		/* Give back large buffers once a big reply has gone. */
+		if (c->out.cap > 1024 * 1024)
+			rbuf_free(&c->out);
+		if (c->closing) {
+			conn_close(sh, c);
+			return false;
+		}
+	}
+	bool want_write = c->out.len > 0;
+	bool want_read = !c->closing && c->out.len - c->out_sent < CONN_OUT_PAUSE_BYTES;
+	if (want_write != c->want_write || want_read == c->read_paused) {
+		c->want_write = want_write;
+		bool was_paused = c->read_paused;
+		c->read_paused = !want_read;
+		dp_set_interest(sh->port, c->fd, want_read, want_write);
+		if (was_paused && want_read && c->in.len)
+			conn_on_readable(sh, c);  /* parse what waited */
+	}
+	return true;
+}
+
+void conn_flush_all(struct shard *sh)
+{
+	while (sh->flush_list) {
+		struct conn *c = sh->flush_list;
+		sh->flush_list = c->flush_next;
+		c->in_flush = false;
+		if (!c->closed)
+			conn_write(sh, c);
+	}
+}
+
+void conn_on_writable(struct shard *sh, struct conn *c)
+{
+	conn_write(sh, c);
+}
+
+void conn_append_reply(struct shard *sh, struct conn *c, const void *p, size_t n)
+{
+	if (c->closed)
+		return;
+	rbuf_append(&c->out, p, n);
+	conn_mark_flush(sh, c);
+}
+
+/* Where the reply of the command now being dispatched goes: straight into
+ * the output buffer when nothing is pending, else a (new or reused) pend. */
+struct rbuf *conn_reply_buf(struct conn *c, struct pend **pend_out)
+{
+	*pend_out = NULL;
+	if (!c->pend_head)
+		return &c->out;
+	struct pend *t = c->pend_tail;
+	if (t->done && !t->discard)
+		return &t->buf;    /* consecutive local replies share one pend */
+	struct pend *p = conn_pend_new(c);
+	p->done = true;
+	return &p->buf;
+}
+
+struct pend *conn_pend_new(struct conn *c)
+{
+	struct pend *p = calloc(1, sizeof(*p));
+	if (!p)
+		abort();
+	if (c->pend_tail)
+		c->pend_tail->next = p;
+	else
+		c->pend_head = p;
+	c->pend_tail = p;
+	return p;
+}
+
+/* p has its reply: move every finished pend at the head to the output. */
+void conn_pend_done(struct shard *sh, struct conn *c, struct pend *p)
+{
+	p->done = true;
+	bool moved = false;
+	while (c->pend_head && c->pend_head->done) {
+		struct pend *h = c->pend_head;
+		if (!h->discard && !c->closed && h->buf.len) {
+			if (!c->out.len) {
+				/* Adopt the buffer instead of copying it. */
+				rbuf_free(&c->out);
+				c->out = h->buf;
+				c->out_sent = 0;
+				memset(&h->buf, 0, sizeof(h->buf));
+			} else {
+				rbuf_append(&c->out, h->buf.data, h->buf.len);
+			}
+			moved = true;
+		}
+		c->pend_head = h->next;
+		if (!c->pend_head)
+			c->pend_tail = NULL;
+		rbuf_free(&h->buf);
+		free(h);
+	}
+	if (moved)
+		conn_mark_flush(sh, c);
+}
+
+static void conn_protocol_error(struct shard *sh, struct conn *c, const char *err)
+{
+	struct pend *pd;
+	struct rbuf *out = conn_reply_buf(c, &pd);
+	resp_add_error(out, err);
+	srv_log(LL_VERBOSE, "Protocol error (%s) from client: id=%llu addr=%s",
+		err, (unsigned long long)c->id, c->peer);
+	c->closing = true;
+	conn_mark_flush(sh, c);
+}
+
+static struct resp_limits conn_limits(const struct shard *sh)
+{
+	struct resp_limits l = {
+		.max_bulk_len = sh->cfg->proto_max_bulk_len,
+		.max_multibulk_len = 1024 * 1024,
+		.max_inline_len = 64 * 1024,
+	};
+	return l;
+}
+
+static void conn_parse(struct shard *sh, struct conn *c)
+{
+	if (c->parsing)
+		return;
+	c->parsing = true;
+	struct resp_limits lim = conn_limits(sh);
+	struct resp_req req;
+	resp_req_init(&req);
+	size_t off = 0;
+	while (off < c->in.len && !c->closing && !c->closed && !c->read_paused && !c->barrier) {
+		size_t consumed = 0, need = 0;
+		const char *err = NULL;
+		int rc = resp_parse_req(c->in.data + off, c->in.len - off, &lim, &req,
+					&consumed, &need, &err);
+		if (rc == RESP_PARSE_MORE) {
+			c->in_need = need;
+			break;
+		}
+		if (rc == RESP_PARSE_ERR) {
+			conn_protocol_error(sh, c, err);
+			break;
+		}
+		off += consumed;
+		c->in_need = 0;
+		if (req.argc == 0)
+			continue;
+		c->last_ms = sh->now_ms;
+		route_dispatch(sh, c, &req);
+		if (c->out.len - c->out_sent >= CONN_OUT_PAUSE_BYTES) {
+			/* Back-pressure: stop here until the client reads. */
+			c->read_paused = true;
+			dp_set_interest(sh->port, c->fd, false, true);
+			c->want_write = true;
+		}
+	}
+	resp_req_free(&req);
+	c->parsing = false;
+	if (c->closed)
+		return;
+	if (off)
+		rbuf_consume(&c->in, off);
+	if (c->in.len == 0 && c->in.cap > 1024 * 1024)
+		rbuf_free(&c->in);
+	if (c->in.len && c->in_need > c->in.len + 0 && c->in_need > (size_t)sh->cfg->client_query_buffer_limit) {
+		srv_log(LL_WARNING, "Closing client that reached max query buffer length: id=%llu addr=%s",
+			(unsigned long long)c->id, c->peer);
+		conn_close(sh, c);
+	}
+}
+
+void conn_resume(struct shard *sh, struct conn *c)
+{
+	if (!c->closed && !c->barrier && c->in.len && (!c->in_need || c->in_need <= c->in.len))
+		conn_parse(sh, c);
+}
+
+void conn_on_readable(struct shard *sh, struct conn *c)
+{
+	if (c->read_paused) {
+		return;
+	}
+	size_t want = CONN_READ_CHUNK;
+	if (c->in_need > c->in.len && c->in_need - c->in.len > want)
+		want = c->in_need - c->in.len;
+	if (want > 64u * 1024 * 1024)
+		want = 64u * 1024 * 1024;
+	rbuf_reserve(&c->in, want);
+	ssize_t n = dp_recv(sh->port, c->fd, c->in.data + c->in.len, c->in.cap - c->in.len);
+	if (n == -EAGAIN) {
+		if (c->in.len && (!c->in_need || c->in_need <= c->in.len))
+			conn_parse(sh, c);
+		return;
+	}
+	if (n <= 0) {
+		conn_close(sh, c);
+		return;
+	}
+	c->in.len += (size_t)n;
+	STAT_ADD(sh->stats.net_in, (uint64_t)n);
+	if ((long long)c->in.len > sh->cfg->client_query_buffer_limit) {
+		srv_log(LL_WARNING, "Closing client that reached max query buffer length: id=%llu addr=%s",
+			(unsigned long long)c->id, c->peer);
+		conn_close(sh, c);
+		return;
+	}
+	if (c->in_need && c->in.len < c->in_need)
+		return;
+	conn_parse(sh, c);
+}
+
+void conn_client_info(const struct conn *c, int64_t now_ms, struct rbuf *out)
+{
+	char line[768];
+	char flags[8] = "N";
+	if (c->monitor)
+		snprintf(flags, sizeof(flags), "O");
+	const char *lp = strrchr(c->local, ':');
+	(void)lp;
+	int n = snprintf(line, sizeof(line),
+		"id=%llu addr=%s laddr=%s fd=%d name=%s age=%lld idle=%lld flags=%s "
+		"db=%d sub=0 psub=0 ssub=0 multi=-1 qbuf=%zu qbuf-free=%zu argv-mem=0 "
+		"multi-mem=0 rbs=%zu rbp=0 obl=%zu oll=0 omem=0 tot-mem=%zu events=r "
+		"cmd=%s user=default redir=-1 resp=%d\n",
+		(unsigned long long)c->id, c->peer, c->local, c->fd,
+		c->name ? c->name : "",
+		(long long)((now_ms - c->ctime_ms) / 1000), (long long)((now_ms - c->last_ms) / 1000),
+		flags, c->db, c->in.len, c->in.cap - c->in.len, c->in.cap,
+		c->out.len - c->out_sent, sizeof(*c) + c->in.cap + c->out.cap,
+		c->last_cmd, c->proto);
+	rbuf_append(out, line, (size_t)n);
+}

@@ -1,0 +1,280 @@
+/* shards/shard_int.h — the shard's own structures (private to shards/).
+ *
+ * A shard is one thread pinned to one core. It owns its connections, its
+ * keyspace and its network port. Other shards reach it only through the
+ * SPSC rings in shard.in[] (one per producer shard); every object that
+ * crosses a ring is a struct shard_msg whose ownership travels with it.
+ *
+ * Reply ordering: a connection keeps a FIFO of pending replies (struct pend).
+ * A command executed on the client's own shard while nothing is pending
+ * writes straight into the output buffer; otherwise its reply goes into a
+ * pend, and pends are moved to the output buffer strictly in order as they
+ * complete. Each shard sees one connection's commands in the order they were
+ * sent (rings are FIFO and local commands execute at dispatch), so the
+ * effects on any one key are in request order too. */
+#ifndef KR_SHARD_INT_H
+#define KR_SHARD_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "dataplane/dataplane.h"
+#include "server/server.h"
+#include "shards/cmd.h"
+#include "shards/ks.h"
+#include "shards/shard.h"
+
+#define SHARD_MAX 64
+#define SHARD_RING_SIZE 4096
+#define SHARD_BURST 64
+#define CONN_READ_CHUNK (16 * 1024)
+/* Stop reading from a client whose unsent replies exceed this, until the
+ * socket drains: bounds memory per client without dropping anything. */
+#define CONN_OUT_PAUSE_BYTES (64u * 1024 * 1024)
+
+struct shard;
+struct fanout;
+
+/* One reply waiting for its turn on a connection. */
+struct pend {
+	struct pend *next;
+	struct rbuf buf;          /* the finished reply bytes (or parts so far) */
+	bool done;
+	bool discard;             /* CLIENT REPLY OFF/SKIP: drop when done */
+};
+
+enum conn_reply_mode { REPLY_ON = 0, REPLY_OFF, REPLY_SKIP_NEXT, REPLY_SKIP };
+
+struct conn {
+	struct conn *next, *prev;       /* shard's list of connections */
+	struct conn *flush_next;        /* shard's list of conns with output */
+	struct shard *sh;
+	dp_conn_t fd;
+	uint64_t id;
+	struct rbuf in;                 /* unparsed input */
+	size_t in_need;                 /* parser's hint: don't parse below this */
+	struct rbuf out;                /* bytes ready to send */
+	size_t out_sent;                /* bytes of out already sent */
+	struct pend *pend_head, *pend_tail;
+	unsigned inflight;              /* messages out that point to this conn */
+	int db;
+	int proto;
+	enum conn_reply_mode reply_mode;
+	bool authed;
+	bool closing;                   /* close once output is flushed */
+	bool closed;                    /* socket closed; freed when inflight == 0 */
+	bool in_flush;                  /* on the flush list */
+	bool want_write;
+	bool read_paused;
+	bool monitor;
+	bool no_evict, no_touch;
+	bool is_local;                  /* loopback or unix socket peer */
+	bool barrier;                   /* a multi-round op runs: parse no more */
+	bool parsing;
+	bool dead;                      /* on the shard's reap list */
+	struct conn *dead_next;
+	int64_t ctime_ms, last_ms;
+	const char *last_cmd;
+	char *name;                     /* CLIENT SETNAME, NULL if none */
+	char peer[64];                  /* "ip:port" — immutable after accept */
+	char local[64];
+	uint64_t cmds;
+};
+
+/* Cross-shard message. Allocated by the sending shard as one block (header,
+ * argv, argument bytes); ownership passes with the message: the executing
+ * shard writes .reply/.payload and sends the same block back; the origin
+ * consumes the reply and frees the block. */
+enum msg_kind {
+	MSG_EXEC = 1,             /* run cmd on the receiving shard */
+	MSG_REPLY,                /* .reply holds the answer for .tag */
+	MSG_MONITOR,              /* .argv[0] is a line for local monitors */
+	MSG_STOP,                 /* shut down */
+};
+
+struct shard_msg {
+	struct shard_msg *next;   /* outbox chaining on the sending side */
+	uint8_t kind;
+	uint8_t src;              /* origin shard */
+	uint16_t part;            /* index in a fan-out */
+	int dbid;
+	int proto;
+	const struct cmd_def *cmd;
+	void *tag;                /* origin's: struct pend * or struct fanout * */
+	bool is_fanout;
+	struct conn *conn;        /* origin's client (never dereferenced remotely
+				   * except the immutable .peer) */
+	void *payload;            /* internal ops (RENAME/COPY): entry moved */
+	int argc;
+	struct resp_arg *argv;    /* points into this block */
+	struct rbuf reply;
+};
+
+/* Per-shard statistics. Written only by the owning shard (relaxed stores),
+ * read by INFO from any shard. */
+struct shard_stats {
+	_Atomic uint64_t cmds;            /* commands executed here */
+	_Atomic uint64_t cmds_dispatched; /* commands received from clients here */
+	_Atomic uint64_t conns;           /* current connections */
+	_Atomic uint64_t conns_total;
+	_Atomic uint64_t rejected;
+	_Atomic uint64_t hits, misses;
+	_Atomic uint64_t net_in, net_out;
+	_Atomic uint64_t ops_per_sec;
+};
+
+#define STAT_ADD(f, n) atomic_store_explicit(&(f), \
+	atomic_load_explicit(&(f), memory_order_relaxed) + (n), memory_order_relaxed)
+#define STAT_GET(f) atomic_load_explicit(&(f), memory_order_relaxed)
+#define STAT_SET(f, v) atomic_store_explicit(&(f), (v), memory_order_relaxed)
+
+struct outbox {
+	struct shard_msg *head, *tail;
+	unsigned n;
+};
+
+struct slowlog_entry {
+	uint64_t id;
+	int64_t time_s;
+	int64_t duration_us;
+	int argc;                 /* as stored (<= 32, last one may be "... (N more arguments)") */
+	struct rbuf *args;        /* argc buffers */
+	char peer[64];
+	char name[64];
+};
+
+struct shard {
+	/* read-mostly */
+	unsigned id;
+	pthread_t thread;
+	struct dp_port *port;
+	int wake_fd;
+	struct rte_ring *in[SHARD_MAX];   /* in[j]: messages from shard j */
+
+	/* owned state */
+	struct ks_space *ks;
+	struct cfg *cfg;
+	struct conn *conns;
+	struct conn *flush_list;
+	struct conn *dead;                /* closed, to free at the end of the round */
+	unsigned nconns;
+	unsigned nmonitors;
+	uint64_t conn_seq;
+	uint64_t rng[2];
+	bool active_expire;
+	int64_t now_ms;
+	int64_t next_cron_ms;
+	uint64_t notify_mask;             /* shards to wake after this round */
+	struct outbox out[SHARD_MAX];
+	struct rbuf discard;              /* replies nobody wants (CLIENT REPLY OFF) */
+	uint64_t ops_sample[16];
+	int64_t ops_sample_ms[16];
+	unsigned ops_sample_idx;
+	struct slowlog_entry *slowlog;    /* ring of cfg->slowlog_max_len */
+	unsigned slowlog_len, slowlog_head, slowlog_cap;
+
+	struct shard_stats stats __attribute__((aligned(64)));
+	_Atomic int sleeping __attribute__((aligned(64)));
+};
+
+/* Globals set before shards start and read-only afterwards. */
+extern struct shard *g_shards[SHARD_MAX];
+extern unsigned g_nshards;
+extern _Atomic bool g_shutdown;
+extern _Atomic int g_shutdown_status;
+extern _Atomic unsigned g_monitors;
+extern _Atomic uint64_t g_slowlog_seq;
+extern int64_t g_start_ms;
+
+static inline unsigned shard_of_key(const void *k, size_t len);
+
+#include "cluster/cluster.h"
+static inline unsigned shard_of_key(const void *k, size_t len)
+{
+	return clu_key_slot(k, len) % g_nshards;
+}
+
+int64_t shard_clock_ms(void);
+uint64_t shard_clock_us(void);
+
+/* conn.c */
+struct conn *conn_new(struct shard *sh, const struct dp_event *ev);
+void conn_on_readable(struct shard *sh, struct conn *c);
+void conn_on_writable(struct shard *sh, struct conn *c);
+/* Queue c for output flushing at the end of this loop round. */
+void conn_mark_flush(struct shard *sh, struct conn *c);
+void conn_flush_all(struct shard *sh);
+/* Close now (socket shut, state freed once no message points to it). */
+void conn_close(struct shard *sh, struct conn *c);
+void conn_maybe_free(struct shard *sh, struct conn *c);
+void conn_reap(struct shard *sh);
+/* Reply plumbing: where does the reply of the command being dispatched go? */
+struct rbuf *conn_reply_buf(struct conn *c, struct pend **pend_out);
+struct pend *conn_pend_new(struct conn *c);
+void conn_pend_done(struct shard *sh, struct conn *c, struct pend *p);
+void conn_append_reply(struct shard *sh, struct conn *c, const void *p, size_t n);
+void conn_client_info(const struct conn *c, int64_t now_ms, struct rbuf *out);
+
+/* route.c */
+void route_dispatch(struct shard *sh, struct conn *c, struct resp_req *req);
+/* Execute a command on this shard into out. */
+void route_exec(struct shard *sh, struct cmd_ctx *ctx);
+void route_on_reply(struct shard *sh, struct shard_msg *m);
+void route_fanout_part_done(struct shard *sh, struct fanout *fo, unsigned part,
+			    struct rbuf *reply, void *payload);
+
+/* shard.c: messaging */
+struct shard_msg *shard_msg_new(struct shard *sh, const struct cmd_def *cmd,
+				int argc, const struct resp_arg *argv);
+void shard_send(struct shard *sh, unsigned dst, struct shard_msg *m);
+void shard_monitor_feed(struct shard *sh, struct conn *c, int dbid,
+			int argc, const struct resp_arg *argv);
+void shard_slowlog_add(struct shard *sh, const struct conn *c, const char *peer,
+		       int argc, const struct resp_arg *argv, int64_t dur_us);
+
+/* xshard.c: fan-out machinery shared by route.c and the coordinators */
+struct fanout;
+typedef void fanout_done_fn(struct shard *sh, struct fanout *fo);
+struct fanout {
+	struct conn *c;               /* client (origin shard) */
+	struct pend *pend;            /* where the final reply goes */
+	struct cmd_ctx ctx;           /* origin-side context: argv points to argbuf */
+	struct resp_arg *argv;        /* private copy of the request */
+	char *argbuf;
+	unsigned nparts, pending;
+	struct rbuf *replies;         /* one per part */
+	void **payloads;              /* one per part */
+	uint8_t *key_part;            /* MERGE_BY_KEY: part index of each key */
+	unsigned nkeys;
+	fanout_done_fn *done;         /* called once every part has answered */
+	int stage;                    /* coordinators' state */
+	long long aux;
+	void *payload;
+};
+struct fanout *fanout_new(struct shard *sh, struct conn *c, struct cmd_ctx *ctx,
+			  unsigned nparts, fanout_done_fn *done);
+/* Issue part i of fo as cmd(argv) on shard dst (local parts run at once). */
+void fanout_send(struct shard *sh, struct fanout *fo, unsigned i, unsigned dst,
+		 const struct cmd_def *cmd, int argc, const struct resp_arg *argv,
+		 void *payload);
+/* Start a new round with n parts (previous parts' replies are freed). */
+void fanout_reset(struct fanout *fo, unsigned nparts);
+/* Finish: move out into the client's pend and free fo. */
+void fanout_finish(struct shard *sh, struct fanout *fo, struct rbuf *out);
+void fanout_merge(struct shard *sh, struct fanout *fo);
+void xshard_split(struct shard *sh, struct conn *c, struct cmd_ctx *ctx);
+void xshard_broadcast(struct shard *sh, struct conn *c, struct cmd_ctx *ctx);
+/* first error among parts, or NULL */
+const struct rbuf *fanout_first_error(const struct fanout *fo);
+cmd_cross_fn xshard_rename, xshard_renamenx, xshard_copy, xshard_msetnx;
+
+/* t_server.c */
+extern const struct cmd_def cmd_internal_info;
+void shard_slowlog_reset(struct shard *sh);
+/* conn.c: continue parsing a client that waited for a multi-round op. */
+void conn_resume(struct shard *sh, struct conn *c);
+void server_info_merge(struct cmd_ctx *ctx, struct rbuf *parts, int n);
+
+#endif

@@ -1,0 +1,667 @@
+/* Commands whose keys live on several shards.
+ *
+ * A fan-out (struct fanout) lives on the client's shard and owns a private
+ * copy of the request. It sends one part per target shard, collects the
+ * replies, and then either merges them (split and broadcast commands) or
+ * moves to its next round (coordinators). While a multi-round coordinator
+ * runs, the client's next commands wait (conn.barrier), so a pipelined
+ * command always sees the effect of the one before it.
+ *
+ * Coordinators in this file (correct results; atomicity against other
+ * clients is the transaction layer's job, see docs/):
+ *   MSETNX   round 1 EXISTS on every shard; if none exist, round 2 MSET.
+ *   RENAME   round 1 take the source entry out of its shard (detached),
+ *            round 2 put it under the new name on the destination shard.
+ *   RENAMENX round 0 EXISTS destination; then as RENAME.
+ *   COPY     round 1 clone the source on its shard, round 2 put the clone
+ *            (NX unless REPLACE) in the destination db. */
+#include "shards/shard_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* -------------------------------------------------------- fan-out core */
+
+struct fanout *fanout_new(struct shard *sh, struct conn *c, struct cmd_ctx *ctx,
+			  unsigned nparts, fanout_done_fn *done)
+{
+	(void)sh;
+	struct fanout *fo = calloc(1, sizeof(*fo));
+	if (!fo)
+		abort();
+	fo->c = c;
+	fo->pend = conn_pend_new(c);
+	fo->ctx = *ctx;
+	size_t bytes = 0;
+	for (int i = 0; i < ctx->argc; i++)
+		bytes += ctx->argv[i].len;
+	fo->argv = malloc(sizeof(struct resp_arg) * (size_t)ctx->argc);
+	fo->argbuf = malloc(bytes + 1);
+	if (!fo->argv || !fo->argbuf)
+		abort();
+	char *p = fo->argbuf;
+	for (int i = 0; i < ctx->argc; i++) {
+		memcpy(p, ctx->argv[i].p, ctx->argv[i].len);
+		fo->argv[i].p = p;
+		fo->argv[i].len = ctx->argv[i].len;
+		p += ctx->argv[i].len;
+	}
+	fo->ctx.argv = fo->argv;
+	fo->ctx.out = NULL;
+	fo->ctx.c = NULL;   /* the client may go away; coordinators never need it */
+	fo->done = done;
+	c->inflight++;
+	fanout_reset(fo, nparts);
+	return fo;
+}
+
+void fanout_reset(struct fanout *fo, unsigned nparts)
+{
+	for (unsigned i = 0; i < fo->nparts; i++) {
+		rbuf_free(&fo->replies[i]);
+		/* Unclaimed payloads are owned entries: never leak them. */
+		if (fo->payloads[i])
+			ks_entry_free(fo->payloads[i]);
+	}
+	free(fo->replies);
+	free(fo->payloads);
+	fo->nparts = nparts;
+	fo->replies = calloc(nparts ? nparts : 1, sizeof(struct rbuf));
+	fo->payloads = calloc(nparts ? nparts : 1, sizeof(void *));
+	if (!fo->replies || !fo->payloads)
+		abort();
+	fo->pending = nparts + 1;   /* +1: held until fanout_arm() */
+}
+
+static void fanout_arm(struct shard *sh, struct fanout *fo)
+{
+	if (--fo->pending == 0)
+		fo->done(sh, fo);
+}
+
+void route_fanout_part_done(struct shard *sh, struct fanout *fo, unsigned part,
+			    struct rbuf *reply, void *payload)
+{
+	rbuf_free(&fo->replies[part]);
+	fo->replies[part] = *reply;
+	fo->payloads[part] = payload;
+	if (--fo->pending == 0)
+		fo->done(sh, fo);
+}
+
+void fanout_send(struct shard *sh, struct fanout *fo, unsigned i, unsigned dst,
+		 const struct cmd_def *cmd, int argc, const struct resp_arg *argv,
+		 void *payload)
+{
+	if (dst == sh->id) {
+		struct rbuf r = {0};
+		struct cmd_ctx ctx = fo->ctx;
+		ctx.sh = sh;
+		ctx.cmd = cmd;
+		ctx.argc = argc;
+		ctx.argv = argv;
+		ctx.out = &r;
+		ctx.payload = payload;
+		ctx.now_ms = sh->now_ms;
+		ctx.db = &sh->ks->db[ctx.dbid];
+		route_exec(sh, &ctx);
+		route_fanout_part_done(sh, fo, i, &r, ctx.payload);
+		return;
+	}
+	struct shard_msg *m = shard_msg_new(sh, cmd, argc, argv);
+	m->dbid = fo->ctx.dbid;
+	m->proto = fo->ctx.proto;
+	m->tag = fo;
+	m->is_fanout = true;
+	m->part = (uint16_t)i;
+	m->conn = fo->c;
+	m->payload = payload;
+	fo->c->inflight++;
+	shard_send(sh, dst, m);
+}
+
+void fanout_finish(struct shard *sh, struct fanout *fo, struct rbuf *out)
+{
+	struct conn *c = fo->c;
+	rbuf_free(&fo->pend->buf);
+	fo->pend->buf = *out;
+	memset(out, 0, sizeof(*out));
+	conn_pend_done(sh, c, fo->pend);
+	fanout_reset(fo, 0);
+	free(fo->replies);
+	free(fo->payloads);
+	free(fo->key_part);
+	free(fo->argv);
+	free(fo->argbuf);
+	free(fo);
+	c->inflight--;
+	if (c->barrier) {
+		c->barrier = false;
+		conn_resume(sh, c);
+	}
+	conn_maybe_free(sh, c);
+}
+
+const struct rbuf *fanout_first_error(const struct fanout *fo)
+{
+	for (unsigned i = 0; i < fo->nparts; i++)
+		if (fo->replies[i].len && fo->replies[i].data[0] == '-')
+			return &fo->replies[i];
+	return NULL;
+}
+
+/* ------------------------------------------------------------- merges */
+
+static void merge_sum(struct rbuf *out, struct rbuf *parts, int n)
+{
+	long long sum = 0;
+	for (int i = 0; i < n; i++) {
+		long long v;
+		if (resp_reply_int(parts[i].data, parts[i].len, &v) == 0)
+			sum += v;
+	}
+	resp_add_int(out, sum);
+}
+
+static void merge_ok(struct rbuf *out, struct rbuf *parts, int n)
+{
+	(void)parts;
+	(void)n;
+	resp_add_ok(out);
+}
+
+static void merge_concat(struct rbuf *out, struct rbuf *parts, int n)
+{
+	long long total = 0;
+	for (int i = 0; i < n; i++) {
+		long long cnt;
+		size_t hl;
+		if (resp_reply_agg(parts[i].data, parts[i].len, &cnt, &hl) && cnt > 0)
+			total += cnt;
+	}
+	resp_add_array(out, total);
+	for (int i = 0; i < n; i++) {
+		long long cnt;
+		size_t hl;
+		if (resp_reply_agg(parts[i].data, parts[i].len, &cnt, &hl) && cnt > 0)
+			rbuf_append(out, parts[i].data + hl, parts[i].len - hl);
+	}
+}
+
+/* MGET: part p answered its keys in order; put them back in request order. */
+static void merge_by_key(struct fanout *fo, struct rbuf *out)
+{
+	size_t *off = calloc(fo->nparts, sizeof(size_t));
+	if (!off)
+		abort();
+	for (unsigned i = 0; i < fo->nparts; i++) {
+		long long cnt;
+		size_t hl = 0;
+		resp_reply_agg(fo->replies[i].data, fo->replies[i].len, &cnt, &hl);
+		off[i] = hl;
+	}
+	resp_add_array(out, fo->nkeys);
+	for (unsigned k = 0; k < fo->nkeys; k++) {
+		unsigned p = fo->key_part[k];
+		struct rbuf *r = &fo->replies[p];
+		size_t len = resp_reply_len(r->data + off[p], r->len - off[p]);
+		if (!len) {
+			resp_add_null(out, fo->ctx.proto);
+			continue;
+		}
+		rbuf_append(out, r->data + off[p], len);
+		off[p] += len;
+	}
+	free(off);
+}
+
+void fanout_merge(struct shard *sh, struct fanout *fo)
+{
+	struct rbuf out = {0};
+	const struct rbuf *err = fanout_first_error(fo);
+	if (err) {
+		rbuf_append(&out, err->data, err->len);
+	} else {
+		switch (fo->ctx.cmd->merge) {
+		case MERGE_SUM:
+			merge_sum(&out, fo->replies, (int)fo->nparts);
+			break;
+		case MERGE_OK:
+			merge_ok(&out, fo->replies, (int)fo->nparts);
+			break;
+		case MERGE_CONCAT:
+			merge_concat(&out, fo->replies, (int)fo->nparts);
+			break;
+		case MERGE_BY_KEY:
+			merge_by_key(fo, &out);
+			break;
+		case MERGE_CUSTOM: {
+			struct cmd_ctx ctx = fo->ctx;
+			ctx.sh = sh;
+			ctx.out = &out;
+			fo->ctx.cmd->merge_fn(&ctx, fo->replies, (int)fo->nparts);
+			break;
+		}
+		case MERGE_NONE:
+		default:
+			abort();
+		}
+	}
+	fanout_finish(sh, fo, &out);
+}
+
+static void merge_done(struct shard *sh, struct fanout *fo)
+{
+	fanout_merge(sh, fo);
+}
+
+/* ---------------------------------------------------- split/broadcast */
+
+void xshard_broadcast(struct shard *sh, struct conn *c, struct cmd_ctx *ctx)
+{
+	struct fanout *fo = fanout_new(sh, c, ctx, g_nshards, merge_done);
+	for (unsigned d = 0; d < g_nshards; d++)
+		fanout_send(sh, fo, d, d, fo->ctx.cmd, fo->ctx.argc, fo->ctx.argv, NULL);
+	fanout_arm(sh, fo);
+}
+
+/* Build, per shard, argv = prefix + that shard's keys (with their step
+ * companions, e.g. MSET values) + suffix, and send the parts. */
+void xshard_split(struct shard *sh, struct conn *c, struct cmd_ctx *ctx)
+{
+	const struct cmd_def *cmd = ctx->cmd;
+	int argc = ctx->argc;
+	int first = cmd->first_key;
+	int last = cmd->last_key < 0 ? argc + cmd->last_key : cmd->last_key;
+	int step = cmd->key_step > 0 ? cmd->key_step : 1;
+	int nkeys = (last - first) / step + 1;
+
+	unsigned *kshard = malloc(sizeof(unsigned) * (size_t)nkeys);
+	unsigned part_of_shard[SHARD_MAX];
+	unsigned shard_of_part[SHARD_MAX];
+	unsigned nparts = 0;
+	if (!kshard)
+		abort();
+	for (unsigned d = 0; d < g_nshards; d++)
+		part_of_shard[d] = UINT32_MAX;
+	for (int k = 0; k < nkeys; k++) {
+		const struct resp_arg *a = &ctx->argv[first + k * step];
+		unsigned d = shard_of_key(a->p, a->len);
+		kshard[k] = d;
+		if (part_of_shard[d] == UINT32_MAX) {
+			part_of_shard[d] = nparts;
+			shard_of_part[nparts++] = d;
+		}
+	}
+	struct fanout *fo = fanout_new(sh, c, ctx, nparts, merge_done);
+	fo->nkeys = (unsigned)nkeys;
+	fo->key_part = malloc((size_t)nkeys);
+	if (!fo->key_part)
+		abort();
+	for (int k = 0; k < nkeys; k++)
+		fo->key_part[k] = (uint8_t)part_of_shard[kshard[k]];
+
+	struct resp_arg *av = malloc(sizeof(struct resp_arg) * (size_t)argc);
+	if (!av)
+		abort();
+	for (unsigned p = 0; p < nparts; p++) {
+		int n = 0;
+		for (int i = 0; i < first; i++)
+			av[n++] = fo->argv[i];
+		for (int k = 0; k < nkeys; k++) {
+			if (fo->key_part[k] != p)
+				continue;
+			for (int j = 0; j < step; j++)
+				av[n++] = fo->argv[first + k * step + j];
+		}
+		for (int i = last + step; i < argc; i++)
+			av[n++] = fo->argv[i];
+		fanout_send(sh, fo, p, shard_of_part[p], cmd, n, av, NULL);
+	}
+	free(av);
+	free(kshard);
+	fanout_arm(sh, fo);
+}
+
+/* -------------------------------------------- internal entry transfers */
+
+/* __take key: detach the key (if live) and hand it over as the payload. */
+static void cmd_int_take(struct cmd_ctx *ctx)
+{
+	struct ks_entry *e = ks_find(ctx->db, ctx->argv[1].p, ctx->argv[1].len, ctx->now_ms);
+	if (!e) {
+		resp_add_int(ctx->out, 0);
+		return;
+	}
+	ks_detach(ctx->db, e);
+	ctx->payload = e;
+	resp_add_int(ctx->out, 1);
+}
+
+/* __clone key: a detached deep copy of the key as the payload. */
+static void cmd_int_clone(struct cmd_ctx *ctx)
+{
+	struct ks_entry *e = ks_find(ctx->db, ctx->argv[1].p, ctx->argv[1].len, ctx->now_ms);
+	if (!e) {
+		resp_add_int(ctx->out, 0);
+		return;
+	}
+	ctx->payload = ks_entry_clone(e, e->key, e->klen);
+	resp_add_int(ctx->out, 1);
+}
+
+/* __put key db nx|replace: store the payload entry under key in db. The
+ * payload is always consumed (stored or freed). Replies 1 stored, 0 not. */
+static void cmd_int_put(struct cmd_ctx *ctx)
+{
+	struct ks_entry *e = ctx->payload;
+	ctx->payload = NULL;
+	long long dbid = 0;
+	arg_to_ll(&ctx->argv[2], &dbid);
+	struct ks_db *db = &ctx->sh->ks->db[dbid];
+	bool nx = arg_is(&ctx->argv[3], "nx");
+	if (nx && ks_find(db, ctx->argv[1].p, ctx->argv[1].len, ctx->now_ms)) {
+		ks_entry_free(e);
+		resp_add_int(ctx->out, 0);
+		return;
+	}
+	struct ks_entry *ne = ks_entry_clone(e, ctx->argv[1].p, ctx->argv[1].len);
+	ks_entry_free(e);
+	ks_attach(db, ne);
+	resp_add_int(ctx->out, 1);
+}
+
+static const struct cmd_def cmd_internal_take = {
+	.name = "__take", .arity = 2, .flags = CMD_INTERNAL | CMD_WRITE,
+	.first_key = 1, .last_key = 1, .key_step = 1, .fn = cmd_int_take,
+};
+static const struct cmd_def cmd_internal_clone = {
+	.name = "__clone", .arity = 2, .flags = CMD_INTERNAL,
+	.first_key = 1, .last_key = 1, .key_step = 1, .fn = cmd_int_clone,
+};
+static const struct cmd_def cmd_internal_put = {
+	.name = "__put", .arity = 4, .flags = CMD_INTERNAL | CMD_WRITE,
+	.first_key = 1, .last_key = 1, .key_step = 1, .fn = cmd_int_put,
+};
+
+/* ------------------------------------------------------- coordinators */
+
+static void reply_and_finish(struct shard *sh, struct fanout *fo, const struct rbuf *src)
+{
+	struct rbuf out = {0};
+	rbuf_append(&out, src->data, src->len);
+	fanout_finish(sh, fo, &out);
+}
+
+static void finish_int(struct shard *sh, struct fanout *fo, long long v)
+{
+	struct rbuf out = {0};
+	resp_add_int(&out, v);
+	fanout_finish(sh, fo, &out);
+}
+
+static void finish_err(struct shard *sh, struct fanout *fo, const char *msg)
+{
+	struct rbuf out = {0};
+	resp_add_error(&out, msg);
+	fanout_finish(sh, fo, &out);
+}
+
+/* An error decided on the client's shard before any round was sent. */
+static void direct_error(struct shard *sh, struct conn *c, const char *msg)
+{
+	struct pend *pd;
+	struct rbuf *out = conn_reply_buf(c, &pd);
+	resp_add_error(out, msg);
+	if (out == &c->out)
+		conn_mark_flush(sh, c);
+}
+
+static unsigned key_shard(const struct resp_arg *a)
+{
+	return shard_of_key(a->p, a->len);
+}
+
+/* Split argv keys [first..] with step over shards as cmd; parts sent. */
+static void send_split(struct shard *sh, struct fanout *fo, const struct cmd_def *cmd,
+		       int first, int step)
+{
+	int nkeys = (fo->ctx.argc - first) / step;
+	unsigned cnt[SHARD_MAX] = {0};
+	for (int k = 0; k < nkeys; k++)
+		cnt[key_shard(&fo->argv[first + k * step])]++;
+	unsigned nparts = 0;
+	for (unsigned d = 0; d < g_nshards; d++)
+		if (cnt[d])
+			nparts++;
+	fanout_reset(fo, nparts);
+	struct resp_arg *av = malloc(sizeof(struct resp_arg) * (size_t)(nkeys * step + 1));
+	if (!av)
+		abort();
+	unsigned p = 0;
+	for (unsigned d = 0; d < g_nshards; d++) {
+		if (!cnt[d])
+			continue;
+		int n = 0;
+		av[n].p = cmd->name;
+		av[n++].len = strlen(cmd->name);
+		for (int k = 0; k < nkeys; k++) {
+			if (key_shard(&fo->argv[first + k * step]) != d)
+				continue;
+			for (int j = 0; j < step; j++)
+				av[n++] = fo->argv[first + k * step + j];
+		}
+		fanout_send(sh, fo, p++, d, cmd, n, av, NULL);
+	}
+	free(av);
+	fanout_arm(sh, fo);
+}
+
+static void msetnx_step(struct shard *sh, struct fanout *fo)
+{
+	const struct rbuf *err = fanout_first_error(fo);
+	if (err) {
+		reply_and_finish(sh, fo, err);
+		return;
+	}
+	if (fo->stage == 1) {
+		long long sum = 0;
+		for (unsigned i = 0; i < fo->nparts; i++) {
+			long long v;
+			if (resp_reply_int(fo->replies[i].data, fo->replies[i].len, &v) == 0)
+				sum += v;
+		}
+		if (sum > 0) {
+			finish_int(sh, fo, 0);
+			return;
+		}
+		fo->stage = 2;
+		send_split(sh, fo, cmd_lookup("mset", 4), 1, 2);
+		return;
+	}
+	finish_int(sh, fo, 1);
+}
+
+static void cross_msetnx(struct cmd_ctx *ctx)
+{
+	if ((ctx->argc - 1) % 2) {
+		direct_error(ctx->sh, ctx->c, "ERR wrong number of arguments for 'msetnx' command");
+		return;
+	}
+	struct shard *sh = ctx->sh;
+	struct conn *c = ctx->c;
+	struct fanout *fo = fanout_new(sh, c, ctx, 0, msetnx_step);
+	c->barrier = true;
+	fo->stage = 1;
+	send_split(sh, fo, cmd_lookup("exists", 6), 1, 2);
+}
+
+/* RENAME / RENAMENX / COPY share the take-or-clone then put rounds. */
+enum { XR_RENAME = 1, XR_RENAMENX, XR_COPY };
+
+static void send_one(struct shard *sh, struct fanout *fo, const struct cmd_def *cmd,
+		     unsigned dst, int argc, const struct resp_arg *argv, void *payload)
+{
+	fanout_reset(fo, 1);
+	fanout_send(sh, fo, 0, dst, cmd, argc, argv, payload);
+	fanout_arm(sh, fo);
+}
+
+static void xr_send_put(struct shard *sh, struct fanout *fo, void *entry)
+{
+	char dbbuf[24];
+	size_t dblen = ks_ll2str(dbbuf, fo->aux);
+	bool nx = (fo->stage & 0x100) == 0 && fo->ctx.cmd->fn == cmd_copy;
+	struct resp_arg av[4] = {
+		{ "__put", 5 }, fo->argv[2], { dbbuf, dblen },
+		{ nx ? "nx" : "replace", nx ? 2u : 7u },
+	};
+	send_one(sh, fo, &cmd_internal_put, key_shard(&fo->argv[2]), 4, av, entry);
+}
+
+static void xr_step(struct shard *sh, struct fanout *fo)
+{
+	int kind = fo->stage & 0xff;
+	int round = (int)(fo->aux >> 32);
+	(void)kind;
+	const struct rbuf *err = fanout_first_error(fo);
+	if (err) {
+		reply_and_finish(sh, fo, err);
+		return;
+	}
+	long long v = 0;
+	resp_reply_int(fo->replies[0].data, fo->replies[0].len, &v);
+	fo->aux &= 0xffffffffll;
+	if (round == 0) {   /* RENAMENX: part 0 source exists, part 1 destination */
+		long long dst_exists = 0;
+		resp_reply_int(fo->replies[1].data, fo->replies[1].len, &dst_exists);
+		if (v == 0) {
+			finish_err(sh, fo, ERR_NOKEY);
+			return;
+		}
+		if (dst_exists > 0) {
+			finish_int(sh, fo, 0);
+			return;
+		}
+		fo->aux |= 1ll << 32;
+		struct resp_arg av[2] = { { "__take", 6 }, fo->argv[1] };
+		send_one(sh, fo, &cmd_internal_take, key_shard(&fo->argv[1]), 2, av, NULL);
+		return;
+	}
+	if (round == 1) {   /* got the entry (or not) */
+		void *entry = fo->payloads[0];
+		fo->payloads[0] = NULL;
+		if (!entry) {
+			if (fo->ctx.cmd->fn == cmd_copy)
+				finish_int(sh, fo, 0);
+			else
+				finish_err(sh, fo, ERR_NOKEY);
+			return;
+		}
+		fo->aux |= 2ll << 32;
+		xr_send_put(sh, fo, entry);
+		return;
+	}
+	/* round 2: stored? */
+	if (fo->ctx.cmd->fn == cmd_rename) {
+		struct rbuf out = {0};
+		resp_add_ok(&out);
+		fanout_finish(sh, fo, &out);
+	} else {
+		finish_int(sh, fo, v);
+	}
+}
+
+static void cross_rename_generic(struct cmd_ctx *ctx, int kind)
+{
+	struct shard *sh = ctx->sh;
+	struct conn *c = ctx->c;
+	long long dbid = ctx->dbid;
+	bool replace = false;
+	if (kind == XR_COPY) {
+		const char *errmsg = NULL;
+		for (int i = 3; i < ctx->argc && !errmsg; i++) {
+			if (arg_is(&ctx->argv[i], "replace")) {
+				replace = true;
+			} else if (arg_is(&ctx->argv[i], "db") && i + 1 < ctx->argc) {
+				if (arg_to_ll(&ctx->argv[++i], &dbid) != 0)
+					errmsg = ERR_NOTINT;
+				else if (dbid < 0 || dbid >= sh->ks->ndb)
+					errmsg = ERR_DBRANGE;
+			} else {
+				errmsg = ERR_SYNTAX;
+			}
+		}
+		if (errmsg) {
+			direct_error(sh, c, errmsg);
+			return;
+		}
+	}
+	struct fanout *fo = fanout_new(sh, c, ctx, 0, xr_step);
+	c->barrier = true;
+	fo->stage = kind | (replace ? 0x100 : 0);
+	fo->aux = dbid;
+	if (kind == XR_RENAMENX) {
+		const struct cmd_def *ex = cmd_lookup("exists", 6);
+		struct resp_arg a0[2] = { { "exists", 6 }, fo->argv[1] };
+		struct resp_arg a1[2] = { { "exists", 6 }, fo->argv[2] };
+		fanout_reset(fo, 2);
+		fanout_send(sh, fo, 0, key_shard(&fo->argv[1]), ex, 2, a0, NULL);
+		fanout_send(sh, fo, 1, key_shard(&fo->argv[2]), ex, 2, a1, NULL);
+		fanout_arm(sh, fo);
+		return;
+	}
+	fo->aux |= 1ll << 32;
+	struct resp_arg av[2] = { { kind == XR_COPY ? "__clone" : "__take", kind == XR_COPY ? 7u : 6u },
+				  fo->argv[1] };
+	send_one(sh, fo, kind == XR_COPY ? &cmd_internal_clone : &cmd_internal_take,
+		 key_shard(&fo->argv[1]), 2, av, NULL);
+}
+
+void xshard_rename(struct cmd_ctx *ctx) { cross_rename_generic(ctx, XR_RENAME); }
+void xshard_renamenx(struct cmd_ctx *ctx) { cross_rename_generic(ctx, XR_RENAMENX); }
+void xshard_copy(struct cmd_ctx *ctx) { cross_rename_generic(ctx, XR_COPY); }
+void xshard_msetnx(struct cmd_ctx *ctx) { cross_msetnx(ctx); }
+
+/* Read-only commands over keys on several shards (LCS; later SINTER &c.):
+ * round 1 clones every key from its shard; then the handler runs on the
+ * client's shard against a scratch db holding just those clones. */
+static void gather_step(struct shard *sh, struct fanout *fo)
+{
+	struct ks_space *tmp = ks_space_new(1);
+	if (!tmp)
+		abort();
+	for (unsigned i = 0; i < fo->nparts; i++) {
+		if (fo->payloads[i]) {
+			ks_attach(&tmp->db[0], fo->payloads[i]);
+			fo->payloads[i] = NULL;
+		}
+	}
+	struct rbuf out = {0};
+	struct cmd_ctx ctx = fo->ctx;
+	ctx.sh = sh;
+	ctx.out = &out;
+	ctx.db = &tmp->db[0];
+	ctx.now_ms = sh->now_ms;
+	route_exec(sh, &ctx);
+	ks_space_free(tmp);
+	fanout_finish(sh, fo, &out);
+}
+
+void xshard_gather(struct cmd_ctx *ctx)
+{
+	struct shard *sh = ctx->sh;
+	const struct cmd_def *cmd = ctx->cmd;
+	int last = cmd->last_key < 0 ? ctx->argc + cmd->last_key : cmd->last_key;
+	int step = cmd->key_step > 0 ? cmd->key_step : 1;
+	unsigned nkeys = (unsigned)((last - cmd->first_key) / step + 1);
+	struct fanout *fo = fanout_new(sh, ctx->c, ctx, nkeys, gather_step);
+	ctx->c->barrier = true;
+	for (unsigned k = 0; k < nkeys; k++) {
+		const struct resp_arg *key = &fo->argv[cmd->first_key + (int)k * step];
+		struct resp_arg av[2] = { { "__clone", 7 }, *key };
+		fanout_send(sh, fo, k, key_shard(key), &cmd_internal_clone, 2, av, NULL);
+	}
+	fanout_arm(sh, fo);
+}

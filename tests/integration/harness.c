@@ -1,0 +1,734 @@
+/* Integration-test harness: starts a real server process (keyrail-server, or
+ * Debian's redis-server when KR_SERVER_KIND=redis) on a free 127.0.0.1 port in
+ * a private temporary directory, waits until it answers, and gives tests
+ * hiredis helpers that assert on replies and print the command and the actual
+ * reply when they fail.
+ *
+ * Criterion forks one process per test; a server started by a test belongs to
+ * that process (PR_SET_PDEATHSIG kills it if the test process dies without
+ * calling kr_srv_stop, so a crashed test never leaves a server behind).
+ *
+ * Ports: chosen in [KR_PORT_MIN, KR_PORT_MAX] (default 21000-21999), starting
+ * at a point derived from the pid, bind-tested, and retried with another port
+ * if the server does not come up (two test processes can race for one port).
+ * Identity: readiness requires that *our* process owns the listening socket
+ * (checked through /proc), so a server of a parallel test that happens to sit
+ * on the same port is never mistaken for ours.
+ *
+ * Extension of the contract: if extra_args[0] does not start with "--" it is
+ * a config file and is passed as the server's first argument (both Redis and
+ * keyrail take the config file there). */
+#include "tests/integration/harness.h"
+
+#include <criterion/criterion.h>
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define H_START_ATTEMPTS 6
+#define H_READY_TIMEOUT_MS 10000
+#define H_STOP_TIMEOUT_MS 5000
+#define H_CMD_TIMEOUT_S 60     /* a hung server fails the test, not the run */
+#define H_DESC_MAX 400         /* bytes of a command/reply shown in messages */
+#define H_MAX_ARGS 256
+
+/* Exit statuses of servers this test process already reaped (kr_srv_alive
+ * may reap a server that exited by itself, e.g. after SHUTDOWN). */
+static struct {
+	pid_t pid;
+	int status;
+} h_reaped[16];
+
+static void h_remember(pid_t pid, int status)
+{
+	for (size_t i = 0; i < sizeof(h_reaped) / sizeof(h_reaped[0]); i++) {
+		if (h_reaped[i].pid == 0 || h_reaped[i].pid == pid) {
+			h_reaped[i].pid = pid;
+			h_reaped[i].status = status;
+			return;
+		}
+	}
+}
+
+static int h_recall(pid_t pid, int *status)
+{
+	for (size_t i = 0; i < sizeof(h_reaped) / sizeof(h_reaped[0]); i++) {
+		if (h_reaped[i].pid == pid) {
+			*status = h_reaped[i].status;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static long long h_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void h_sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+static int h_env_int(const char *name, int def)
+{
+	const char *v = getenv(name);
+	if (v == NULL || *v == '\0')
+		return def;
+	char *end;
+	long n = strtol(v, &end, 10);
+	if (*end != '\0' || n <= 0 || n > 65535)
+		return def;
+	return (int)n;
+}
+
+/* 1 if nobody listens on 127.0.0.1:port (SO_REUSEADDR like a server, so a
+ * port whose old connections linger in TIME_WAIT still counts as free). */
+static int h_port_free(int port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (fd < 0)
+		return 0;
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	int ok = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 && listen(fd, 1) == 0;
+	close(fd);
+	return ok;
+}
+
+static int h_pick_port(int attempt)
+{
+	int lo = h_env_int("KR_PORT_MIN", 21000);
+	int hi = h_env_int("KR_PORT_MAX", 21999);
+	if (hi < lo)
+		hi = lo;
+	int span = hi - lo + 1;
+	unsigned seed = (unsigned)getpid() * 2654435761u + (unsigned)attempt * 40503u +
+			(unsigned)h_now_ms();
+	int start = (int)(seed % (unsigned)span);
+	for (int i = 0; i < span; i++) {
+		int port = lo + (start + i * 7) % span;
+		/* Stride 7 is coprime with any span not a multiple of 7; fall
+		 * back to a linear probe when it is. */
+		if (span % 7 == 0)
+			port = lo + (start + i) % span;
+		if (h_port_free(port))
+			return port;
+	}
+	return -1;
+}
+
+/* The socket inode listening on 127.0.0.1:port or 0.0.0.0:port, or 0. */
+static unsigned long h_listen_inode(int port)
+{
+	FILE *f = fopen("/proc/net/tcp", "r");
+	if (f == NULL)
+		return 0;
+	char line[512];
+	unsigned long found = 0;
+	if (fgets(line, sizeof(line), f) == NULL) { /* header */
+		fclose(f);
+		return 0;
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		unsigned addr, lport, st;
+		unsigned long inode;
+		/* sl local rem st tx:rx tr:when retrnsmt uid timeout inode */
+		if (sscanf(line, " %*d: %x:%x %*x:%*x %x %*x:%*x %*x:%*x %*x %*u %*u %lu",
+			   &addr, &lport, &st, &inode) != 4)
+			continue;
+		if ((int)lport == port && st == 0x0A) {
+			found = inode;
+			break;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+/* 1 if process pid holds the listening socket of port. When /proc gives no
+ * answer at all (no procfs), trust the PING. */
+static int h_owns_port(pid_t pid, int port)
+{
+	unsigned long inode = h_listen_inode(port);
+	if (inode == 0)
+		return access("/proc/net/tcp", R_OK) != 0;
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	DIR *d = opendir(path);
+	if (d == NULL)
+		return 0;
+	char want[64];
+	snprintf(want, sizeof(want), "socket:[%lu]", inode);
+	int owns = 0;
+	struct dirent *de;
+	while (!owns && (de = readdir(d)) != NULL) {
+		char fdpath[320], target[128];
+		snprintf(fdpath, sizeof(fdpath), "%s/%s", path, de->d_name);
+		ssize_t n = readlink(fdpath, target, sizeof(target) - 1);
+		if (n <= 0)
+			continue;
+		target[n] = '\0';
+		owns = strcmp(target, want) == 0;
+	}
+	closedir(d);
+	return owns;
+}
+
+static int h_rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
+static void h_rmdir(const char *dir)
+{
+	if (dir[0] != '\0')
+		nftw(dir, h_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Print the last bytes of the server's log and stdio to stderr. */
+static void h_dump_logs(const struct kr_srv *s)
+{
+	char path[320];
+	const char *files[2] = { s->logpath, path };
+	snprintf(path, sizeof(path), "%s/stdio.log", s->dir);
+	for (int i = 0; i < 2; i++) {
+		FILE *f = fopen(files[i], "r");
+		if (f == NULL)
+			continue;
+		fseek(f, 0, SEEK_END);
+		long sz = ftell(f);
+		fseek(f, sz > 3000 ? sz - 3000 : 0, SEEK_SET);
+		char buf[3001];
+		size_t n = fread(buf, 1, 3000, f);
+		buf[n] = '\0';
+		fclose(f);
+		fprintf(stderr, "---- %s (tail) ----\n%s\n", files[i], buf);
+	}
+}
+
+static pid_t h_spawn(struct kr_srv *s, const char *server, const char *const *extra)
+{
+	const char *argv[H_MAX_ARGS];
+	int n = 0;
+	char port[16];
+	snprintf(port, sizeof(port), "%d", s->port);
+	argv[n++] = server;
+	if (extra != NULL && extra[0] != NULL && strncmp(extra[0], "--", 2) != 0)
+		argv[n++] = *extra++;
+	argv[n++] = "--port";
+	argv[n++] = port;
+	argv[n++] = "--bind";
+	argv[n++] = "127.0.0.1";
+	argv[n++] = "--dir";
+	argv[n++] = s->dir;
+	argv[n++] = "--logfile";
+	argv[n++] = s->logpath;
+	if (s->is_redis) {
+		argv[n++] = "--save";
+		argv[n++] = "";
+		argv[n++] = "--appendonly";
+		argv[n++] = "no";
+		argv[n++] = "--daemonize";
+		argv[n++] = "no";
+		/* Redis 7 refuses DEBUG by default; keyrail's tests use it. */
+		argv[n++] = "--enable-debug-command";
+		argv[n++] = "yes";
+	} else {
+		const char *shards = getenv("KR_SHARDS");
+		argv[n++] = "--shards";
+		argv[n++] = (shards != NULL && *shards != '\0') ? shards : "1";
+	}
+	while (extra != NULL && *extra != NULL && n < H_MAX_ARGS - 1)
+		argv[n++] = *extra++;
+	argv[n] = NULL;
+
+	char stdio_path[320];
+	snprintf(stdio_path, sizeof(stdio_path), "%s/stdio.log", s->dir);
+	pid_t parent = getpid();
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid != 0)
+		return pid;
+	/* Child: dies with the test process, output kept in the temp dir. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(127);
+	signal(SIGPIPE, SIG_DFL);
+	int in = open("/dev/null", O_RDONLY);
+	int out = open(stdio_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (in >= 0)
+		dup2(in, 0);
+	if (out >= 0) {
+		dup2(out, 1);
+		dup2(out, 2);
+	}
+	execv(server, (char *const *)argv);
+	fprintf(stderr, "exec %s: %s\n", server, strerror(errno));
+	_exit(127);
+}
+
+/* 0 when the server at s answers PING (+PONG or -NOAUTH) and owns its port,
+ * -1 when its process exited (status stored), 1 when not ready yet. */
+static int h_probe(struct kr_srv *s)
+{
+	int status;
+	pid_t r = waitpid(s->pid, &status, WNOHANG);
+	if (r == s->pid) {
+		h_remember(s->pid, status);
+		return -1;
+	}
+	struct timeval tv = { 1, 0 };
+	redisContext *c = redisConnectWithTimeout("127.0.0.1", s->port, tv);
+	if (c == NULL)
+		return 1;
+	int ready = 1;
+	if (!c->err) {
+		redisSetTimeout(c, tv);
+		redisReply *rep = redisCommand(c, "PING");
+		if (rep != NULL) {
+			if ((rep->type == REDIS_REPLY_STATUS && strcmp(rep->str, "PONG") == 0) ||
+			    (rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOAUTH", 6) == 0))
+				ready = h_owns_port(s->pid, s->port) ? 0 : 1;
+			freeReplyObject(rep);
+		}
+	}
+	redisFree(c);
+	return ready;
+}
+
+void kr_srv_start(struct kr_srv *s, const char *const *extra_args)
+{
+	signal(SIGPIPE, SIG_IGN);
+	memset(s, 0, sizeof(*s));
+	const char *server = getenv("KR_SERVER");
+	const char *kind = getenv("KR_SERVER_KIND");
+	cr_assert(server != NULL && *server != '\0',
+		  "KR_SERVER is not set (meson sets it; set it by hand to run a test binary)");
+	cr_assert(access(server, X_OK) == 0, "KR_SERVER=%s is not executable", server);
+	s->is_redis = kind != NULL && strcmp(kind, "redis") == 0;
+
+	for (int attempt = 0; attempt < H_START_ATTEMPTS; attempt++) {
+		snprintf(s->dir, sizeof(s->dir), "/tmp/kr-itest-XXXXXX");
+		cr_assert(mkdtemp(s->dir) != NULL, "mkdtemp: %s", strerror(errno));
+		snprintf(s->logpath, sizeof(s->logpath), "%s/server.log", s->dir);
+		s->port = h_pick_port(attempt);
+		cr_assert(s->port > 0, "no free port in the harness port range");
+		s->pid = h_spawn(s, server, extra_args);
+		cr_assert(s->pid > 0, "fork: %s", strerror(errno));
+
+		long long deadline = h_now_ms() + H_READY_TIMEOUT_MS;
+		int st = 1;
+		while (st == 1 && h_now_ms() < deadline) {
+			st = h_probe(s);
+			if (st == 1)
+				h_sleep_ms(30);
+		}
+		if (st == 0)
+			return;
+		if (st == -1) {
+			/* Exited: most likely lost a race for the port; a bad
+			 * directive fails identically every attempt, so give up
+			 * early when the log does not mention the port. */
+			int status = 0;
+			h_recall(s->pid, &status);
+			char path[320];
+			snprintf(path, sizeof(path), "%s/stdio.log", s->dir);
+			int port_clash = 0;
+			const char *logs[2] = { s->logpath, path };
+			for (int i = 0; i < 2 && !port_clash; i++) {
+				FILE *f = fopen(logs[i], "r");
+				char line[1024];
+				while (f != NULL && fgets(line, sizeof(line), f) != NULL)
+					if (strstr(line, "in use") != NULL || strstr(line, "bind") != NULL)
+						port_clash = 1;
+				if (f != NULL)
+					fclose(f);
+			}
+			if (!port_clash || attempt == H_START_ATTEMPTS - 1) {
+				h_dump_logs(s);
+				h_rmdir(s->dir);
+				cr_assert_fail("server %s exited during start-up (status 0x%x, port %d); log tail above",
+					       server, status, s->port);
+			}
+			h_rmdir(s->dir);
+			continue;
+		}
+		/* Timed out: kill it and report. */
+		h_dump_logs(s);
+		kill(s->pid, SIGKILL);
+		waitpid(s->pid, NULL, 0);
+		h_rmdir(s->dir);
+		cr_assert_fail("server %s did not answer PING on port %d within %d ms; log tail above",
+			       server, s->port, H_READY_TIMEOUT_MS);
+	}
+	cr_assert_fail("server %s could not be started", server);
+}
+
+int kr_srv_alive(struct kr_srv *s)
+{
+	if (s->pid <= 0)
+		return 0;
+	int status;
+	if (h_recall(s->pid, &status))
+		return 0;
+	pid_t r = waitpid(s->pid, &status, WNOHANG);
+	if (r == s->pid) {
+		h_remember(s->pid, status);
+		return 0;
+	}
+	return r == 0;
+}
+
+int kr_srv_stop(struct kr_srv *s)
+{
+	if (s->pid <= 0)
+		return -1;
+	int status = 0;
+	if (!h_recall(s->pid, &status)) {
+		kill(s->pid, SIGTERM);
+		long long deadline = h_now_ms() + H_STOP_TIMEOUT_MS;
+		pid_t r = 0;
+		while ((r = waitpid(s->pid, &status, WNOHANG)) == 0 && h_now_ms() < deadline)
+			h_sleep_ms(10);
+		if (r == 0) {
+			fprintf(stderr, "harness: server pid %d ignored SIGTERM for %d ms, sending SIGKILL\n",
+				(int)s->pid, H_STOP_TIMEOUT_MS);
+			kill(s->pid, SIGKILL);
+			waitpid(s->pid, &status, 0);
+		}
+		h_remember(s->pid, status);
+	}
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		fprintf(stderr, "harness: server pid %d ended with status 0x%x (%s %d)\n",
+			(int)s->pid, status, WIFSIGNALED(status) ? "signal" : "exit",
+			WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+		h_dump_logs(s);
+	}
+	h_rmdir(s->dir);
+	s->pid = 0;
+	return status;
+}
+
+redisContext *kr_connect(const struct kr_srv *s)
+{
+	signal(SIGPIPE, SIG_IGN);
+	struct timeval tv = { 5, 0 };
+	redisContext *c = redisConnectWithTimeout("127.0.0.1", s->port, tv);
+	cr_assert(c != NULL, "redisConnect returned NULL");
+	cr_assert(!c->err, "connect to 127.0.0.1:%d: %s", s->port, c->errstr);
+	struct timeval cmd_tv = { H_CMD_TIMEOUT_S, 0 };
+	redisSetTimeout(c, cmd_tv);
+	return c;
+}
+
+/* ---- Describing commands and replies for failure messages ---- */
+
+struct h_buf {
+	char s[H_DESC_MAX + 8];
+	size_t len;
+};
+
+static void h_put(struct h_buf *b, const char *p, size_t n)
+{
+	for (size_t i = 0; i < n && b->len < H_DESC_MAX; i++) {
+		unsigned char ch = (unsigned char)p[i];
+		if (isprint(ch) && ch != '\\') {
+			b->s[b->len++] = (char)ch;
+		} else if (b->len + 4 < H_DESC_MAX) {
+			b->len += (size_t)snprintf(b->s + b->len, 5, "\\x%02x", ch);
+		} else {
+			break;
+		}
+	}
+	if (b->len >= H_DESC_MAX)
+		memcpy(b->s + H_DESC_MAX - 3, "...", 4), b->len = H_DESC_MAX;
+	b->s[b->len] = '\0';
+}
+
+static void h_puts(struct h_buf *b, const char *p)
+{
+	size_t n = strlen(p);
+	/* Literal punctuation of the description is never escaped. */
+	if (b->len + n < H_DESC_MAX) {
+		memcpy(b->s + b->len, p, n + 1);
+		b->len += n;
+	} else {
+		h_put(b, p, n);
+	}
+}
+
+/* A formatted RESP command ("*2\r\n$3\r\nGET\r\n...") as `GET "k"`. */
+static void h_desc_cmd(struct h_buf *b, const char *cmd, size_t len)
+{
+	b->len = 0;
+	b->s[0] = '\0';
+	const char *p = cmd, *end = cmd + len;
+	if (p >= end || *p != '*') {
+		h_put(b, cmd, len);
+		return;
+	}
+	long argc = strtol(p + 1, NULL, 10);
+	p = memchr(p, '\n', (size_t)(end - p));
+	for (long i = 0; p != NULL && i < argc && p + 1 < end; i++) {
+		p++;
+		if (*p != '$')
+			break;
+		long n = strtol(p + 1, NULL, 10);
+		p = memchr(p, '\n', (size_t)(end - p));
+		if (p == NULL || p + 1 + n > end)
+			break;
+		if (i > 0)
+			h_puts(b, " ");
+		h_puts(b, i > 0 ? "\"" : "");
+		h_put(b, p + 1, (size_t)n);
+		h_puts(b, i > 0 ? "\"" : "");
+		p += 1 + n + 1; /* value, \r; the \n is skipped by p++ */
+	}
+}
+
+static void h_desc_reply(struct h_buf *b, const redisReply *r)
+{
+	char num[48];
+	if (r == NULL) {
+		h_puts(b, "(no reply)");
+		return;
+	}
+	switch (r->type) {
+	case REDIS_REPLY_STATUS:
+		h_puts(b, "+");
+		h_put(b, r->str, r->len);
+		break;
+	case REDIS_REPLY_ERROR:
+		h_puts(b, "-");
+		h_put(b, r->str, r->len);
+		break;
+	case REDIS_REPLY_INTEGER:
+		snprintf(num, sizeof(num), "(integer) %lld", r->integer);
+		h_puts(b, num);
+		break;
+	case REDIS_REPLY_NIL:
+		h_puts(b, "(nil)");
+		break;
+	case REDIS_REPLY_STRING:
+		snprintf(num, sizeof(num), "(bulk %zu) \"", r->len);
+		h_puts(b, num);
+		h_put(b, r->str, r->len);
+		h_puts(b, "\"");
+		break;
+	case REDIS_REPLY_ARRAY:
+		snprintf(num, sizeof(num), "(array %zu) [", r->elements);
+		h_puts(b, num);
+		for (size_t i = 0; i < r->elements && b->len < H_DESC_MAX; i++) {
+			if (i > 0)
+				h_puts(b, ", ");
+			h_desc_reply(b, r->element[i]);
+		}
+		h_puts(b, "]");
+		break;
+	default:
+		snprintf(num, sizeof(num), "(type %d)", r->type);
+		h_puts(b, num);
+	}
+}
+
+/* Send an already formatted command and read its reply; asserts that the
+ * connection delivered one. desc receives the readable command. */
+static redisReply *h_exec(redisContext *c, char *cmd, int len, struct h_buf *desc)
+{
+	cr_assert(len > 0, "could not format the command");
+	h_desc_cmd(desc, cmd, (size_t)len);
+	redisReply *r = NULL;
+	int rc = redisAppendFormattedCommand(c, cmd, (size_t)len);
+	redisFreeCommand(cmd);
+	if (rc == REDIS_OK)
+		rc = redisGetReply(c, (void **)&r);
+	cr_assert(rc == REDIS_OK && r != NULL, "command %s: no reply (connection error %d: %s)",
+		  desc->s, c->err, c->errstr);
+	return r;
+}
+
+static redisReply *h_vexec(redisContext *c, struct h_buf *desc, const char *fmt, va_list ap)
+{
+	char *cmd = NULL;
+	int len = redisvFormatCommand(&cmd, fmt, ap);
+	return h_exec(c, cmd, len, desc);
+}
+
+redisReply *kr_cmd(redisContext *c, const char *fmt, ...)
+{
+	struct h_buf desc;
+	va_list ap;
+	va_start(ap, fmt);
+	redisReply *r = h_vexec(c, &desc, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+redisReply *kr_cmdv(redisContext *c, int argc, const char **argv, const size_t *lens)
+{
+	struct h_buf desc;
+	char *cmd = NULL;
+	int len = redisFormatCommandArgv(&cmd, argc, argv, lens);
+	return h_exec(c, cmd, len, &desc);
+}
+
+/* Shared tail of the kr_* assertions: on mismatch print command and reply. */
+static void h_check(int ok, const struct h_buf *desc, redisReply *r, const char *want)
+{
+	if (!ok) {
+		struct h_buf got = { .len = 0 };
+		got.s[0] = '\0';
+		h_desc_reply(&got, r);
+		freeReplyObject(r);
+		cr_assert_fail("command %s: expected %s, got %s", desc->s, want, got.s);
+	}
+	freeReplyObject(r);
+}
+
+void kr_ok(redisContext *c, const char *fmt, ...)
+{
+	struct h_buf desc;
+	va_list ap;
+	va_start(ap, fmt);
+	redisReply *r = h_vexec(c, &desc, fmt, ap);
+	va_end(ap);
+	h_check(r->type == REDIS_REPLY_STATUS && strcmp(r->str, "OK") == 0, &desc, r, "+OK");
+}
+
+void kr_status(redisContext *c, const char *want, const char *fmt, ...)
+{
+	struct h_buf desc;
+	va_list ap;
+	va_start(ap, fmt);
+	redisReply *r = h_vexec(c, &desc, fmt, ap);
+	va_end(ap);
+	char w[H_DESC_MAX];
+	snprintf(w, sizeof(w), "+%s", want);
+	h_check(r->type == REDIS_REPLY_STATUS && strcmp(r->str, want) == 0, &desc, r, w);
+}
+
+void kr_int(redisContext *c, long long want, const char *fmt, ...)
+{
+	struct h_buf desc;
+	va_list ap;
+	va_start(ap, fmt);
+	redisReply *r = h_vexec(c, &desc, fmt, ap);
+	va_end(ap);
+	char w[64];
+	snprintf(w, sizeof(w), "(integer) %lld", want);
+	h_check(r->type == REDIS_REPLY_INTEGER && r->integer == want, &desc, r, w);
+}
+
+void kr_bulk(redisContext *c, const char *want, const char *fmt, ...)
+{
+	struct h_buf desc;
+	va_list ap;
+	va_start(ap, fmt);
+	redisReply *r = h_vexec(c, &desc, fmt, ap);
+	va_end(ap);
+	struct h_buf w = { .len = 0 };
+	w.s[0] = '\0';
+	h_puts(&w, "\"");
+	h_put(&w, want, strlen(want));
+	h_puts(&w, "\"");
+	h_check(r->type == REDIS_REPLY_STRING && r->len == strlen(want) &&
+			memcmp(r->str, want, r->len) == 0,
+		&desc, r, w.s);
+}
+
+void kr_nil(redisContext *c, const char *fmt, ...)
+{
+	struct h_buf desc;
+	va_list ap;
+	va_start(ap, fmt);
+	redisReply *r = h_vexec(c, &desc, fmt, ap);
+	va_end(ap);
+	h_check(r->type == REDIS_REPLY_NIL, &desc, r, "(nil)");
+}
+
+void kr_err(redisContext *c, const char *want_prefix, const char *fmt, ...)
+{
+	struct h_buf desc;
+	va_list ap;
+	va_start(ap, fmt);
+	redisReply *r = h_vexec(c, &desc, fmt, ap);
+	va_end(ap);
+	char w[H_DESC_MAX];
+	snprintf(w, sizeof(w), "an error starting with \"%s\"", want_prefix);
+	h_check(r->type == REDIS_REPLY_ERROR && strncmp(r->str, want_prefix, strlen(want_prefix)) == 0,
+		&desc, r, w);
+}
+
+/* Runs `sh -c <line>` with PORT set to the server's port. Returns the exit
+ * code (0..255), 128+signal if the shell was killed, -1 if it could not run.
+ * All output is drained (so the child never blocks on a full pipe); at most
+ * outlen-1 bytes are kept, NUL-terminated. */
+int kr_sh(const struct kr_srv *s, char *out, size_t outlen, const char *fmt, ...)
+{
+	char *line = NULL;
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vasprintf(&line, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return -1;
+	char port[16];
+	snprintf(port, sizeof(port), "%d", s->port);
+	setenv("PORT", port, 1);
+	fflush(NULL);
+	FILE *p = popen(line, "r");
+	free(line);
+	if (p == NULL)
+		return -1;
+	size_t have = 0;
+	char chunk[4096];
+	size_t got;
+	while ((got = fread(chunk, 1, sizeof(chunk), p)) > 0) {
+		if (out != NULL && have + 1 < outlen) {
+			size_t take = outlen - 1 - have;
+			if (take > got)
+				take = got;
+			memcpy(out + have, chunk, take);
+			have += take;
+		}
+	}
+	if (out != NULL && outlen > 0)
+		out[have] = '\0';
+	int status = pclose(p);
+	if (status == -1)
+		return -1;
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return -1;
+}
