@@ -71,18 +71,24 @@ int main(int argc, char **argv)
 		return 0;
 	}
 
-	struct cfg cfg;
+	/* Heap-allocated: cfg_free() releases the struct with its fields. */
+	struct cfg *cfgp = calloc(1, sizeof(*cfgp));
 	char err[1024];
-	cfg_defaults(&cfg);
-	if (cfg_load_args(&cfg, argc, argv, err, sizeof(err)) != 0) {
+	if (!cfgp)
+		return 1;
+	cfg_defaults(cfgp);
+	if (cfg_load_args(cfgp, argc, argv, err, sizeof(err)) != 0) {
 		fprintf(stderr, "\n*** FATAL CONFIG FILE ERROR (keyrail %s) ***\n%s\n",
 			KR_SERVER_VERSION, err);
+		cfg_free(cfgp);
 		return 1;
 	}
+	struct cfg cfg = *cfgp;   /* read-only view for the rest of main */
 	if (cfg.daemonize)
 		daemonize();
 	if (cfg.dir && cfg.dir[0] && chdir(cfg.dir) != 0) {
 		fprintf(stderr, "Can't chdir to '%s': %s\n", cfg.dir, strerror(errno));
+		cfg_free(cfgp);
 		return 1;
 	}
 	srv_log_init(cfg.logfile, cfg.loglevel);
@@ -106,10 +112,11 @@ int main(int argc, char **argv)
 
 	if (shard_start_all(&cfg, err, sizeof(err)) != 0) {
 		srv_log(LL_WARNING, "Failed listening on port %d (tcp), aborting: %s", cfg.port, err);
+		cfg_free(cfgp);
 		return 1;
 	}
-	srv_log(LL_NOTICE, "keyrail %s, standalone mode, port %d, shards %d, PID: %ld",
-		KR_SERVER_VERSION, cfg.port, cfg.shards, (long)getpid());
+	srv_log(LL_NOTICE, "keyrail %s, standalone mode, port %d, shards %u, PID: %ld",
+		KR_SERVER_VERSION, cfg.port, shard_count(), (long)getpid());
 	srv_log(LL_NOTICE, "Running mode=standalone, port=%d.", cfg.port);
 	if (cfg.pidfile && cfg.pidfile[0] && write_pidfile(cfg.pidfile) != 0)
 		srv_log(LL_WARNING, "Failed to write PID file: %s", strerror(errno));
@@ -129,5 +136,6 @@ int main(int argc, char **argv)
 	if (cfg.pidfile && cfg.pidfile[0])
 		unlink(cfg.pidfile);
 	srv_log(LL_WARNING, "keyrail is now ready to exit, bye bye...");
+	cfg_free(cfgp);
 	return status;
 }

@@ -566,6 +566,11 @@ void shard_request_shutdown(int status)
 			dp_wake(g_shards[i]->wake_fd);
 }
 
+unsigned shard_count(void)
+{
+	return g_nshards;
+}
+
 bool shard_shutdown_requested(void)
 {
 	return atomic_load_explicit(&g_shutdown, memory_order_acquire);

@@ -18,6 +18,8 @@ int shard_start_all(const struct cfg *cfg, char *err, size_t errlen);
 int shard_wait_all(void);
 /* Ask every shard to stop (async-signal-safe). */
 void shard_request_shutdown(int status);
+/* Number of shards started. */
+unsigned shard_count(void);
 /* True once a shutdown was requested (SHUTDOWN command or signal). */
 bool shard_shutdown_requested(void);
 

@@ -209,9 +209,10 @@ static void set_generic(struct cmd_ctx *ctx, unsigned flags, const struct resp_a
 
 	/* A key that is expired but not yet reaped must be gone before KEEPTTL
 	 * looks at its TTL, so every conditional form looks it up first; plain
-	 * SET overwrites without a separate lookup. */
+	 * SET overwrites without a separate lookup. With GET the lookup is a
+	 * read (it counts a keyspace hit or miss, as in Redis). */
 	if (flags & (STRF_NX | STRF_XX | STRF_GET | STRF_KEEPTTL)) {
-		e = cmd_lookup_write(ctx, key);
+		e = (flags & STRF_GET) ? cmd_lookup_read(ctx, key) : cmd_lookup_write(ctx, key);
 		if (flags & STRF_GET) {
 			if (e && reject_nonstring(ctx, e))
 				return;
@@ -333,9 +334,10 @@ void cmd_getset(struct cmd_ctx *ctx)
 	set_generic(ctx, STRF_GET, &ctx->argv[1], &ctx->argv[2], NULL, "getset", -1, -1);
 }
 
+/* GETDEL and GETEX count keyspace hits/misses like GET (Redis does). */
 void cmd_getdel(struct cmd_ctx *ctx)
 {
-	struct ks_entry *e = cmd_lookup_write(ctx, &ctx->argv[1]);
+	struct ks_entry *e = cmd_lookup_read(ctx, &ctx->argv[1]);
 
 	if (!e) {
 		resp_add_null(ctx->out, ctx->proto);
@@ -360,7 +362,7 @@ void cmd_getex(struct cmd_ctx *ctx)
 
 	if (ctx->argc > 2 && parse_str_opts(ctx, 2, OPTS_GETEX, &flags, &exp) < 0)
 		return;
-	e = flags ? cmd_lookup_write(ctx, &ctx->argv[1]) : cmd_lookup_read(ctx, &ctx->argv[1]);
+	e = cmd_lookup_read(ctx, &ctx->argv[1]);
 	if (!e) {
 		resp_add_null(ctx->out, ctx->proto);
 		return;

@@ -15,6 +15,11 @@
  * (checked through /proc), so a server of a parallel test that happens to sit
  * on the same port is never mistaken for ours.
  *
+ * Environment: KR_SERVER, KR_SERVER_KIND, KR_SHARDS as in harness.h; with
+ * KR_SERVER_KIND=redis a KR_SERVER that does not name a Redis binary (meson
+ * always sets it to keyrail-server) is replaced by $KR_REDIS_SERVER or
+ * /usr/bin/redis-server. KR_PORT_MIN/KR_PORT_MAX move the port range.
+ *
  * Extension of the contract: if extra_args[0] does not start with "--" it is
  * a config file and is passed as the server's first argument (both Redis and
  * keyrail take the config file there). */
@@ -331,10 +336,17 @@ void kr_srv_start(struct kr_srv *s, const char *const *extra_args)
 	memset(s, 0, sizeof(*s));
 	const char *server = getenv("KR_SERVER");
 	const char *kind = getenv("KR_SERVER_KIND");
+	s->is_redis = kind != NULL && strcmp(kind, "redis") == 0;
+	/* meson's test env always sets KR_SERVER to keyrail-server, so for
+	 * `KR_SERVER_KIND=redis meson test` a KR_SERVER that is not a Redis
+	 * binary is replaced by KR_REDIS_SERVER or Debian's redis-server. */
+	if (s->is_redis && (server == NULL || strstr(server, "redis") == NULL)) {
+		const char *r = getenv("KR_REDIS_SERVER");
+		server = (r != NULL && *r != '\0') ? r : "/usr/bin/redis-server";
+	}
 	cr_assert(server != NULL && *server != '\0',
 		  "KR_SERVER is not set (meson sets it; set it by hand to run a test binary)");
 	cr_assert(access(server, X_OK) == 0, "KR_SERVER=%s is not executable", server);
-	s->is_redis = kind != NULL && strcmp(kind, "redis") == 0;
 
 	for (int attempt = 0; attempt < H_START_ATTEMPTS; attempt++) {
 		snprintf(s->dir, sizeof(s->dir), "/tmp/kr-itest-XXXXXX");

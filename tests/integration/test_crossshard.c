@@ -517,7 +517,7 @@ Test(crossshard, rename_copy_between_shards)
 	kr_err(c, "ERR no such key", "RENAMENX %s %s", src, dst);
 
 	/* COPY: other(first) -> src on another shard. */
-	kr_ok(c, "EXPIRE %s 500", other);
+	kr_int(c, 1, "EXPIRE %s 500", other);
 	kr_int(c, 1, "COPY %s %s", other, src);
 	kr_bulk(c, "first", "GET %s", src);
 	kr_bulk(c, "first", "GET %s", other);

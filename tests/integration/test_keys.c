@@ -215,7 +215,6 @@ static const struct expire_case expire_cases[] = {
 	{ 0,   "EXPIRE k 100 GT",         0, -1 },   /* no TTL = infinite */
 	{ 100, "EXPIRE k 200 GT",         1, 200 },
 	{ 100, "EXPIRE k 50 GT",          0, 100 },
-	{ 100, "EXPIRE k 100 GT",         0, 100 },
 	{ 0,   "EXPIRE k 100 LT",         1, 100 },
 	{ 100, "EXPIRE k 50 LT",          1, 50 },
 	{ 100, "EXPIRE k 200 LT",         0, 100 },
@@ -339,6 +338,16 @@ Test(keys, ttl_family)
 	kr_int(c, 4000000000499LL, "PEXPIRETIME k");
 	kr_int(c, 1, "PEXPIREAT k 4000000000500");
 	kr_int(c, 4000000001LL, "EXPIRETIME k");
+
+	/* GT/LT compare strictly (absolute times, so no clock tick between) */
+	kr_int(c, 1, "EXPIREAT k 4000000000");
+	kr_int(c, 0, "EXPIREAT k 4000000000 GT");
+	kr_int(c, 0, "EXPIREAT k 4000000000 LT");
+	kr_int(c, 0, "PEXPIREAT k 4000000000000 XX GT");
+	kr_int(c, 1, "EXPIREAT k 4000000001 GT");
+	kr_int(c, 0, "PEXPIREAT k 4000000001000 LT");
+	kr_int(c, 1, "PEXPIREAT k 4000000000999 LT");
+	kr_int(c, 4000000000999LL, "PEXPIRETIME k");
 
 	kr_int(c, 1, "PEXPIRE k 100000");
 	long long pttl = t_intcmd(c, "PTTL k");

@@ -15,6 +15,13 @@
 
 #include "shards/ks.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
+#define KS_LEAK_CHECK() (__lsan_do_recoverable_leak_check() == 0)
+#else
+#define KS_LEAK_CHECK() true
+#endif
+
 static struct ks_space *ks;
 static struct ks_db *db;
 
@@ -29,9 +36,23 @@ static void setup(void)
 static void teardown(void)
 {
 	ks_space_free(ks);
+	ks = NULL;
 }
 
 TestSuite(ks, .init = setup, .fini = teardown);
+
+/* A test whose body is followed by freeing the keyspace and, under
+ * AddressSanitizer, a leak check that fails the test (a failure in .fini
+ * would only be a warning). */
+#define KS_TEST(name)                                                     \
+	static void name##_body(void);                                    \
+	Test(ks, name)                                                    \
+	{                                                                 \
+		name##_body();                                            \
+		teardown();                                               \
+		cr_assert(KS_LEAK_CHECK(), "memory leaked (see the LeakSanitizer report)"); \
+	}                                                                 \
+	static void name##_body(void)
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -156,7 +177,7 @@ static int expected_enc(int i)
 
 /* ------------------------------------------------------------------ hash */
 
-Test(ks, hash_is_seeded_and_deterministic)
+KS_TEST(hash_is_seeded_and_deterministic)
 {
 	static const char *keys[] = { "", "a", "foo", "key:000001", "a much longer key of forty-one bytes ....." };
 	uint64_t h1[5], h2[5];
@@ -176,7 +197,7 @@ Test(ks, hash_is_seeded_and_deterministic)
 
 /* Keys that naive hashes confuse: zero runs of every length, swapped
  * bytes, trailing NULs, words differing across the 8-byte boundary. */
-Test(ks, hash_distinguishes_trivial_collisions)
+KS_TEST(hash_distinguishes_trivial_collisions)
 {
 	enum { NZ = 40 };
 	static const char zeros[NZ] = { 0 };
@@ -211,7 +232,7 @@ static void avalanche_count(const unsigned char *k0, size_t len, size_t bit, uns
 /* Every input bit must flip every output bit about half the time. Single
  * bytes are tried exhaustively (256 inputs, so a looser bound: 4.8 sigma);
  * longer keys on 2000 random inputs (bound 0.5 +- 0.07, 6 sigma). */
-Test(ks, hash_avalanche)
+KS_TEST(hash_avalanche)
 {
 	for (size_t bit = 0; bit < 8; bit++) {
 		unsigned flips[64] = { 0 };
@@ -250,7 +271,7 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-Test(ks, hash_sequential_keys_spread)
+KS_TEST(hash_sequential_keys_spread)
 {
 	enum { N = 1 << 16 };
 	uint64_t *h = malloc(N * sizeof(*h));
@@ -279,7 +300,7 @@ Test(ks, hash_sequential_keys_spread)
 
 /* -------------------------------------------------------- constructor */
 
-Test(ks, space_new_rejects_bad_ndb)
+KS_TEST(space_new_rejects_bad_ndb)
 {
 	static const int bad[] = { 0, -1, INT_MIN };
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -296,7 +317,7 @@ Test(ks, space_new_rejects_bad_ndb)
 
 /* ------------------------------------------------------- basic CRUD */
 
-Test(ks, insert_find_delete_100k)
+KS_TEST(insert_find_delete_100k)
 {
 	enum { N = 100000 };
 	char k[32], v[300];
@@ -354,7 +375,7 @@ Test(ks, insert_find_delete_100k)
 	cr_assert(tsize(&db->t[0]) <= 4, "table not shrunk: %lu buckets", (unsigned long)tsize(&db->t[0]));
 }
 
-Test(ks, set_int_and_binary_keys)
+KS_TEST(set_int_and_binary_keys)
 {
 	static const long long vals[] = { 0, 1, -1, LLONG_MAX, LLONG_MIN, 1000000007 };
 	static const char *want[] = { "0", "1", "-1", "9223372036854775807", "-9223372036854775808", "1000000007" };
@@ -426,7 +447,7 @@ static const struct ow_step ow_steps[] = {
 /* The steps run on many keys in lockstep, with unrelated keys holding
  * expiries, so entries that move on realloc have to fix their chain
  * neighbours and db->exp slots. */
-Test(ks, overwrite_across_encodings_keeps_exp_consistent)
+KS_TEST(overwrite_across_encodings_keeps_exp_consistent)
 {
 	enum { NK = 300 };
 	char k[32], v[2100];
@@ -467,7 +488,7 @@ Test(ks, overwrite_across_encodings_keeps_exp_consistent)
 }
 
 /* The value may point into the key's own current storage. */
-Test(ks, overwrite_with_own_bytes)
+KS_TEST(overwrite_with_own_bytes)
 {
 	struct ks_entry *e = set_s(db, "k", "hello world", false);
 	char nb[24];
@@ -501,7 +522,7 @@ struct mkraw_case {
 	int enc_before;
 };
 
-Test(ks, str_make_raw)
+KS_TEST(str_make_raw)
 {
 	static const struct mkraw_case cases[] = {
 		{ "12345", 0, KS_ENC_INT },
@@ -552,7 +573,7 @@ Test(ks, str_make_raw)
 
 /* -------------------------------------------------------------- rehash */
 
-Test(ks, grow_with_rehash_in_progress)
+KS_TEST(grow_with_rehash_in_progress)
 {
 	char k[32];
 	int n = 0, mid_rehash_finds = 0, growths = 0;
@@ -591,7 +612,7 @@ Test(ks, grow_with_rehash_in_progress)
 	check_db(db);
 }
 
-Test(ks, shrink_with_rehash_in_progress)
+KS_TEST(shrink_with_rehash_in_progress)
 {
 	char k[32];
 	enum { N = 10000 };
@@ -636,7 +657,7 @@ Test(ks, shrink_with_rehash_in_progress)
 }
 
 /* The cron path shrinks too, and load stays within [10%, 100%] after. */
-Test(ks, rehash_step_bounded_work)
+KS_TEST(rehash_step_bounded_work)
 {
 	char k[32];
 	for (int i = 0; i < 5000; i++) {
@@ -665,6 +686,43 @@ Test(ks, rehash_step_bounded_work)
 	check_db(db);
 }
 
+/* A step moves at most n buckets and gives up after 10*n empty ones, so
+ * a sparse table (the old one of a shrink) cannot make one call long. */
+KS_TEST(rehash_step_caps_empty_visits)
+{
+	char k[32];
+	enum { N = 10000 };
+	for (int i = 0; i < N; i++) {
+		sprintf(k, "e:%d", i);
+		set_s(db, k, "v", false);
+	}
+	while (ks_rehash_step(db, 1000))
+		;
+	int i = 0;
+	while (db->rehash_idx < 0) {
+		int kl = sprintf(k, "e:%d", i++);
+		cr_assert(ks_delete_key(db, k, (size_t)kl, 0) == 1);
+		cr_assert(i < N, "no shrink started");
+	}
+	cr_assert(tsize(&db->t[0]) == 16384 && tsize(&db->t[1]) == 2048);
+	static const unsigned ns[] = { 1, 1, 1, 5, 1, 3, 1 };
+	int idle_steps = 0;
+	for (int round = 0; db->rehash_idx >= 0; round++) {
+		unsigned n = ns[round % (int)(sizeof(ns) / sizeof(ns[0]))];
+		int64_t before = db->rehash_idx;
+		uint64_t moved_before = db->t[1].used;
+		if (!ks_rehash_step(db, n))
+			break;
+		/* n moved buckets plus fewer than 10*n skipped empty ones. */
+		cr_assert(db->rehash_idx - before <= 11 * (int64_t)n - 1, "step of %u advanced %ld buckets",
+			  n, (long)(db->rehash_idx - before));
+		idle_steps += db->t[1].used == moved_before;
+	}
+	cr_assert(idle_steps > 0, "no step ever stopped on the empty-bucket cap");
+	cr_assert(ks_size(db) == (uint64_t)(N - i) && tsize(&db->t[0]) == 2048);
+	check_db(db);
+}
+
 /* ---------------------------------------------------------------- SCAN */
 
 struct scan_ctx {
@@ -683,7 +741,7 @@ static void scan_cb(void *arg, struct ks_entry *e)
 	}
 }
 
-Test(ks, scan_static_table_returns_each_key_once)
+KS_TEST(scan_static_table_returns_each_key_once)
 {
 	enum { N = 3000 };
 	char k[32];
@@ -726,7 +784,7 @@ struct scan_case {
 /* Keys present for the whole scan are returned, however the table is
  * resized between calls. The extra keys come and go meanwhile; their
  * number is capped so the scan can catch up and finish. */
-Test(ks, scan_survives_grow_and_shrink)
+KS_TEST(scan_survives_grow_and_shrink)
 {
 	static const struct scan_case cases[] = {
 		{ "grow", 0, 60, 20000, 0, 0 },
@@ -788,7 +846,7 @@ struct lazy_case {
 	bool present;
 };
 
-Test(ks, lazy_expire_at_exact_boundary)
+KS_TEST(lazy_expire_at_exact_boundary)
 {
 	static const struct lazy_case cases[] = {
 		{ -1000, true }, { -1, true }, { 0, true }, { 1, false }, { 1000, false },
@@ -828,7 +886,7 @@ Test(ks, lazy_expire_at_exact_boundary)
 	check_db(db);
 }
 
-Test(ks, set_expire_and_persist_keep_index)
+KS_TEST(set_expire_and_persist_keep_index)
 {
 	struct ks_entry *a = set_s(db, "a", "1", false);
 	struct ks_entry *b = set_s(db, "b", "2", false);
@@ -850,7 +908,7 @@ Test(ks, set_expire_and_persist_keep_index)
 	check_db(db);
 }
 
-Test(ks, active_expire_all_expired)
+KS_TEST(active_expire_all_expired)
 {
 	const int64_t T = 5000;
 	char k[32];
@@ -880,7 +938,7 @@ Test(ks, active_expire_all_expired)
 	check_db(db);
 }
 
-Test(ks, active_expire_leaves_live_keys)
+KS_TEST(active_expire_leaves_live_keys)
 {
 	const int64_t T = 100000;
 	char k[32];
@@ -911,7 +969,7 @@ Test(ks, active_expire_leaves_live_keys)
 	cr_assert(db->avg_ttl_ms > 9000 && db->avg_ttl_ms <= 10000, "avg_ttl %ld", (long)db->avg_ttl_ms);
 }
 
-Test(ks, active_expire_avg_ttl)
+KS_TEST(active_expire_avg_ttl)
 {
 	const int64_t T = 1000;
 	char k[32];
@@ -936,7 +994,7 @@ Test(ks, active_expire_avg_ttl)
 
 /* --------------------------------------------------------------- random */
 
-Test(ks, random_on_empty_sparse_and_expired)
+KS_TEST(random_on_empty_sparse_and_expired)
 {
 	uint64_t rs = 7;
 	cr_assert_null(ks_random(db, 0, splitmix, &rs), "empty db returned a key");
@@ -988,7 +1046,7 @@ Test(ks, random_on_empty_sparse_and_expired)
 	check_db(db);
 }
 
-Test(ks, random_skips_and_removes_expired)
+KS_TEST(random_skips_and_removes_expired)
 {
 	uint64_t rs = 11;
 	const int64_t T = 1000;
@@ -1029,7 +1087,7 @@ Test(ks, random_skips_and_removes_expired)
 
 /* ------------------------------------------------ attach/detach/clone */
 
-Test(ks, detach_attach_across_dbs_and_spaces)
+KS_TEST(detach_attach_across_dbs_and_spaces)
 {
 	struct ks_space *other = ks_space_new(2);
 	cr_assert_not_null(other);
@@ -1077,7 +1135,7 @@ Test(ks, detach_attach_across_dbs_and_spaces)
 	ks_space_free(other);
 }
 
-Test(ks, detach_during_rehash)
+KS_TEST(detach_during_rehash)
 {
 	char k[32];
 	int n = 0;
@@ -1102,7 +1160,7 @@ struct clone_case {
 	int64_t expire;
 };
 
-Test(ks, entry_clone_is_deep)
+KS_TEST(entry_clone_is_deep)
 {
 	static const struct clone_case cases[] = {
 		{ "42", KS_ENC_INT, KS_NO_EXPIRE },
@@ -1143,7 +1201,7 @@ static void count_cb(void *arg, struct ks_entry *e)
 	(*(uint64_t *)arg)++;
 }
 
-Test(ks, foreach_flush_swap)
+KS_TEST(foreach_flush_swap)
 {
 	char k[32];
 	struct ks_db *a = &ks->db[0], *b = &ks->db[1];
@@ -1188,7 +1246,7 @@ struct shadow {
 	int64_t expire;
 };
 
-Test(ks, randomized_against_model)
+KS_TEST(randomized_against_model)
 {
 	enum { NK = 2000, OPS = 60000 };
 	struct shadow *sh = calloc(NK, sizeof(*sh));
@@ -1319,7 +1377,7 @@ struct s2ll_case {
 	long long v;
 };
 
-Test(ks, str2ll_canonical_rule)
+KS_TEST(str2ll_canonical_rule)
 {
 	static const struct s2ll_case cases[] = {
 		{ "0", 0, 1, 0 },
@@ -1372,7 +1430,7 @@ Test(ks, str2ll_canonical_rule)
 	cr_assert(ks_str2ll("12345", 3, &v) == 1 && v == 123);
 }
 
-Test(ks, ll2str_round_trip)
+KS_TEST(ll2str_round_trip)
 {
 	static const long long vals[] = {
 		0, 1, -1, 9, 10, 99, 100, -100, 12345, -99999, 1000000000, LLONG_MAX, LLONG_MIN,

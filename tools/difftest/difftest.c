@@ -464,6 +464,7 @@ struct dt {
 	long passed;
 	const char *opname;
 	bool verbose;
+	bool no_flush;       /* keep the servers' data; compare it first */
 	const char *commands_arg;
 
 	int nkeys;
@@ -508,9 +509,9 @@ static void dt_fail_text(struct dt *t, const char *why, const char *ra, const ch
 	printf("  B %s: %s\n", t->srv[1].addr, rb);
 	printf("  why: %s\n", why);
 	printf("  reproduce: difftest --a %s --b %s --seed %" PRIu64
-	       " --ops %ld --keys %d --commands %s\n",
+	       " --ops %ld --keys %d --commands %s%s\n",
 	       t->srv[0].addr, t->srv[1].addr, t->seed, t->op_no > 0 ? t->op_no : 1,
-	       t->nkeys, t->commands_arg);
+	       t->nkeys, t->commands_arg, t->no_flush ? " --no-flush" : "");
 	sb_free(&cmd);
 	dt_summary(t, 1);
 	exit(1);
@@ -1082,6 +1083,17 @@ static void gen_setnx(struct dt *t)
 	dt_exec(t, DT_CMP_EXACT);
 }
 
+/* A time argument no server may accept as a live expiry (zero, negative,
+ * not a number, overflowing), so it never needs gating. */
+static void add_bad_time(struct dt *t)
+{
+	static const char *const bad[] = {
+		"0", "-1", "-5", "abc", "", "1.5", "9223372036854775807", "-9223372036854775808",
+	};
+
+	args_str(&t->args, bad[rng_below(&t->rng, sizeof(bad) / sizeof(bad[0]))]);
+}
+
 static void gen_setex(struct dt *t)
 {
 	start_cmd(t, "SETEX");
@@ -1089,7 +1101,7 @@ static void gen_setex(struct dt *t)
 	if (rng_pct(&t->rng, 85))
 		args_ll(&t->args, long_s(t));
 	else
-		add_int_arg(t, -2, 0);
+		add_bad_time(t);
 	add_value(t);
 	dt_exec(t, DT_CMP_EXACT);
 }
@@ -1106,7 +1118,7 @@ static void gen_psetex(struct dt *t)
 		ms = short_ms(t);
 		args_ll(&t->args, ms);
 	} else {
-		add_int_arg(t, -2, 0);
+		add_bad_time(t);
 	}
 	add_value(t);
 	dt_exec(t, DT_CMP_EXACT);
@@ -1488,6 +1500,8 @@ static void gen_expire_common(struct dt *t, bool ms, bool at)
 		e.kind = DT_EXP_PAST;
 		args_ll(&t->args, v);
 	} else {
+		/* Mostly errors; a huge negative one is simply in the past. */
+		e.kind = DT_EXP_PAST;
 		args_str(&t->args, bad[rng_below(&t->rng, sizeof(bad) / sizeof(bad[0]))]);
 	}
 	add_expire_flags(t, long_time);
@@ -2022,10 +2036,11 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: difftest --a HOST:PORT --b HOST:PORT [--seed S] [--ops N] [--keys K]\n"
-		"                [--commands get,set,...|all] [--verbose]\n"
+		"                [--commands get,set,...|all] [--verbose] [--no-flush]\n"
 		"Runs the same seeded random commands against A (under test) and B\n"
-		"(reference) and fails on the first differing reply. Destroys the data\n"
-		"in DBs 0, 1, 2 and 15 of both servers.\n"
+		"(reference) and fails on the first differing reply. Flushes DBs 0, 1, 2\n"
+		"and 15 of both servers first, unless --no-flush: then the keyspace in\n"
+		"those DBs is compared first and the run goes on from the data there.\n"
 		"commands:");
 	for (size_t i = 0; i < DT_NCMDS; i++)
 		fprintf(f, "%s%s", i ? "," : " ", dt_cmds[i].name);
@@ -2154,11 +2169,10 @@ static const struct dt_cmd *pick_cmd(struct dt *t, int total)
 	return NULL; /* unreachable: x < total */
 }
 
-/* Compare every key of every used DB once more at the end. */
-static void final_check(struct dt *t)
+/* Compare the keyspace of every used DB (at the start with --no-flush,
+ * and at the end). */
+static void state_check(struct dt *t)
 {
-	t->opname = "final state check";
-	t->op_no = t->ops + 1;
 	dt_gate(t);
 	for (int d = 0; d < DT_NDBS; d++) {
 		exec_select(t, dt_dbs[d]);
@@ -2192,6 +2206,10 @@ int main(int argc, char **argv)
 
 		if (strcmp(opt, "--verbose") == 0 || strcmp(opt, "-v") == 0) {
 			t->verbose = true;
+			continue;
+		}
+		if (strcmp(opt, "--no-flush") == 0) {
+			t->no_flush = true;
 			continue;
 		}
 		if (strcmp(opt, "--help") == 0 || strcmp(opt, "-h") == 0) {
@@ -2267,14 +2285,22 @@ int main(int argc, char **argv)
 	       t->seed, t->ops, t->nkeys, t->commands_arg, t->srv[0].addr, t->srv[1].addr);
 	fflush(stdout);
 
-	/* Start both from the same empty DBs. */
-	t->opname = "setup";
-	for (int d = 0; d < DT_NDBS; d++) {
-		exec_select(t, dt_dbs[d]);
-		start_cmd(t, "FLUSHDB");
-		dt_exec(t, DT_CMP_EXACT);
+	/* Start both from the same empty DBs, or check they hold the same. */
+	if (t->no_flush) {
+		t->opname = "initial state check";
+		/* Keys the previous run left with short expiries may be due. */
+		dt_sleep_ms(DT_SHORT_MAX_MS + DT_GATE_MARGIN_MS);
+		t->expiry_dirty = true;
+		state_check(t);
+	} else {
+		t->opname = "setup";
+		for (int d = 0; d < DT_NDBS; d++) {
+			exec_select(t, dt_dbs[d]);
+			start_cmd(t, "FLUSHDB");
+			dt_exec(t, DT_CMP_EXACT);
+		}
+		exec_select(t, 0);
 	}
-	exec_select(t, 0);
 	t->curdb = 0;
 
 	for (t->op_no = 1; t->op_no <= t->ops; t->op_no++) {
@@ -2284,7 +2310,9 @@ int main(int argc, char **argv)
 		cmd->gen(t);
 		t->passed++;
 	}
-	final_check(t);
+	t->opname = "final state check";
+	t->op_no = t->ops + 1;
+	state_check(t);
 	dt_summary(t, 0);
 
 	for (int i = 0; i < 2; i++) {
