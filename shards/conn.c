@@ -277,14 +277,29 @@ static void conn_protocol_error(struct shard *sh, struct conn *c, const char *er
 	conn_mark_flush(sh, c);
 }
 
-static struct resp_limits conn_limits(const struct shard *sh)
+/* Redis 7: up to INT_MAX elements once authenticated; a client that still
+ * has to authenticate may send at most 10 elements of 16 KiB each. */
+static struct resp_limits conn_limits(const struct shard *sh, const struct conn *c)
 {
 	struct resp_limits l = {
 		.max_bulk_len = sh->cfg->proto_max_bulk_len,
-		.max_multibulk_len = 1024 * 1024,
+		.max_multibulk_len = INT32_MAX,
 		.max_inline_len = 64 * 1024,
 	};
+	if (!c->authed) {
+		l.max_multibulk_len = 10;
+		l.max_bulk_len = 16384;
+	}
 	return l;
+}
+
+static const char *unauth_error(const char *err)
+{
+	if (strstr(err, "invalid multibulk length"))
+		return "ERR Protocol error: unauthenticated multibulk length";
+	if (strstr(err, "invalid bulk length"))
+		return "ERR Protocol error: unauthenticated bulk length";
+	return err;
 }
 
 static void conn_parse(struct shard *sh, struct conn *c)
@@ -292,7 +307,8 @@ static void conn_parse(struct shard *sh, struct conn *c)
 	if (c->parsing)
 		return;
 	c->parsing = true;
-	struct resp_limits lim = conn_limits(sh);
+	struct resp_limits lim = conn_limits(sh, c);
+	bool was_authed = c->authed;
 	struct resp_req req;
 	resp_req_init(&req);
 	size_t off = 0;
@@ -306,7 +322,7 @@ static void conn_parse(struct shard *sh, struct conn *c)
 			break;
 		}
 		if (rc == RESP_PARSE_ERR) {
-			conn_protocol_error(sh, c, err);
+			conn_protocol_error(sh, c, c->authed ? err : unauth_error(err));
 			break;
 		}
 		off += consumed;
@@ -315,6 +331,10 @@ static void conn_parse(struct shard *sh, struct conn *c)
 			continue;
 		c->last_ms = sh->now_ms;
 		route_dispatch(sh, c, &req);
+		if (c->authed != was_authed) {   /* AUTH/HELLO lifted the limits */
+			lim = conn_limits(sh, c);
+			was_authed = c->authed;
+		}
 		if (c->out.len - c->out_sent >= CONN_OUT_PAUSE_BYTES) {
 			/* Back-pressure: stop here until the client reads. */
 			c->read_paused = true;
@@ -348,7 +368,9 @@ void conn_on_readable(struct shard *sh, struct conn *c)
 	if (c->read_paused) {
 		return;
 	}
-	size_t want = CONN_READ_CHUNK;
+	/* Read at least as much as is buffered: a huge request arriving in
+	 * pieces is then re-parsed O(log n) times, not O(n). */
+	size_t want = c->in.len > CONN_READ_CHUNK ? c->in.len : CONN_READ_CHUNK;
 	if (c->in_need > c->in.len && c->in_need - c->in.len > want)
 		want = c->in_need - c->in.len;
 	if (want > 64u * 1024 * 1024)
@@ -380,9 +402,17 @@ void conn_on_readable(struct shard *sh, struct conn *c)
 void conn_client_info(const struct conn *c, int64_t now_ms, struct rbuf *out)
 {
 	char line[768];
-	char flags[8] = "N";
+	char flags[8];
+	int nf = 0;
 	if (c->monitor)
-		snprintf(flags, sizeof(flags), "O");
+		flags[nf++] = 'O';
+	if (c->no_evict)
+		flags[nf++] = 'e';
+	if (c->no_touch)
+		flags[nf++] = 'T';
+	if (!nf)
+		flags[nf++] = 'N';
+	flags[nf] = 0;
 	const char *lp = strrchr(c->local, ':');
 	(void)lp;
 	int n = snprintf(line, sizeof(line),

@@ -184,6 +184,14 @@ static inline size_t entry_tail(const struct ks_entry *e)
 	return e->enc == KS_ENC_EMBSTR ? (size_t)e->vlen + 1 : e->vlen;
 }
 
+/* The owning shard's LRU clock (seconds), set once per loop round. */
+static _Thread_local uint32_t ks_clock_s;
+
+void ks_set_clock(int64_t now_ms)
+{
+	ks_clock_s = (uint32_t)(now_ms / 1000);
+}
+
 static struct ks_entry *entry_new(const void *key, size_t klen, uint32_t h, size_t tail)
 {
 	assert(klen < UINT32_MAX);
@@ -195,7 +203,7 @@ static struct ks_entry *entry_new(const void *key, size_t klen, uint32_t h, size
 	e->klen = (uint32_t)klen;
 	e->vlen = 0;
 	e->exp_idx = 0;
-	e->lru_s = 0;
+	e->lru_s = ks_clock_s;   /* a new value was just accessed */
 	e->type = KS_STRING;
 	e->enc = KS_ENC_INT;
 	e->flags = 0;
@@ -504,6 +512,7 @@ struct ks_entry *ks_find(struct ks_db *db, const void *key, size_t klen, int64_t
 	return e;
 }
 
+/* Pure read (no rehash step), so it is safe inside scan/foreach callbacks. */
 struct ks_entry *ks_find_raw(struct ks_db *db, const void *key, size_t klen)
 {
 	if (ks_size(db) == 0)
@@ -630,6 +639,9 @@ static struct ks_entry *set_generic(struct ks_db *db, const void *key, size_t kl
 	return e;
 }
 
+/* The existing entry is overwritten even if logically expired: callers
+ * look the key up with ks_find() first (as SET does), which removes it.
+ * lru_s and flags survive an overwrite; callers stamp lru_s. */
 struct ks_entry *ks_set_str(struct ks_db *db, const void *key, size_t klen,
 			    const void *val, size_t vlen, bool keep_ttl)
 {
@@ -642,6 +654,13 @@ struct ks_entry *ks_set_str(struct ks_db *db, const void *key, size_t klen,
 	else
 		enc = KS_ENC_RAW;
 	return set_generic(db, key, klen, val, vlen, enc, iv, keep_ttl);
+}
+
+struct ks_entry *ks_set_str_noint(struct ks_db *db, const void *key, size_t klen,
+				  const void *val, size_t vlen, bool keep_ttl)
+{
+	enum ks_enc enc = vlen <= KS_EMBSTR_MAX ? KS_ENC_EMBSTR : KS_ENC_RAW;
+	return set_generic(db, key, klen, val, vlen, enc, 0, keep_ttl);
 }
 
 struct ks_entry *ks_set_int(struct ks_db *db, const void *key, size_t klen,
@@ -850,6 +869,9 @@ static struct ks_entry *random_bucket(struct ks_db *db, uint64_t (*rnd)(void *),
 	return NULL;
 }
 
+/* Bounded: at most KS_RANDOM_TRIES expired keys are dropped per call, so
+ * a db that is almost all expired may yield NULL while live keys remain;
+ * each such call still removes that many, and callers retrying converge. */
 struct ks_entry *ks_random(struct ks_db *db, int64_t now_ms, uint64_t (*rnd)(void *), void *rnd_arg)
 {
 	rehash_one(db);

@@ -8,7 +8,7 @@
  *
  * An entry is one allocation: header, key bytes, NUL, and for EMBSTR
  * strings the value bytes and a NUL. Entry pointers are stable until the
- * entry is deleted or replaced by ks_set_str()/ks_entry_realloc(), which
+ * entry is deleted or replaced by ks_set_str()/ks_set_int(), which
  * return the (possibly moved) entry. */
 #ifndef KR_KS_H
 #define KR_KS_H
@@ -72,6 +72,10 @@ struct ks_space {
 	int ndb;
 };
 
+/* The calling thread's clock for stamping new entries' lru_s; the shard
+ * sets it whenever it reads the time. */
+void ks_set_clock(int64_t now_ms);
+
 /* Process-wide hash seed: set once at start-up, before any shard runs. */
 void ks_set_seed(uint64_t seed);
 uint64_t ks_hash(const void *key, size_t len);
@@ -97,6 +101,9 @@ struct ks_entry *ks_find_raw(struct ks_db *db, const void *key, size_t klen);
  * <= KS_EMBSTR_MAX bytes, RAW otherwise. Returns the entry (never NULL). */
 struct ks_entry *ks_set_str(struct ks_db *db, const void *key, size_t klen,
 			    const void *val, size_t vlen, bool keep_ttl);
+/* Same, but never INT-encoded (INCRBYFLOAT results, as Redis stores them). */
+struct ks_entry *ks_set_str_noint(struct ks_db *db, const void *key, size_t klen,
+				  const void *val, size_t vlen, bool keep_ttl);
 /* Same, storing an integer value (INT encoding). */
 struct ks_entry *ks_set_int(struct ks_db *db, const void *key, size_t klen,
 			    long long v, bool keep_ttl);

@@ -57,16 +57,21 @@ static void reply_unknown(struct rbuf *out, const struct resp_req *req)
 {
 	struct rbuf msg = {0};
 	char head[200];
+	/* Redis formats with %.*s, which also stops at a NUL byte. */
 	int n = snprintf(head, sizeof(head), "ERR unknown command '%.*s', with args beginning with: ",
-			 (int)(req->argv[0].len > 128 ? 128 : req->argv[0].len), req->argv[0].p);
+			 (int)strnlen(req->argv[0].p, req->argv[0].len > 128 ? 128 : req->argv[0].len),
+			 req->argv[0].p);
 	rbuf_append(&msg, head, (size_t)n);
-	/* Redis lists the arguments while the message stays under 128 bytes. */
-	for (int i = 1; i < req->argc && msg.len < 128; i++) {
-		size_t room = 128 - msg.len;
-		size_t take = req->argv[i].len < room ? req->argv[i].len : room;
+	/* As Redis: arguments are listed while their text stays under 128
+	 * bytes, the last one cut to fit. */
+	size_t args_len = 0;
+	for (int i = 1; i < req->argc && args_len < 128; i++) {
+		size_t room = 128 - args_len;
+		size_t take = strnlen(req->argv[i].p, req->argv[i].len < room ? req->argv[i].len : room);
 		rbuf_append(&msg, "'", 1);
 		rbuf_append(&msg, req->argv[i].p, take);
 		rbuf_append(&msg, "' ", 2);
+		args_len += take + 3;
 	}
 	rbuf_append(&msg, "", 1);
 	resp_add_error(out, msg.data);
@@ -155,11 +160,10 @@ void route_dispatch(struct shard *sh, struct conn *c, struct resp_req *req)
 	STAT_ADD(sh->stats.cmds_dispatched, 1);
 	c->cmds++;
 
+	/* CLIENT REPLY SKIP sets REPLY_SKIP: this command's reply is dropped. */
 	bool discard = c->reply_mode == REPLY_OFF || c->reply_mode == REPLY_SKIP;
 	if (c->reply_mode == REPLY_SKIP)
 		c->reply_mode = REPLY_ON;
-	else if (c->reply_mode == REPLY_SKIP_NEXT)
-		c->reply_mode = REPLY_SKIP;
 
 	if (!cmd) {
 		reply_unknown(reply_slot(sh, c, discard), req);
@@ -200,8 +204,12 @@ void route_dispatch(struct shard *sh, struct conn *c, struct resp_req *req)
 			"this option in the configuration file, and then restart the server.");
 		return;
 	}
-	if (atomic_load_explicit(&g_monitors, memory_order_relaxed) &&
-	    !(cmd->flags & (CMD_ADMIN | CMD_NOAUTH)))
+	/* Client-state commands (SELECT) are shown as they leave the client,
+	 * like Redis, which feeds monitors after execution; the others before
+	 * they are sent away. */
+	bool monitored = atomic_load_explicit(&g_monitors, memory_order_relaxed) &&
+			 !(cmd->flags & (CMD_ADMIN | CMD_NOAUTH));
+	if (monitored && !(cmd->flags & CMD_CONN))
 		shard_monitor_feed(sh, c, c->db, req->argc, req->argv);
 
 	struct cmd_ctx ctx = {
@@ -233,7 +241,14 @@ void route_dispatch(struct shard *sh, struct conn *c, struct resp_req *req)
 		if (!pos)
 			abort();
 		nk = key_positions(cmd, req->argc, pos, nk);
-		if (nk > 0) {
+		/* A key/value list with a missing value (MSET k1 v1 k2) is not
+		 * split: it runs on the first key's shard, which replies the
+		 * arity error. */
+		bool ragged = cmd->key_step > 1 && cmd->last_key < 0 &&
+			      (req->argc - cmd->first_key) % cmd->key_step != 0;
+		if (nk > 0 && ragged) {
+			target = shard_of_key(req->argv[pos[0]].p, req->argv[pos[0]].len);
+		} else if (nk > 0) {
 			target = shard_of_key(req->argv[pos[0]].p, req->argv[pos[0]].len);
 			for (int i = 1; i < nk && !spans; i++)
 				if (shard_of_key(req->argv[pos[i]].p, req->argv[pos[i]].len) != target)
@@ -261,6 +276,8 @@ void route_dispatch(struct shard *sh, struct conn *c, struct resp_req *req)
 	ctx.out = reply_slot(sh, c, discard);
 	uint64_t t0 = shard_clock_us();
 	route_exec(sh, &ctx);
+	if (monitored && (cmd->flags & CMD_CONN))
+		shard_monitor_feed(sh, c, c->db, req->argc, req->argv);
 	int64_t dur = (int64_t)(shard_clock_us() - t0);
 	if (sh->cfg->slowlog_log_slower_than_us >= 0 &&
 	    dur >= sh->cfg->slowlog_log_slower_than_us && !(cmd->flags & CMD_NOAUTH))

@@ -434,6 +434,7 @@ static void *shard_main(void *arg)
 
 	while (!atomic_load_explicit(&g_shutdown, memory_order_acquire)) {
 		sh->now_ms = shard_clock_ms();
+		ks_set_clock(sh->now_ms);
 		unsigned work = rings_drain(sh);
 		outbox_flush(sh);
 		conn_flush_all(sh);
@@ -452,6 +453,7 @@ static void *shard_main(void *arg)
 		int n = dp_poll(sh->port, ev, SHARD_BURST, timeout);
 		atomic_store_explicit(&sh->sleeping, 0, memory_order_relaxed);
 		sh->now_ms = shard_clock_ms();
+		ks_set_clock(sh->now_ms);
 		for (int i = 0; i < n; i++) {
 			struct conn *c = ev[i].udata;
 			switch (ev[i].kind) {

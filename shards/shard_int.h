@@ -45,7 +45,7 @@ struct pend {
 	bool discard;             /* CLIENT REPLY OFF/SKIP: drop when done */
 };
 
-enum conn_reply_mode { REPLY_ON = 0, REPLY_OFF, REPLY_SKIP_NEXT, REPLY_SKIP };
+enum conn_reply_mode { REPLY_ON = 0, REPLY_OFF, REPLY_SKIP };
 
 struct conn {
 	struct conn *next, *prev;       /* shard's list of connections */

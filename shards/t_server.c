@@ -487,7 +487,7 @@ void cmd_client_reply(struct cmd_ctx *ctx)
 		c->reply_mode = REPLY_OFF;
 	} else if (arg_is(&ctx->argv[2], "skip")) {
 		if (c->reply_mode != REPLY_OFF)
-			c->reply_mode = REPLY_SKIP_NEXT;
+			c->reply_mode = REPLY_SKIP;
 	} else {
 		resp_add_error(ctx->out, ERR_SYNTAX);
 	}
@@ -816,6 +816,7 @@ out:
 /* ----------------------------------------------------------- CONFIG */
 
 struct cfg_get_state {
+	const char *exact;   /* a pattern without glob characters: echoed as given */
 	struct rbuf items;
 	long long n;
 	char **seen;
@@ -832,7 +833,7 @@ static void cfg_emit(void *arg, const char *name, const char *value)
 	if (!st->seen)
 		abort();
 	st->seen[st->nseen++] = strdup(name);
-	resp_add_bulk_cstr(&st->items, name);
+	resp_add_bulk_cstr(&st->items, st->exact ? st->exact : name);
 	resp_add_bulk_cstr(&st->items, value);
 	st->n++;
 }
@@ -845,6 +846,7 @@ void cmd_config_get(struct cmd_ctx *ctx)
 		size_t l = ctx->argv[i].len < sizeof(pat) - 1 ? ctx->argv[i].len : sizeof(pat) - 1;
 		memcpy(pat, ctx->argv[i].p, l);
 		pat[l] = 0;
+		st.exact = strpbrk(pat, "*?[") ? NULL : pat;
 		cfg_get(ctx->sh->cfg, pat, cfg_emit, &st);
 	}
 	resp_add_map(ctx->out, ctx->proto, st.n);

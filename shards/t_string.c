@@ -10,8 +10,8 @@
  * Values live in the keyspace as INT, EMBSTR or RAW strings (ks.h).
  * Commands that mutate a string in place (APPEND, SETRANGE) first turn it
  * RAW; the INCR family rewrites an INT value in place so the benchmarked
- * INCR path neither allocates nor rehashes. Families share one generic
- * function each (set_generic, incr_generic, getrange_generic). */
+ * INCR path neither allocates nor re-links the entry. Families share one
+ * generic function each (set_generic, incr_generic, getrange_generic). */
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -552,7 +552,7 @@ void cmd_incrbyfloat(struct cmd_ctx *ctx)
 		return;
 	}
 	len = ldbl_human(out, cur);
-	ks_set_str(ctx->db, key->p, key->len, out, len, true);
+	ks_set_str_noint(ctx->db, key->p, key->len, out, len, true);
 	resp_add_bulk(ctx->out, out, len);
 }
 

@@ -357,8 +357,9 @@ static void cmd_int_put(struct cmd_ctx *ctx)
 {
 	struct ks_entry *e = ctx->payload;
 	ctx->payload = NULL;
-	long long dbid = 0;
-	arg_to_ll(&ctx->argv[2], &dbid);
+	long long dbid = -1;
+	if (arg_to_ll(&ctx->argv[2], &dbid) != 0 || dbid < 0 || dbid >= ctx->sh->ks->ndb)
+		abort();   /* internal message built by xr_send_put: never bad */
 	struct ks_db *db = &ctx->sh->ks->db[dbid];
 	bool nx = arg_is(&ctx->argv[3], "nx");
 	if (nx && ks_find(db, ctx->argv[1].p, ctx->argv[1].len, ctx->now_ms)) {
@@ -423,9 +424,10 @@ static unsigned key_shard(const struct resp_arg *a)
 	return shard_of_key(a->p, a->len);
 }
 
-/* Split argv keys [first..] with step over shards as cmd; parts sent. */
+/* Split argv keys [first..] with step over shards as cmd, copying `take`
+ * arguments per key (1: keys only, as for EXISTS; 2: key and value). */
 static void send_split(struct shard *sh, struct fanout *fo, const struct cmd_def *cmd,
-		       int first, int step)
+		       int first, int step, int take)
 {
 	int nkeys = (fo->ctx.argc - first) / step;
 	unsigned cnt[SHARD_MAX] = {0};
@@ -449,7 +451,7 @@ static void send_split(struct shard *sh, struct fanout *fo, const struct cmd_def
 		for (int k = 0; k < nkeys; k++) {
 			if (key_shard(&fo->argv[first + k * step]) != d)
 				continue;
-			for (int j = 0; j < step; j++)
+			for (int j = 0; j < take; j++)
 				av[n++] = fo->argv[first + k * step + j];
 		}
 		fanout_send(sh, fo, p++, d, cmd, n, av, NULL);
@@ -477,7 +479,7 @@ static void msetnx_step(struct shard *sh, struct fanout *fo)
 			return;
 		}
 		fo->stage = 2;
-		send_split(sh, fo, cmd_lookup("mset", 4), 1, 2);
+		send_split(sh, fo, cmd_lookup("mset", 4), 1, 2, 2);
 		return;
 	}
 	finish_int(sh, fo, 1);
@@ -494,7 +496,7 @@ static void cross_msetnx(struct cmd_ctx *ctx)
 	struct fanout *fo = fanout_new(sh, c, ctx, 0, msetnx_step);
 	c->barrier = true;
 	fo->stage = 1;
-	send_split(sh, fo, cmd_lookup("exists", 6), 1, 2);
+	send_split(sh, fo, cmd_lookup("exists", 6), 1, 2, 1);
 }
 
 /* RENAME / RENAMENX / COPY share the take-or-clone then put rounds. */
@@ -511,7 +513,7 @@ static void send_one(struct shard *sh, struct fanout *fo, const struct cmd_def *
 static void xr_send_put(struct shard *sh, struct fanout *fo, void *entry)
 {
 	char dbbuf[24];
-	size_t dblen = ks_ll2str(dbbuf, fo->aux);
+	size_t dblen = ks_ll2str(dbbuf, fo->aux & 0xffffffffll);   /* high bits: round */
 	bool nx = (fo->stage & 0x100) == 0 && fo->ctx.cmd->fn == cmd_copy;
 	struct resp_arg av[4] = {
 		{ "__put", 5 }, fo->argv[2], { dbbuf, dblen },
@@ -587,6 +589,8 @@ static void cross_rename_generic(struct cmd_ctx *ctx, int kind)
 			} else if (arg_is(&ctx->argv[i], "db") && i + 1 < ctx->argc) {
 				if (arg_to_ll(&ctx->argv[++i], &dbid) != 0)
 					errmsg = ERR_NOTINT;
+				else if (dbid < INT32_MIN || dbid > INT32_MAX)
+					errmsg = "ERR value is out of range, value must between -2147483648 and 2147483647";
 				else if (dbid < 0 || dbid >= sh->ks->ndb)
 					errmsg = ERR_DBRANGE;
 			} else {

@@ -555,7 +555,7 @@ Test(protocol, resp3_after_hello3)
 	cr_assert(strncmp(h, "%7\r\n", 4) == 0, "HELLO 3 is not a map: %s", h);
 	free(h);
 	raw_expect(fd, "GET nokey\r\n", 1, "_\r\n");
-	raw_expect(fd, "CONFIG GET maxmemory\r\n", 1, "%1\r\n$9\r\nmaxmemory\r\n$1\r\n0\r\n");
+	raw_expect(fd, "CONFIG GET slowlog-max-len\r\n", 1, "%1\r\n$15\r\nslowlog-max-len\r\n$3\r\n128\r\n");
 	raw_expect(fd, "MGET nokey nokey2\r\n", 1, "*2\r\n_\r\n_\r\n");
 	raw_expect(fd, "SET k v\r\nGET k\r\nINCR n\r\n", 3, "+OK\r\n$1\r\nv\r\n:1\r\n");
 	raw_expect(fd, "GET\r\n", 1, "-ERR wrong number of arguments for 'get' command\r\n");
@@ -564,6 +564,7 @@ Test(protocol, resp3_after_hello3)
 	h = raw_read(fd, 1, &n);
 	cr_assert(strncmp(h, "*14\r\n", 5) == 0, "HELLO 2 is not a flat array: %s", h);
 	free(h);
-	raw_expect(fd, "GET nokey\r\nCONFIG GET maxmemory\r\n", 2, "$-1\r\n*2\r\n$9\r\nmaxmemory\r\n$1\r\n0\r\n");
+	raw_expect(fd, "GET nokey\r\nCONFIG GET slowlog-max-len\r\n", 2,
+		   "$-1\r\n*2\r\n$15\r\nslowlog-max-len\r\n$3\r\n128\r\n");
 	close(fd);
 }

@@ -253,6 +253,19 @@ static void expect_closed(redisContext *c, const char *cmd)
 		  cmd, r != NULL ? r->type : -1);
 }
 
+static void expect_config(redisContext *c, const char *name, const char *want)
+{
+	redisReply *r = kr_cmd(c, "CONFIG GET %s", name);
+	int ok = r->type == REDIS_REPLY_ARRAY && r->elements == 2 && strcmp(r->element[0]->str, name) == 0 &&
+		 strcmp(r->element[1]->str, want) == 0;
+	const char *got = r->type == REDIS_REPLY_ARRAY && r->elements == 2 ? r->element[1]->str : "(not a pair)";
+	char gotbuf[128];
+	snprintf(gotbuf, sizeof(gotbuf), "%s", got);
+	size_t n = r->type == REDIS_REPLY_ARRAY ? r->elements : 0;
+	freeReplyObject(r);
+	cr_assert(ok, "CONFIG GET %s: expected [%s, %s], got %zu elements, value %s", name, name, want, n, gotbuf);
+}
+
 /* ---- connection commands ---- */
 
 TestSuite(server, .init = start_default, .fini = stop_server, .timeout = 120);
@@ -475,7 +488,7 @@ Test(config_file, requirepass_from_file)
 	snprintf(path, sizeof(path), "%s/keyrail.conf", dir);
 	FILE *f = fopen(path, "w");
 	cr_assert(f != NULL);
-	fputs("# test config\nrequirepass \"from file\"\nmaxmemory-policy allkeys-lru\n", f);
+	fputs("# test config\nrequirepass \"from file\"\n\nslowlog-max-len 99\n", f);
 	fclose(f);
 	const char *const args[] = { path, NULL };
 	kr_srv_start(&srv, args);
@@ -485,16 +498,8 @@ Test(config_file, requirepass_from_file)
 	kr_err(c, "NOAUTH Authentication required.", "GET k");
 	kr_err(c, "WRONGPASS", "AUTH from");
 	kr_ok(c, "AUTH %s", "from file");
-	redisReply *r = kr_cmd(c, "CONFIG GET maxmemory-policy");
-	cr_assert(r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
-			  strcmp(r->element[1]->str, "allkeys-lru") == 0,
-		  "maxmemory-policy from the config file not applied");
-	freeReplyObject(r);
-	r = kr_cmd(c, "CONFIG GET requirepass");
-	cr_assert(r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
-			  strcmp(r->element[1]->str, "from file") == 0,
-		  "CONFIG GET requirepass");
-	freeReplyObject(r);
+	expect_config(c, "slowlog-max-len", "99");
+	expect_config(c, "requirepass", "from file");
 	redisFree(c);
 	int st = kr_srv_stop(&srv);
 	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit status 0x%x", st);
@@ -885,63 +890,86 @@ Test(server, info_shards)
 
 /* ---- CONFIG ---- */
 
-Test(server, config_get_set)
+Test(server, config_get)
 {
 	redisContext *c = kr_connect(&srv);
-	redisReply *r = kr_cmd(c, "CONFIG GET maxmemory");
-	cr_assert(r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
-			  strcmp(r->element[0]->str, "maxmemory") == 0 && strcmp(r->element[1]->str, "0") == 0,
-		  "CONFIG GET maxmemory");
-	freeReplyObject(r);
-	r = kr_cmd(c, "CONFIG GET port");
-	cr_assert(r->type == REDIS_REPLY_ARRAY && r->elements == 2 && atoi(r->element[1]->str) == srv.port,
-		  "CONFIG GET port");
-	freeReplyObject(r);
+	char port[16];
+	snprintf(port, sizeof(port), "%d", srv.port);
+	expect_config(c, "port", port);
+	expect_config(c, "PORT", port);
+	expect_config(c, "slowlog-max-len", "128");
 
 	/* Glob patterns: every name matches, values are paired. */
+	redisReply *r = kr_cmd(c, "CONFIG GET %s", "*slowlog*");
+	cr_assert(r->type == REDIS_REPLY_ARRAY && r->elements == 4, "CONFIG GET *slowlog*: %zu elements",
+		  r->elements);
+	for (size_t i = 0; i < r->elements; i += 2)
+		cr_assert(strcmp(r->element[i]->str, "slowlog-log-slower-than") == 0 ||
+				  strcmp(r->element[i]->str, "slowlog-max-len") == 0,
+			  "CONFIG GET *slowlog* returned %s", r->element[i]->str);
+	freeReplyObject(r);
 	r = kr_cmd(c, "CONFIG GET %s", "*max*");
 	cr_assert(r->type == REDIS_REPLY_ARRAY && r->elements >= 4 && r->elements % 2 == 0,
 		  "CONFIG GET *max*: %zu elements", r->elements);
-	int saw_maxmemory = 0;
+	int saw_maxclients = 0;
 	for (size_t i = 0; i < r->elements; i += 2) {
 		cr_assert(fnmatch("*max*", r->element[i]->str, 0) == 0, "%s does not match *max*",
 			  r->element[i]->str);
-		saw_maxmemory |= strcmp(r->element[i]->str, "maxmemory") == 0;
+		saw_maxclients |= strcmp(r->element[i]->str, "maxclients") == 0;
 	}
-	cr_assert(saw_maxmemory, "CONFIG GET *max* lacks maxmemory");
+	cr_assert(saw_maxclients, "CONFIG GET *max* lacks maxclients");
 	freeReplyObject(r);
-	r = kr_cmd(c, "CONFIG GET maxmemory port");
+	r = kr_cmd(c, "CONFIG GET port slowlog-max-len");
 	cr_assert(r->type == REDIS_REPLY_ARRAY && r->elements == 4, "CONFIG GET with two names");
 	freeReplyObject(r);
 	r = kr_cmd(c, "CONFIG GET nosuchparam");
 	cr_assert(r->type == REDIS_REPLY_ARRAY && r->elements == 0, "CONFIG GET nosuchparam");
 	freeReplyObject(r);
+	kr_err(c, "ERR wrong number of arguments for 'config|get' command", "CONFIG GET");
+	redisFree(c);
+}
 
-	kr_ok(c, "CONFIG SET maxmemory-policy allkeys-lru");
-	r = kr_cmd(c, "CONFIG GET maxmemory-policy");
-	cr_assert(r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
-			  strcmp(r->element[1]->str, "allkeys-lru") == 0, "CONFIG SET did not stick");
-	freeReplyObject(r);
-	kr_ok(c, "CONFIG SET maxmemory 100mb maxmemory-policy noeviction");
-	r = kr_cmd(c, "CONFIG GET maxmemory");
-	cr_assert(r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
-			  strcmp(r->element[1]->str, "104857600") == 0, "maxmemory 100mb");
-	freeReplyObject(r);
-	kr_ok(c, "CONFIG SET maxmemory 0");
+Test(server, config_set)
+{
+	redisContext *c = kr_connect(&srv);
+	kr_ok(c, "CONFIG SET slowlog-max-len 77");
+	expect_config(c, "slowlog-max-len", "77");
+	kr_ok(c, "CONFIG SET slowlog-max-len 78 hz 20");
+	expect_config(c, "slowlog-max-len", "78");
+	expect_config(c, "hz", "20");
 
 	kr_err(c, "ERR CONFIG SET failed (possibly related to argument 'databases') - can't set immutable config",
 	       "CONFIG SET databases 3");
+	kr_err(c, "ERR CONFIG SET failed (possibly related to argument 'hz')", "CONFIG SET hz abc");
+	kr_err(c, "ERR CONFIG SET failed (possibly related to argument 'slowlog-max-len')",
+	       "CONFIG SET slowlog-max-len -5");
+	kr_err(c, "ERR Unknown option or number of arguments for CONFIG SET - 'nosuchparam'",
+	       "CONFIG SET nosuchparam 1");
+	kr_err(c, "ERR wrong number of arguments for 'config|set' command", "CONFIG SET hz");
+	/* A failed SET changes nothing, not even its valid part. */
+	kr_err(c, "ERR CONFIG SET failed", "CONFIG SET slowlog-max-len 5 hz abc");
+	expect_config(c, "slowlog-max-len", "78");
+	expect_config(c, "hz", "20");
+	expect_config(c, "databases", "16");
+	redisFree(c);
+}
+
+Test(server, config_maxmemory)
+{
+	redisContext *c = kr_connect(&srv);
+	expect_config(c, "maxmemory", "0");
+	expect_config(c, "maxmemory-policy", "noeviction");
+	kr_ok(c, "CONFIG SET maxmemory-policy allkeys-lru");
+	expect_config(c, "maxmemory-policy", "allkeys-lru");
+	kr_ok(c, "CONFIG SET maxmemory 100mb maxmemory-policy noeviction");
+	expect_config(c, "maxmemory", "104857600");
+	expect_config(c, "maxmemory-policy", "noeviction");
 	kr_err(c, "ERR CONFIG SET failed (possibly related to argument 'maxmemory-policy')",
 	       "CONFIG SET maxmemory-policy bogus");
 	kr_err(c, "ERR CONFIG SET failed (possibly related to argument 'maxmemory')",
 	       "CONFIG SET maxmemory lots");
-	kr_err(c, "ERR Unknown option or number of arguments for CONFIG SET - 'nosuchparam'",
-	       "CONFIG SET nosuchparam 1");
-	kr_err(c, "ERR wrong number of arguments for 'config|set' command", "CONFIG SET maxmemory");
-	/* A failed SET changes nothing. */
-	r = kr_cmd(c, "CONFIG GET maxmemory-policy");
-	cr_assert(strcmp(r->element[1]->str, "noeviction") == 0, "failed CONFIG SET changed the value");
-	freeReplyObject(r);
+	expect_config(c, "maxmemory", "104857600");
+	kr_ok(c, "CONFIG SET maxmemory 0");
 	redisFree(c);
 }
 

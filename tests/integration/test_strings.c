@@ -1,8 +1,13 @@
 /* Integration tests of the string commands (shards/t_string.c) against a
  * running server: every command with its options, option combinations and
  * exact error texts, expiry, encodings, binary-safe values, multi-key
- * commands over keys that live on different shards (KR_SHARDS=3 spreads
- * "a".."t"), INCR overflow, INCRBYFLOAT formatting, LCS in RESP2 and RESP3.
+ * commands over keys that live on different shards, INCR overflow,
+ * INCRBYFLOAT formatting, LCS in RESP2 and RESP3.
+ *
+ * Shards: a key's local shard is crc16-slot % nshards. Every one-byte key
+ * ("a".."z") happens to land on shard 0 of 3, so the cross-shard cases use
+ * "k0".."k19", which cover all three shards with KR_SHARDS=3 (k0 k2 k9 ->
+ * 2, k1 k3 k4 -> 1, k5 k7 k8 -> 0), and "{k0}..." to pin a key to k0's.
  *
  * The same file runs against Debian's redis-server
  * (KR_SERVER=/usr/bin/redis-server KR_SERVER_KIND=redis), which is how the
@@ -558,9 +563,9 @@ Test(strings, setnx_setex_psetex)
 Test(strings, mset_mget_across_shards)
 {
 	redisReply *r;
-	static const char *const keys[] = {"a", "b", "c", "d", "e", "f", "g", "h", "i", "j",
-					   "k", "l", "m", "n", "o", "p", "q", "r", "s", "t",
-					   "{x}1", "{x}2", "{x}3"};
+	static const char *const keys[] = {"k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7",
+					   "k8", "k9", "k10", "k11", "k12", "k13", "k14", "k15",
+					   "k16", "k17", "k18", "k19", "a", "{k1}x", "{k1}y"};
 	const size_t nk = sizeof(keys) / sizeof(keys[0]);
 	const char *argv[1 + 2 * 23 + 2];
 	size_t lens[1 + 2 * 23 + 2];
@@ -589,7 +594,7 @@ Test(strings, mset_mget_across_shards)
 		if (i == 5)
 			argv[argc++] = "missing";
 	}
-	argv[argc++] = "a";
+	argv[argc++] = "k5";
 	for (int i = 0; i < argc; i++)
 		lens[i] = strlen(argv[i]);
 	r = kr_cmdv(c, argc, argv, lens);
@@ -612,15 +617,19 @@ Test(strings, mset_mget_across_shards)
 	freeReplyObject(r);
 
 	static const struct step st[] = {
+		/* Same-shard odd argument counts (a, b, c share a shard). */
 		ERR("MSET a 1 b", "ERR wrong number of arguments for 'mset' command"),
 		ERR("MSET a 1 b 2 c", "ERR wrong number of arguments for 'mset' command"),
-		ERR("MSET a", "ERR wrong number of arguments for 'mset' command"),
 		BULK("GET a", "v-a"),                /* nothing set by the errors */
 		/* MSET clears TTLs; the last pair wins. */
-		OK("SETEX a 100 x"),
-		OK("MSET a 1 b 2 a 3"),
-		INT("TTL a", -1),
-		BULK("GET a", "3"),
+		OK("SETEX k0 100 x"),
+		OK("SETEX k1 100 x"),
+		OK("MSET k0 1 k1 2 k0 3 k5 4"),
+		INT("TTL k0", -1),
+		INT("TTL k1", -1),
+		BULK("GET k0", "3"),
+		BULK("GET k1", "2"),
+		BULK("GET k5", "4"),
 	};
 	RUN(st);
 	r = kr_cmd(c, "MGET nokey1 nokey2 nokey3");
@@ -645,18 +654,41 @@ Test(strings, msetnx_single_slot)
 	RUN(st);
 }
 
-Test(strings, msetnx_across_shards)
+/* An odd argument count whose keys span shards is an arity error too,
+ * and sets nothing. */
+Test(strings, mset_odd_args_across_shards)
 {
 	static const struct step st[] = {
-		INT("MSETNX a 1 b 2 c 3 d 4", 1),
-		INT("MSETNX e 5 f 6 a 9", 0),
-		INT("EXISTS e f", 0),
-		BULK("GET a", "1"),
-		BULK("GET d", "4"),
-		ERR("MSETNX a 1 b", "ERR wrong number of arguments for 'msetnx' command"),
+		ERR("MSET k0 1 k1", "ERR wrong number of arguments for 'mset' command"),
+		ERR("MSET k5 1 k0 2 k1", "ERR wrong number of arguments for 'mset' command"),
+		ERR("MSET k0 1 k0", "ERR wrong number of arguments for 'mset' command"),
+		ERR("MSETNX k0 1 k1", "ERR wrong number of arguments for 'msetnx' command"),
+		ERR("MSETNX k5 1 k0 2 k1", "ERR wrong number of arguments for 'msetnx' command"),
+		INT("EXISTS k0 k1 k5", 0),
+		OK("MSET k0 1 k1 2"),
+		BULK("GET k1", "2"),
 	};
 
 	RUN(st);
+}
+
+Test(strings, msetnx_across_shards)
+{
+	static const struct step st[] = {
+		INT("MSETNX k0 1 k1 2 k5 3 k2 4", 1),
+		INT("MSETNX k3 5 k7 6 k0 9", 0),   /* k0 exists: nothing set */
+		INT("EXISTS k3 k7", 0),
+		BULK("GET k0", "1"),
+		BULK("GET k1", "2"),
+		BULK("GET k5", "3"),
+		INT("MSETNX k3 5 k7 6 k9 7", 1),
+		OK("SETEX k4 100 x"),
+		INT("MSETNX k8 1 k4 2", 0),        /* a key with a TTL exists too */
+		INT("EXISTS k8", 0),
+	};
+
+	RUN(st);
+	kr_bulk(c, "7", "GET k9");
 }
 
 /* ==================================================== GETDEL / GETEX */
@@ -1184,18 +1216,19 @@ Test(strings, lcs_resp2)
 Test(strings, lcs_across_shards)
 {
 	static const struct step st[] = {
-		OK("MSET a ohmytext b mynewtext c ABCBDAB d BDCABA"),
-		BULK("LCS a b", "mytext"),
-		INT("LCS a b LEN", 6),
-		BULK("LCS c d", "BDAB"),
-		BULK("LCS d c", "BCBA"),
-		BULK("LCS a nokey", ""),
-		BULK("LCS nokey a", ""),
+		OK("MSET k0 ohmytext k1 mynewtext k5 ABCBDAB k9 BDCABA"),
+		BULK("LCS k0 k1", "mytext"),
+		INT("LCS k0 k1 LEN", 6),
+		BULK("LCS k5 k9", "BDAB"),
+		BULK("LCS k9 k5", "BCBA"),
+		BULK("LCS k0 k3", ""),             /* k3: missing, other shard */
+		BULK("LCS k3 k0", ""),
+		INT("LCS k3 k4 LEN", 0),
 	};
 	redisReply *r;
 
 	RUN(st);
-	r = kr_cmd(c, "LCS a b IDX WITHMATCHLEN");
+	r = kr_cmd(c, "LCS k0 k1 IDX WITHMATCHLEN");
 	cr_assert(r->type == REDIS_REPLY_ARRAY && r->elements == 4, "type %d", r->type);
 	cr_assert_eq(r->element[1]->elements, 2);
 	cr_assert_eq(r->element[1]->element[0]->element[0]->element[0]->integer, 4);
@@ -1272,7 +1305,8 @@ Test(strings, wrongtype)
 		ERR("LCS {l}l {l}1", E_LCSTYPE),
 		ERR("LCS {l}1 {l}l", E_LCSTYPE),
 		ERR("LCS {l}1 {l}l foo", E_LCSTYPE),   /* the type before the grammar */
-		ERR("LCS l {l}1", E_LCSTYPE),          /* across shards */
+		ERR("LCS k1 {l}l", E_LCSTYPE),         /* across shards */
+		ERR("LCS {l}l k1", E_LCSTYPE),
 		INT("LLEN l", 1),                      /* nothing above changed it */
 		/* Commands that replace any type. */
 		OK("SET l v XX"),

@@ -45,9 +45,9 @@
 #include <hiredis/hiredis.h>
 
 /* Short expiries: deadlines this close to "now" make a step wait. */
-#define DT_GATE_MARGIN_MS 80
-#define DT_SHORT_MIN_MS 200
-#define DT_SHORT_MAX_MS 400
+#define DT_GATE_MARGIN_MS 150
+#define DT_SHORT_MIN_MS 300
+#define DT_SHORT_MAX_MS 500
 /* Long expiries must outlive any run, however slow. */
 #define DT_LONG_MIN_S 1000
 #define DT_LONG_MAX_S 1000000
@@ -573,6 +573,14 @@ static void dt_gate(struct dt *t)
 	t->short_active = false;
 }
 
+/* Wait until every short expiry set so far is surely over on both. */
+static void dt_gate_all(struct dt *t)
+{
+	if (t->short_active)
+		t->short_lo_ms = INT64_MIN / 2;
+	dt_gate(t);
+}
+
 /* Record that the step just run may have set an expiry at an absolute
  * deadline in [lo_ms, hi_ms] (wall clock). */
 static void dt_note_deadline(struct dt *t, int64_t lo_ms, int64_t hi_ms)
@@ -735,6 +743,16 @@ static void dt_exec(struct dt *t, enum dt_cmp cmp)
 	dt_check(t, cmp);
 }
 
+/* The same without the gate: for a step that follows another of the same op
+ * at once and must see the same keys alive (a sleep in between would let
+ * short expiries pass). The op's first step passed the gate, and its steps
+ * take far less than DT_GATE_MARGIN_MS. */
+static void dt_exec_next(struct dt *t, enum dt_cmp cmp)
+{
+	dt_send_both(t);
+	dt_check(t, cmp);
+}
+
 /* ---------------------------------------------------- argument builders */
 
 /* Command names and option words: mostly upper case, sometimes lower or
@@ -759,6 +777,15 @@ static void start_cmd(struct dt *t, const char *name)
 {
 	args_reset(&t->args);
 	add_word(t, name);
+}
+
+/* For steps whose presence or count depends on replies (checks, sweeps):
+ * they must not draw from the RNG, or the rest of the sequence for a seed
+ * would depend on timing. */
+static void start_plain(struct dt *t, const char *name)
+{
+	args_reset(&t->args);
+	args_str(&t->args, name);
 }
 
 static int pick_key(struct dt *t)
@@ -1231,7 +1258,7 @@ static void gen_incr_common(struct dt *t, const char *name, const char *edge)
 	}
 	start_cmd(t, name);
 	add_key(t, k);
-	dt_exec(t, DT_CMP_EXACT);
+	dt_exec(t, DT_CMP_EXACT); /* the gate may pass here: no need to stay atomic */
 }
 
 static void gen_incr(struct dt *t)
@@ -1295,20 +1322,21 @@ static bool float_value_safe(const char *s, size_t n)
 static void gen_incrbyfloat(struct dt *t)
 {
 	static const char *const bad[] = {"abc", "", "nan", "inf", "-inf", " 1", "1 ", "1.5.5"};
+	const char *park = dt_dyadic[rng_below(&t->rng, DT_NDYADIC)];
 	int k = pick_key(t);
 	const redisReply *a;
 
 	/* Peek at the value (a compared GET like any other) and park a safe
 	 * number there first if the stored one is precision-sensitive. */
-	start_cmd(t, "GET");
+	start_plain(t, "GET");
 	add_key(t, k);
 	dt_exec(t, DT_CMP_EXACT);
 	a = t->r[0];
 	if (a->type == REDIS_REPLY_STRING && !float_value_safe(a->str, a->len)) {
-		start_cmd(t, "SET");
+		start_plain(t, "SET");
 		add_key(t, k);
-		args_str(&t->args, dt_dyadic[rng_below(&t->rng, DT_NDYADIC)]);
-		dt_exec(t, DT_CMP_EXACT);
+		args_str(&t->args, park);
+		dt_exec_next(t, DT_CMP_EXACT);
 	}
 	start_cmd(t, "INCRBYFLOAT");
 	add_key(t, k);
@@ -1318,7 +1346,7 @@ static void gen_incrbyfloat(struct dt *t)
 		args_fmt(&t->args, "%.3f", (double)rng_range(&t->rng, -8000, 8000) / 8.0);
 	else
 		args_str(&t->args, bad[rng_below(&t->rng, sizeof(bad) / sizeof(bad[0]))]);
-	dt_exec(t, DT_CMP_EXACT);
+	dt_exec_next(t, DT_CMP_EXACT);
 }
 
 static void gen_range_common(struct dt *t, const char *name)
@@ -1729,6 +1757,10 @@ static void gen_scan(struct dt *t)
 	if (rng_pct(&t->rng, 2))
 		add_word(t, rng_pct(&t->rng, 50) ? "MATCH" : "FOO");
 
+	/* A long iteration (big keyspace) must not run into a short deadline
+	 * midway: wait them all out first. */
+	if (t->nkeys > 100)
+		dt_gate_all(t);
 	dt_gate(t);
 	dt_send_both(t);
 	if (!scan_page_ok(t->r[0]) || !scan_page_ok(t->r[1])) {
@@ -1772,9 +1804,9 @@ static void gen_randomkey(struct dt *t)
 		ss_add(&got, t->r[i]->str, t->r[i]->len);
 	ss_sort(&got, true);
 	for (size_t i = 0; i < got.n; i++) {
-		start_cmd(t, "EXISTS");
+		start_plain(t, "EXISTS");
 		args_add(&t->args, got.v[i].p, got.v[i].len);
-		dt_exec(t, DT_CMP_EXACT);
+		dt_exec_next(t, DT_CMP_EXACT);
 		if (t->r[0]->type != REDIS_REPLY_INTEGER || t->r[0]->integer != 1) {
 			ss_free(&got);
 			dt_fail(t, "RANDOMKEY returned a key that does not exist");
@@ -1783,23 +1815,26 @@ static void gen_randomkey(struct dt *t)
 	ss_free(&got);
 }
 
+/* SELECT as a follow-up step (no gate: see dt_exec_next). */
 static void exec_select(struct dt *t, int db)
 {
-	start_cmd(t, "SELECT");
+	start_plain(t, "SELECT");
 	args_ll(&t->args, db);
-	dt_exec(t, DT_CMP_EXACT);
+	dt_exec_next(t, DT_CMP_EXACT);
 }
 
 /* Reclaim every expired key on both servers (EXISTS deletes what it finds
- * expired), so that DBSIZE counts the same set. */
+ * expired), so that DBSIZE counts the same set. Runs right after a gate
+ * check, with no gate inside: no short expiry can come due until the
+ * DBSIZE that follows. */
 static void dt_sweep(struct dt *t)
 {
 	for (int d = 0; d < DT_NDBS; d++) {
 		exec_select(t, dt_dbs[d]);
-		start_cmd(t, "EXISTS");
+		start_plain(t, "EXISTS");
 		for (int k = 0; k < t->nkeys; k++)
 			add_key(t, k);
-		dt_exec(t, DT_CMP_EXACT);
+		dt_exec_next(t, DT_CMP_EXACT);
 	}
 	exec_select(t, t->curdb);
 	t->expiry_dirty = false;
@@ -1807,10 +1842,16 @@ static void dt_sweep(struct dt *t)
 
 static void gen_dbsize(struct dt *t)
 {
-	if (t->expiry_dirty)
-		dt_sweep(t);
+	char name[8];
+
 	start_cmd(t, "DBSIZE");
-	dt_exec(t, DT_CMP_EXACT);
+	snprintf(name, sizeof(name), "%s", t->args.argv[0]);
+	dt_gate(t);
+	if (t->expiry_dirty) {
+		dt_sweep(t);
+		start_plain(t, name);
+	}
+	dt_exec_next(t, DT_CMP_EXACT);
 }
 
 static void gen_flushdb(struct dt *t)
@@ -2176,13 +2217,13 @@ static void state_check(struct dt *t)
 	dt_gate(t);
 	for (int d = 0; d < DT_NDBS; d++) {
 		exec_select(t, dt_dbs[d]);
-		start_cmd(t, "MGET");
+		start_plain(t, "MGET");
 		for (int k = 0; k < t->nkeys; k++)
 			add_key(t, k);
-		dt_exec(t, DT_CMP_EXACT);
-		start_cmd(t, "KEYS");
+		dt_exec_next(t, DT_CMP_EXACT);
+		start_plain(t, "KEYS");
 		args_str(&t->args, "*");
-		dt_exec(t, DT_CMP_SORTED);
+		dt_exec_next(t, DT_CMP_SORTED);
 	}
 	exec_select(t, 0);
 }
@@ -2296,7 +2337,7 @@ int main(int argc, char **argv)
 		t->opname = "setup";
 		for (int d = 0; d < DT_NDBS; d++) {
 			exec_select(t, dt_dbs[d]);
-			start_cmd(t, "FLUSHDB");
+			start_plain(t, "FLUSHDB");
 			dt_exec(t, DT_CMP_EXACT);
 		}
 		exec_select(t, 0);

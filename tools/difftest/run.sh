@@ -56,6 +56,9 @@ for p in "$REDIS_SERVER" "$REDIS_CLI"; do
 done
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/difftest.XXXXXX") || exit 2
+# Port claims (flock) shared by every run on this machine.
+LOCKDIR=${TMPDIR:-/tmp}/difftest-ports
+mkdir -p "$LOCKDIR" 2>/dev/null && chmod 1777 "$LOCKDIR" 2>/dev/null
 PIDS=()      # servers started and answering
 CUR_PID=     # server being started
 cleanup() {
@@ -96,7 +99,7 @@ start_server() {
 	mkdir -p "$dir"
 	for tries in $(seq 40); do
 		port=$((PORT_MIN + RANDOM % (PORT_MAX - PORT_MIN + 1)))
-		exec {lockfd}>"${TMPDIR:-/tmp}/difftest-port-$port.lock" || continue
+		exec {lockfd}>"$LOCKDIR/$port.lock" || continue
 		if ! flock -n "$lockfd"; then
 			exec {lockfd}>&-
 			continue
