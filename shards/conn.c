@@ -167,7 +167,9 @@ static bool conn_write(struct shard *sh, struct conn *c)
 		/* Give back large buffers once a big reply has gone. */
 		if (c->out.cap > 1024 * 1024)
 			rbuf_free(&c->out);
-		if (c->closing) {
+		/* Close after the last reply, including ones still coming back
+		 * from other shards (they precede the error that closes us). */
+		if (c->closing && !c->pend_head) {
 			conn_close(sh, c);
 			return false;
 		}
@@ -262,7 +264,7 @@ void conn_pend_done(struct shard *sh, struct conn *c, struct pend *p)
 		rbuf_free(&h->buf);
 		free(h);
 	}
-	if (moved)
+	if (moved || (c->closing && !c->pend_head && !c->closed))
 		conn_mark_flush(sh, c);
 }
 

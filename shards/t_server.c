@@ -616,6 +616,18 @@ static void infof(struct rbuf *b, const char *fmt, ...)
 	rbuf_append(b, tmp, (size_t)n);
 }
 
+static size_t rss_bytes(void)
+{
+	FILE *f = fopen("/proc/self/statm", "r");
+	unsigned long pages = 0, rss = 0;
+	if (f) {
+		if (fscanf(f, "%lu %lu", &pages, &rss) != 2)
+			rss = 0;
+		fclose(f);
+	}
+	return rss * (size_t)sysconf(_SC_PAGESIZE);
+}
+
 static size_t used_memory(void)
 {
 #ifdef KR_JEMALLOC
@@ -628,21 +640,12 @@ static size_t used_memory(void)
 		return allocated;
 	return 0;
 #else
+	/* Without jemalloc (sanitizer builds) the allocator may not report
+	 * its usage (ASan's does not): fall back to the resident size. */
 	struct mallinfo2 mi = mallinfo2();
-	return mi.uordblks + mi.hblkhd;
+	size_t n = mi.uordblks + mi.hblkhd;
+	return n ? n : rss_bytes();
 #endif
-}
-
-static size_t rss_bytes(void)
-{
-	FILE *f = fopen("/proc/self/statm", "r");
-	unsigned long pages = 0, rss = 0;
-	if (f) {
-		if (fscanf(f, "%lu %lu", &pages, &rss) != 2)
-			rss = 0;
-		fclose(f);
-	}
-	return rss * (size_t)sysconf(_SC_PAGESIZE);
 }
 
 static void human_bytes(char *buf, size_t len, double n)

@@ -11,9 +11,10 @@
  * Ports: chosen in [KR_PORT_MIN, KR_PORT_MAX] (default 21000-21999), starting
  * at a point derived from the pid, bind-tested, and retried with another port
  * if the server does not come up (two test processes can race for one port).
- * Identity: readiness requires that *our* process owns the listening socket
- * (checked through /proc), so a server of a parallel test that happens to sit
- * on the same port is never mistaken for ours.
+ * Identity: readiness requires that *our* process owns every socket listening
+ * on the port (checked through /proc), so a server of a parallel test that
+ * sits on the same port is never mistaken for ours, and two servers sharing a
+ * port through SO_REUSEPORT are detected and ours is restarted elsewhere.
  *
  * Environment: KR_SERVER, KR_SERVER_KIND, KR_SHARDS as in harness.h; with
  * KR_SERVER_KIND=redis a KR_SERVER that does not name a Redis binary (meson
@@ -147,61 +148,70 @@ static int h_pick_port(int attempt)
 	return -1;
 }
 
-/* The socket inode listening on 127.0.0.1:port or 0.0.0.0:port, or 0. */
-static unsigned long h_listen_inode(int port)
+/* Inodes of the sockets listening on port (up to max); returns how many.
+ * keyrail listens with SO_REUSEPORT (one socket per shard), so a port can
+ * have several listeners, possibly of different processes. */
+static int h_listen_inodes(int port, unsigned long *inodes, int max)
 {
 	FILE *f = fopen("/proc/net/tcp", "r");
 	if (f == NULL)
-		return 0;
+		return -1;
 	char line[512];
-	unsigned long found = 0;
+	int n = 0;
 	if (fgets(line, sizeof(line), f) == NULL) { /* header */
 		fclose(f);
-		return 0;
+		return -1;
 	}
-	while (fgets(line, sizeof(line), f) != NULL) {
+	while (n < max && fgets(line, sizeof(line), f) != NULL) {
 		unsigned addr, lport, st;
 		unsigned long inode;
 		/* sl local rem st tx:rx tr:when retrnsmt uid timeout inode */
 		if (sscanf(line, " %*d: %x:%x %*x:%*x %x %*x:%*x %*x:%*x %*x %*u %*u %lu",
 			   &addr, &lport, &st, &inode) != 4)
 			continue;
-		if ((int)lport == port && st == 0x0A) {
-			found = inode;
-			break;
-		}
+		if ((int)lport == port && st == 0x0A)
+			inodes[n++] = inode;
 	}
 	fclose(f);
-	return found;
+	return n;
 }
 
-/* 1 if process pid holds the listening socket of port. When /proc gives no
- * answer at all (no procfs), trust the PING. */
-static int h_owns_port(pid_t pid, int port)
+/* 1 if process pid holds every socket listening on port, 0 if it holds
+ * none yet, -1 if another process listens there too (a port race that
+ * SO_REUSEPORT lets both servers win). Without procfs, trust the PING. */
+static int h_port_owner(pid_t pid, int port)
 {
-	unsigned long inode = h_listen_inode(port);
-	if (inode == 0)
-		return access("/proc/net/tcp", R_OK) != 0;
+	unsigned long inodes[64];
+	int n = h_listen_inodes(port, inodes, 64);
+	if (n < 0)
+		return 1;
+	if (n == 0)
+		return 0;
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
 	DIR *d = opendir(path);
 	if (d == NULL)
 		return 0;
-	char want[64];
-	snprintf(want, sizeof(want), "socket:[%lu]", inode);
-	int owns = 0;
+	int mine = 0;
 	struct dirent *de;
-	while (!owns && (de = readdir(d)) != NULL) {
+	while ((de = readdir(d)) != NULL) {
 		char fdpath[320], target[128];
+		unsigned long ino;
 		snprintf(fdpath, sizeof(fdpath), "%s/%s", path, de->d_name);
-		ssize_t n = readlink(fdpath, target, sizeof(target) - 1);
-		if (n <= 0)
+		ssize_t len = readlink(fdpath, target, sizeof(target) - 1);
+		if (len <= 0)
 			continue;
-		target[n] = '\0';
-		owns = strcmp(target, want) == 0;
+		target[len] = '\0';
+		if (sscanf(target, "socket:[%lu]", &ino) != 1)
+			continue;
+		for (int i = 0; i < n; i++)
+			if (inodes[i] == ino)
+				mine++;
 	}
 	closedir(d);
-	return owns;
+	if (mine == 0)
+		return 0;
+	return mine == n ? 1 : -1;
 }
 
 static int h_rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
@@ -302,7 +312,8 @@ static pid_t h_spawn(struct kr_srv *s, const char *server, const char *const *ex
 }
 
 /* 0 when the server at s answers PING (+PONG or -NOAUTH) and owns its port,
- * -1 when its process exited (status stored), 1 when not ready yet. */
+ * -1 when its process exited (status stored), -2 when another process
+ * listens on the same port, 1 when not ready yet. */
 static int h_probe(struct kr_srv *s)
 {
 	int status;
@@ -322,7 +333,11 @@ static int h_probe(struct kr_srv *s)
 		if (rep != NULL) {
 			if ((rep->type == REDIS_REPLY_STATUS && strcmp(rep->str, "PONG") == 0) ||
 			    (rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOAUTH", 6) == 0))
-				ready = h_owns_port(s->pid, s->port) ? 0 : 1;
+				switch (h_port_owner(s->pid, s->port)) {
+				case 1: ready = 0; break;
+				case -1: ready = -2; break;
+				default: ready = 1; break;
+				}
 			freeReplyObject(rep);
 		}
 	}
@@ -366,6 +381,14 @@ void kr_srv_start(struct kr_srv *s, const char *const *extra_args)
 		}
 		if (st == 0)
 			return;
+		if (st == -2) {
+			/* Shares the port with a server of another test: retry
+			 * elsewhere. */
+			kill(s->pid, SIGKILL);
+			waitpid(s->pid, NULL, 0);
+			h_rmdir(s->dir);
+			continue;
+		}
 		if (st == -1) {
 			/* Exited: most likely lost a race for the port; a bad
 			 * directive fails identically every attempt, so give up

@@ -166,3 +166,30 @@ Test(clients, redis_benchmark)
 	cr_assert_geq(total, 400000, "total_commands_processed %lld after 4 x 100000 requests", total);
 	redisFree(c);
 }
+
+/* Several benchmark runs back to back on one server, alternating deep
+ * pipelines with many unpipelined clients (connections come and go with
+ * replies in flight); every INCR must land. */
+Test(clients, redis_benchmark_repeated)
+{
+	static char out[256 * 1024];
+	static const char *const modes[] = { "-P 16", "-c 50 -P 1", "-P 16 -c 20", "-c 100 -P 4" };
+	const int n = 50000;
+	for (size_t round = 0; round < sizeof(modes) / sizeof(modes[0]); round++) {
+		int rc = kr_sh(&srv, out, sizeof(out), "redis-benchmark -p $PORT -t set,get,incr,mset -n %d %s -q 2>&1",
+			       n, modes[round]);
+		cr_assert(kr_srv_alive(&srv), "server died during benchmark round %zu (%s): %s", round, modes[round],
+			  out);
+		cr_assert_eq(rc, 0, "redis-benchmark round %zu (%s): exit status %d: %s", round, modes[round], rc, out);
+		static const char *const tests[] = { "SET", "GET", "INCR", "MSET (10 keys)" };
+		for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++)
+			cr_assert(bench_line(out, tests[i]), "round %zu: no result line for %s in: %s", round, tests[i],
+				  out);
+		redisContext *c = kr_connect(&srv);
+		char want[32];
+		snprintf(want, sizeof(want), "%lld", (long long)n * (long long)(round + 1));
+		kr_bulk(c, want, "GET counter:__rand_int__");
+		kr_int(c, 2, "DBSIZE");
+		redisFree(c);
+	}
+}

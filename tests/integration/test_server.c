@@ -258,12 +258,12 @@ static void expect_config(redisContext *c, const char *name, const char *want)
 	redisReply *r = kr_cmd(c, "CONFIG GET %s", name);
 	int ok = r->type == REDIS_REPLY_ARRAY && r->elements == 2 && strcmp(r->element[0]->str, name) == 0 &&
 		 strcmp(r->element[1]->str, want) == 0;
-	const char *got = r->type == REDIS_REPLY_ARRAY && r->elements == 2 ? r->element[1]->str : "(not a pair)";
-	char gotbuf[128];
-	snprintf(gotbuf, sizeof(gotbuf), "%s", got);
+	char gotbuf[256] = "(not a pair)";
+	if (r->type == REDIS_REPLY_ARRAY && r->elements == 2)
+		snprintf(gotbuf, sizeof(gotbuf), "[%s, %s]", r->element[0]->str, r->element[1]->str);
 	size_t n = r->type == REDIS_REPLY_ARRAY ? r->elements : 0;
 	freeReplyObject(r);
-	cr_assert(ok, "CONFIG GET %s: expected [%s, %s], got %zu elements, value %s", name, name, want, n, gotbuf);
+	cr_assert(ok, "CONFIG GET %s: expected [%s, %s], got %zu elements: %s", name, name, want, n, gotbuf);
 }
 
 /* ---- connection commands ---- */
