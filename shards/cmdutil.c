@@ -140,6 +140,19 @@ __attribute__((constructor)) static void cmd_index_build(void)
 	}
 }
 
+/* Table names are lower case; only ASCII letters fold. */
+static bool name_eq(const char *lower, const char *p, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		char ch = p[i];
+		if (ch >= 'A' && ch <= 'Z')
+			ch = (char)(ch + 32);
+		if (lower[i] != ch)
+			return false;
+	}
+	return lower[len] == 0;
+}
+
 const struct cmd_def *cmd_lookup(const char *name, size_t len)
 {
 	if (len == 0 || len > 32)
@@ -147,7 +160,7 @@ const struct cmd_def *cmd_lookup(const char *name, size_t len)
 	uint32_t h = name_hash(name, len) & (CMD_INDEX_SIZE - 1);
 	while (cmd_index[h]) {
 		const struct cmd_def *c = cmd_index[h];
-		if (strncasecmp(c->name, name, len) == 0 && c->name[len] == 0)
+		if (name_eq(c->name, name, len))
 			return c;
 		h = (h + 1) & (CMD_INDEX_SIZE - 1);
 	}
