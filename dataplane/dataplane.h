@@ -183,6 +183,10 @@ struct dp_port_conf {
  * thread. Returns NULL with errno set (and *errmsg a static text) on error. */
 struct dp_port *dp_kernel_open(const struct dp_port_conf *conf, const char **errmsg);
 void dp_close_port(struct dp_port *p);
+/* Check that no other process listens on the configured addresses: with
+ * SO_REUSEPORT a second server would silently share the port. Returns 0,
+ * or a negative errno with *errmsg set ("Address already in use"). */
+int dp_kernel_probe(const struct dp_port_conf *conf, const char **errmsg);
 
 /* Wait up to timeout_ms (0: don't wait, -1: forever) and return up to max
  * events (burst: best-effort count, 0 on timeout, negative errno on error). */

@@ -51,6 +51,46 @@ static int set_udata(struct dp_port *p, int fd, void *u)
 	return 0;
 }
 
+/* Bind (without SO_REUSEPORT) and close, to find a port someone holds. */
+static int probe_one(const char *addr, int port, const char **errmsg)
+{
+	bool optional = addr[0] == '-';
+	if (optional)
+		addr++;
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_PASSIVE | AI_NUMERICHOST };
+	struct addrinfo *res = NULL;
+	char portstr[16];
+	snprintf(portstr, sizeof(portstr), "%d", port);
+	if (getaddrinfo(strcmp(addr, "*") ? addr : "0.0.0.0", portstr, &hints, &res) != 0)
+		return 0;   /* listen_one reports bad addresses */
+	int rc = 0;
+	int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0) {
+		int one = 1;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (res->ai_family == AF_INET6)
+			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+		if (bind(fd, res->ai_addr, res->ai_addrlen) < 0 && errno == EADDRINUSE) {
+			*errmsg = "Address already in use";
+			rc = -EADDRINUSE;
+		}
+		close(fd);
+	}
+	freeaddrinfo(res);
+	return rc;
+}
+
+int dp_kernel_probe(const struct dp_port_conf *conf, const char **errmsg)
+{
+	for (const char *const *b = conf->bind; b && *b; b++) {
+		int rc = probe_one(*b, conf->port, errmsg);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
 static int listen_one(struct dp_port *p, const char *addr, int port, int backlog,
 		      bool reuseport, const char **errmsg)
 {

@@ -134,6 +134,9 @@ void route_on_reply(struct shard *sh, struct shard_msg *m)
 	}
 	struct pend *p = m->tag;
 	struct conn *c = m->conn;
+	if (sh->cfg->slowlog_log_slower_than_us >= 0 &&
+	    m->exec_us >= sh->cfg->slowlog_log_slower_than_us && !(m->cmd->flags & CMD_NOAUTH))
+		shard_slowlog_add(sh, c, NULL, m->argc, m->argv, m->exec_us);
 	rbuf_free(&p->buf);
 	p->buf = m->reply;
 	free(m);

@@ -125,6 +125,9 @@ static void outbox_flush(struct shard *sh)
 			continue;
 		struct rte_ring *r = g_shards[d]->in[sh->id];
 		while (ob->n) {
+			/* Once enqueued a message belongs to the receiver, which
+			 * may already be re-linking it: read every next pointer
+			 * before the hand-off, never after. */
 			void *objs[SHARD_BURST];
 			unsigned n = 0;
 			struct shard_msg *m = ob->head;
@@ -133,8 +136,7 @@ static void outbox_flush(struct shard *sh)
 				m = m->next;
 			}
 			unsigned done = rte_ring_enqueue_burst(r, objs, n, NULL);
-			for (unsigned i = 0; i < done; i++)
-				ob->head = ob->head->next;
+			ob->head = done == n ? m : objs[done];
 			ob->n -= done;
 			if (!ob->head)
 				ob->tail = NULL;
@@ -181,9 +183,8 @@ static void exec_msg(struct shard *sh, struct shard_msg *m)
 	};
 	uint64_t t0 = shard_clock_us();
 	route_exec(sh, &ctx);
-	int64_t dur = (int64_t)(shard_clock_us() - t0);
-	if (sh->cfg->slowlog_log_slower_than_us >= 0 && dur >= sh->cfg->slowlog_log_slower_than_us)
-		shard_slowlog_add(sh, NULL, m->conn ? m->conn->peer : "", m->argc, m->argv, dur);
+	/* The client's shard logs it: it knows the client's name. */
+	m->exec_us = (int64_t)(shard_clock_us() - t0);
 	m->payload = ctx.payload;
 	m->kind = MSG_REPLY;
 	shard_send(sh, m->src, m);
@@ -515,6 +516,15 @@ int shard_start_all(const struct cfg *cfg, char *err, size_t errlen)
 	uint64_t seed = (uint64_t)g_start_ms ^ ((uint64_t)getpid() << 32);
 	ks_set_seed(seed * 0x9E3779B97F4A7C15ull);
 
+	struct dp_port_conf probe = {
+		.bind = (const char *const *)cfg->bind,
+		.port = cfg->port,
+	};
+	const char *perr = NULL;
+	if (dp_kernel_probe(&probe, &perr) != 0) {
+		snprintf(err, errlen, "%s", perr);
+		return -1;
+	}
 	for (unsigned i = 0; i < n; i++) {
 		struct shard *sh = aligned_alloc(64, (sizeof(*sh) + 63) & ~(size_t)63);
 		if (!sh)

@@ -107,6 +107,7 @@ struct shard_msg {
 	struct conn *conn;        /* origin's client (never dereferenced remotely
 				   * except the immutable .peer) */
 	void *payload;            /* internal ops (RENAME/COPY): entry moved */
+	int64_t exec_us;          /* how long execution took (for SLOWLOG) */
 	int argc;
 	struct resp_arg *argv;    /* points into this block */
 	struct rbuf reply;

@@ -62,6 +62,16 @@ static struct {
 	int status;
 } h_reaped[16];
 
+/* One watcher process per running server: it blocks reading a pipe whose
+ * only writer is this test process, so when the test process dies without
+ * kr_srv_stop (Criterion kills a test that times out, and .fini does not
+ * run) the read returns EOF and the watcher kills the server and removes
+ * its temp dir. kr_srv_stop retires the watcher first. */
+static struct {
+	pid_t server, watcher;
+	int wfd;
+} h_watch[16];
+
 static void h_remember(pid_t pid, int status)
 {
 	for (size_t i = 0; i < sizeof(h_reaped) / sizeof(h_reaped[0]); i++) {
@@ -82,6 +92,61 @@ static int h_recall(pid_t pid, int *status)
 		}
 	}
 	return 0;
+}
+
+static void h_rmdir(const char *dir);
+
+static void h_watch_start(const struct kr_srv *s)
+{
+	int fds[2];
+	if (pipe2(fds, O_CLOEXEC) != 0)
+		return; /* without a watcher only the leftover cleanup is lost */
+	pid_t w = fork();
+	if (w < 0) {
+		close(fds[0]);
+		close(fds[1]);
+		return;
+	}
+	if (w == 0) {
+		/* Hold nothing of the test's: open client sockets kept alive
+		 * here would hide disconnects from the server. */
+		for (int fd = 3; fd < 4096; fd++)
+			if (fd != fds[0])
+				close(fd);
+		char b;
+		while (read(fds[0], &b, 1) < 0 && errno == EINTR)
+			;
+		kill(s->pid, SIGKILL);
+		for (int i = 0; i < 200 && kill(s->pid, 0) == 0; i++)
+			usleep(10000);
+		h_rmdir(s->dir);
+		_exit(0);
+	}
+	close(fds[0]);
+	for (size_t i = 0; i < sizeof(h_watch) / sizeof(h_watch[0]); i++) {
+		if (h_watch[i].server == 0) {
+			h_watch[i].server = s->pid;
+			h_watch[i].watcher = w;
+			h_watch[i].wfd = fds[1];
+			return;
+		}
+	}
+	kill(w, SIGKILL); /* no slot: run without a watcher */
+	waitpid(w, NULL, 0);
+	close(fds[1]);
+}
+
+static void h_watch_stop(pid_t server)
+{
+	for (size_t i = 0; i < sizeof(h_watch) / sizeof(h_watch[0]); i++) {
+		if (h_watch[i].server == server) {
+			kill(h_watch[i].watcher, SIGKILL);
+			waitpid(h_watch[i].watcher, NULL, 0);
+			close(h_watch[i].wfd);
+			h_watch[i].server = 0;
+			return;
+		}
+	}
 }
 
 static long long h_now_ms(void)
@@ -368,7 +433,10 @@ void kr_srv_start(struct kr_srv *s, const char *const *extra_args)
 		cr_assert(mkdtemp(s->dir) != NULL, "mkdtemp: %s", strerror(errno));
 		snprintf(s->logpath, sizeof(s->logpath), "%s/server.log", s->dir);
 		s->port = h_pick_port(attempt);
-		cr_assert(s->port > 0, "no free port in the harness port range");
+		if (s->port <= 0) {
+			h_rmdir(s->dir);
+			cr_assert_fail("no free port in the harness port range");
+		}
 		s->pid = h_spawn(s, server, extra_args);
 		cr_assert(s->pid > 0, "fork: %s", strerror(errno));
 
@@ -379,8 +447,10 @@ void kr_srv_start(struct kr_srv *s, const char *const *extra_args)
 			if (st == 1)
 				h_sleep_ms(30);
 		}
-		if (st == 0)
+		if (st == 0) {
+			h_watch_start(s);
 			return;
+		}
 		if (st == -2) {
 			/* Shares the port with a server of another test: retry
 			 * elsewhere. */
@@ -447,6 +517,7 @@ int kr_srv_stop(struct kr_srv *s)
 {
 	if (s->pid <= 0)
 		return -1;
+	h_watch_stop(s->pid);
 	int status = 0;
 	if (!h_recall(s->pid, &status)) {
 		kill(s->pid, SIGTERM);
@@ -767,3 +838,125 @@ int kr_sh(const struct kr_srv *s, char *out, size_t outlen, const char *fmt, ...
 		return 128 + WTERMSIG(status);
 	return -1;
 }
+
+/* ------------------------------------------------ raw socket helpers */
+
+int kr_raw_connect(const struct kr_srv *s)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	cr_assert(fd >= 0, "socket: %s", strerror(errno));
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)s->port) };
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "connect: %s", strerror(errno));
+	/* A server that neither reads nor closes fails the test, not the run. */
+	struct timeval tv = { 10, 0 };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	return fd;
+}
+
+void kr_raw_send(int fd, const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, buf, len);
+		cr_assert(n > 0, "write to server: %s", n < 0 ? strerror(errno) : "0 bytes");
+		buf += n;
+		len -= (size_t)n;
+	}
+}
+
+void kr_raw_sends(int fd, const char *s)
+{
+	kr_raw_send(fd, s, strlen(s));
+}
+
+long kr_raw_value_len(const char *buf, size_t len)
+{
+	const char *nl = memchr(buf, '\n', len);
+	if (len == 0 || nl == NULL)
+		return 0;
+	long head = nl - buf + 1;
+	long n = strtol(buf + 1, NULL, 10);
+	long elems;
+	switch (buf[0]) {
+	case '+': case '-': case ':': case '_': case ',': case '#': case '(':
+		return head;
+	case '$': case '!': case '=':
+		if (n < 0)
+			return head;
+		return (size_t)(head + n + 2) <= len ? head + n + 2 : 0;
+	case '*': case '~': case '>':
+		elems = n;
+		break;
+	case '%': case '|':
+		elems = 2 * n;
+		break;
+	default:
+		return -1;
+	}
+	long off = head;
+	for (long i = 0; i < elems; i++) {
+		long l = kr_raw_value_len(buf + off, len - (size_t)off);
+		if (l <= 0)
+			return l;
+		off += l;
+	}
+	if (buf[0] == '|') {
+		long l = kr_raw_value_len(buf + off, len - (size_t)off);
+		return l <= 0 ? l : off + l;
+	}
+	return off;
+}
+
+char *kr_raw_read(int fd, int nreplies, size_t *outlen)
+{
+	size_t cap = 4096, len = 0;
+	char *buf = malloc(cap);
+	for (;;) {
+		size_t off = 0;
+		int have = 0;
+		while (have < nreplies) {
+			long l = kr_raw_value_len(buf + off, len - off);
+			cr_assert(l >= 0, "malformed reply from server: %.*s", (int)len, buf);
+			if (l == 0)
+				break;
+			off += (size_t)l;
+			have++;
+		}
+		if (have == nreplies) {
+			buf[off] = '\0';
+			if (outlen != NULL)
+				*outlen = off;
+			return buf;
+		}
+		if (cap - len < 4096) {
+			cap *= 2;
+			buf = realloc(buf, cap);
+		}
+		ssize_t n = read(fd, buf + len, cap - len - 1);
+		cr_assert(n > 0, "expected %d replies, connection gave %s after %zu bytes: %.*s",
+			  nreplies, n == 0 ? "EOF" : strerror(errno), len, (int)(len > 300 ? 300 : len), buf);
+		len += (size_t)n;
+	}
+}
+
+void kr_raw_expect(int fd, const char *req, int nreplies, const char *want)
+{
+	kr_raw_sends(fd, req);
+	size_t len;
+	char *got = kr_raw_read(fd, nreplies, &len);
+	cr_assert(len == strlen(want) && memcmp(got, want, len) == 0,
+		  "request %.200s\nexpected: %s\ngot:      %s", req, want, got);
+	free(got);
+}
+
+/* 1 if the server closed the connection with no further bytes. */
+int kr_raw_closed(int fd)
+{
+	char b[256];
+	ssize_t n = read(fd, b, sizeof(b));
+	if (n > 0)
+		cr_assert_fail("expected the connection closed, got more bytes: %.*s", (int)n, b);
+	return n == 0 || (n < 0 && errno == ECONNRESET);
+}
+

@@ -54,4 +54,20 @@ void kr_err(redisContext *c, const char *want_prefix, const char *fmt, ...);
  * exit status and, if out != NULL, up to outlen-1 bytes of its stdout. */
 int kr_sh(const struct kr_srv *s, char *out, size_t outlen, const char *fmt, ...);
 
+/* Raw-socket helpers, for byte-exact checks and RESP3 (hiredis 0.14 reads
+ * RESP2 only). The socket has 10 s send/receive timeouts so a server that
+ * neither answers nor closes fails the test instead of hanging it. */
+int kr_raw_connect(const struct kr_srv *s);
+void kr_raw_send(int fd, const char *buf, size_t len);
+void kr_raw_sends(int fd, const char *s);
+/* Length of the one complete RESP2/RESP3 value at buf, 0 if incomplete. */
+long kr_raw_value_len(const char *buf, size_t len);
+/* Read exactly nreplies complete values; returns them NUL-terminated
+ * (caller frees), length in *outlen. Asserts on EOF or timeout. */
+char *kr_raw_read(int fd, int nreplies, size_t *outlen);
+/* Send req, read nreplies values, assert they equal want byte for byte. */
+void kr_raw_expect(int fd, const char *req, int nreplies, const char *want);
+/* 1 if the server closed fd (EOF); asserts if more bytes arrive. */
+int kr_raw_closed(int fd);
+
 #endif

@@ -24,129 +24,10 @@
 
 /* ---- raw RESP2/RESP3 over a plain socket ---- */
 
-static int raw_connect(const struct kr_srv *s)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	cr_assert(fd >= 0, "socket: %s", strerror(errno));
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)s->port) };
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	cr_assert(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "connect: %s", strerror(errno));
-	/* A server that neither reads nor closes fails the test, not the run. */
-	struct timeval tv = { 10, 0 };
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	return fd;
-}
-
-static void raw_send(int fd, const char *buf, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, buf, len);
-		cr_assert(n > 0, "write to server: %s", n < 0 ? strerror(errno) : "0 bytes");
-		buf += n;
-		len -= (size_t)n;
-	}
-}
-
-static void raw_sends(int fd, const char *s)
-{
-	raw_send(fd, s, strlen(s));
-}
-
 /* Length of the first complete RESP2/RESP3 value in buf, 0 if incomplete,
  * -1 if malformed. */
-static long raw_value_len(const char *buf, size_t len)
-{
-	const char *nl = memchr(buf, '\n', len);
-	if (len == 0 || nl == NULL)
-		return 0;
-	long head = nl - buf + 1;
-	long n = strtol(buf + 1, NULL, 10);
-	long elems;
-	switch (buf[0]) {
-	case '+': case '-': case ':': case '_': case ',': case '#': case '(':
-		return head;
-	case '$': case '!': case '=':
-		if (n < 0)
-			return head;
-		return (size_t)(head + n + 2) <= len ? head + n + 2 : 0;
-	case '*': case '~': case '>':
-		elems = n;
-		break;
-	case '%': case '|':
-		elems = 2 * n;
-		break;
-	default:
-		return -1;
-	}
-	long off = head;
-	for (long i = 0; i < elems; i++) {
-		long l = raw_value_len(buf + off, len - (size_t)off);
-		if (l <= 0)
-			return l;
-		off += l;
-	}
-	if (buf[0] == '|') {
-		long l = raw_value_len(buf + off, len - (size_t)off);
-		return l <= 0 ? l : off + l;
-	}
-	return off;
-}
-
 /* Reads until nreplies complete values arrived; returns them (malloc'd,
  * NUL-terminated). Asserts on EOF/timeout before that. */
-static char *raw_read(int fd, int nreplies, size_t *outlen)
-{
-	size_t cap = 4096, len = 0;
-	char *buf = malloc(cap);
-	for (;;) {
-		size_t off = 0;
-		int have = 0;
-		while (have < nreplies) {
-			long l = raw_value_len(buf + off, len - off);
-			cr_assert(l >= 0, "malformed reply from server: %.*s", (int)len, buf);
-			if (l == 0)
-				break;
-			off += (size_t)l;
-			have++;
-		}
-		if (have == nreplies) {
-			buf[off] = '\0';
-			if (outlen != NULL)
-				*outlen = off;
-			return buf;
-		}
-		if (cap - len < 4096) {
-			cap *= 2;
-			buf = realloc(buf, cap);
-		}
-		ssize_t n = read(fd, buf + len, cap - len - 1);
-		cr_assert(n > 0, "expected %d replies, connection gave %s after %zu bytes: %.*s",
-			  nreplies, n == 0 ? "EOF" : strerror(errno), len, (int)(len > 300 ? 300 : len), buf);
-		len += (size_t)n;
-	}
-}
-
-static void raw_expect(int fd, const char *req, int nreplies, const char *want)
-{
-	raw_sends(fd, req);
-	size_t len;
-	char *got = raw_read(fd, nreplies, &len);
-	cr_assert(len == strlen(want) && memcmp(got, want, len) == 0,
-		  "request %.200s\nexpected: %s\ngot:      %s", req, want, got);
-	free(got);
-}
-
-/* 1 if the server closed the connection with no further bytes. */
-static int raw_closed(int fd)
-{
-	char b[256];
-	ssize_t n = read(fd, b, sizeof(b));
-	if (n > 0)
-		cr_assert_fail("expected the connection closed, got more bytes: %.*s", (int)n, b);
-	return n == 0 || (n < 0 && errno == ECONNRESET);
-}
-
 /* ---- fixtures ---- */
 
 static struct kr_srv srv;
@@ -166,35 +47,35 @@ static void sleep_ms(int ms)
 
 Test(protocol, inline_commands)
 {
-	int fd = raw_connect(&srv);
-	raw_expect(fd, "SET foo bar\r\n", 1, "+OK\r\n");
-	raw_expect(fd, "GET foo\n", 1, "$3\r\nbar\r\n");        /* bare LF */
-	raw_expect(fd, "  PING   \r\n", 1, "+PONG\r\n");        /* extra blanks */
-	raw_expect(fd, "\r\n\r\n\nPING\r\n", 1, "+PONG\r\n");   /* empty lines ignored */
-	raw_expect(fd, "SET k \"a b\"\r\nGET k\r\n", 2, "+OK\r\n$3\r\na b\r\n");
-	raw_expect(fd, "SET k \"x\\x41\\n\"\r\nGET k\r\n", 2, "+OK\r\n$3\r\nxA\n\r\n");
-	raw_expect(fd, "SET k 'it''s'\r\n", 1, "-ERR Protocol error: unbalanced quotes in request\r\n");
-	cr_assert(raw_closed(fd));
+	int fd = kr_raw_connect(&srv);
+	kr_raw_expect(fd, "SET foo bar\r\n", 1, "+OK\r\n");
+	kr_raw_expect(fd, "GET foo\n", 1, "$3\r\nbar\r\n");        /* bare LF */
+	kr_raw_expect(fd, "  PING   \r\n", 1, "+PONG\r\n");        /* extra blanks */
+	kr_raw_expect(fd, "\r\n\r\n\nPING\r\n", 1, "+PONG\r\n");   /* empty lines ignored */
+	kr_raw_expect(fd, "SET k \"a b\"\r\nGET k\r\n", 2, "+OK\r\n$3\r\na b\r\n");
+	kr_raw_expect(fd, "SET k \"x\\x41\\n\"\r\nGET k\r\n", 2, "+OK\r\n$3\r\nxA\n\r\n");
+	kr_raw_expect(fd, "SET k 'it''s'\r\n", 1, "-ERR Protocol error: unbalanced quotes in request\r\n");
+	cr_assert(kr_raw_closed(fd));
 	close(fd);
-	fd = raw_connect(&srv);
-	raw_expect(fd, "SET k 'single \"q\"'\r\nGET k\r\n", 2, "+OK\r\n$10\r\nsingle \"q\"\r\n");
-	raw_expect(fd, "ECHO \"\"\r\n", 1, "$0\r\n\r\n");
+	fd = kr_raw_connect(&srv);
+	kr_raw_expect(fd, "SET k 'single \"q\"'\r\nGET k\r\n", 2, "+OK\r\n$10\r\nsingle \"q\"\r\n");
+	kr_raw_expect(fd, "ECHO \"\"\r\n", 1, "$0\r\n\r\n");
 	close(fd);
 }
 
 Test(protocol, inline_too_big)
 {
 	redisContext *other = kr_connect(&srv);
-	int fd = raw_connect(&srv);
+	int fd = kr_raw_connect(&srv);
 	size_t n = 70 * 1024;
 	char *junk = malloc(n);
 	memset(junk, 'x', n);
-	raw_send(fd, junk, n);
+	kr_raw_send(fd, junk, n);
 	size_t len;
-	char *got = raw_read(fd, 1, &len);
+	char *got = kr_raw_read(fd, 1, &len);
 	cr_assert_str_eq(got, "-ERR Protocol error: too big inline request\r\n");
 	free(got);
-	cr_assert(raw_closed(fd));
+	cr_assert(kr_raw_closed(fd));
 	close(fd);
 	free(junk);
 	kr_status(other, "PONG", "PING");
@@ -203,16 +84,16 @@ Test(protocol, inline_too_big)
 
 Test(protocol, byte_by_byte)
 {
-	int fd = raw_connect(&srv);
+	int fd = kr_raw_connect(&srv);
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	const char *req = "*3\r\n$3\r\nSET\r\n$2\r\nbb\r\n$5\r\nhello\r\nGET bb\r\n";
 	for (size_t i = 0; req[i] != '\0'; i++) {
-		raw_send(fd, req + i, 1);
+		kr_raw_send(fd, req + i, 1);
 		sleep_ms(1);
 	}
 	size_t len;
-	char *got = raw_read(fd, 2, &len);
+	char *got = kr_raw_read(fd, 2, &len);
 	cr_assert_str_eq(got, "+OK\r\n$5\r\nhello\r\n");
 	free(got);
 	close(fd);
@@ -235,8 +116,8 @@ Test(protocol, pipeline_1000_in_one_write)
 			len += (size_t)snprintf(buf + len, cap - len, "INCR ctr\r\n");
 	}
 	len += (size_t)snprintf(buf + len, cap - len, "GET ctr\r\n");
-	int fd = raw_connect(&srv);
-	raw_send(fd, buf, len);
+	int fd = kr_raw_connect(&srv);
+	kr_raw_send(fd, buf, len);
 	free(buf);
 
 	redisReader *rd = redisReaderCreate();
@@ -293,10 +174,10 @@ Test(protocol, malformed_resp_closes_only_that_connection)
 	redisContext *by = kr_connect(&srv);
 	kr_ok(by, "SET bystander intact");
 	for (size_t i = 0; i < sizeof(malformed) / sizeof(malformed[0]); i++) {
-		int fd = raw_connect(&srv);
+		int fd = kr_raw_connect(&srv);
 		int nrep = strncmp(malformed[i].want, "+OK", 3) == 0 ? 2 : 1;
-		raw_expect(fd, malformed[i].req, nrep, malformed[i].want);
-		cr_assert(raw_closed(fd), "case %zu (%s): connection not closed", i, malformed[i].req);
+		kr_raw_expect(fd, malformed[i].req, nrep, malformed[i].want);
+		cr_assert(kr_raw_closed(fd), "case %zu (%s): connection not closed", i, malformed[i].req);
 		close(fd);
 		/* The bystander connected all along still works, data intact. */
 		kr_bulk(by, "intact", "GET bystander");
@@ -312,14 +193,14 @@ Test(protocol, malformed_resp_closes_only_that_connection)
 	char *junk = malloc(70 * 1024);
 	memset(junk, '9', 70 * 1024);
 	for (size_t i = 0; i < 2; i++) {
-		int fd = raw_connect(&srv);
-		raw_sends(fd, longlines[i][0]);
-		raw_send(fd, junk, 70 * 1024);
+		int fd = kr_raw_connect(&srv);
+		kr_raw_sends(fd, longlines[i][0]);
+		kr_raw_send(fd, junk, 70 * 1024);
 		size_t len;
-		char *got = raw_read(fd, 1, &len);
+		char *got = kr_raw_read(fd, 1, &len);
 		cr_assert_str_eq(got, longlines[i][1]);
 		free(got);
-		cr_assert(raw_closed(fd));
+		cr_assert(kr_raw_closed(fd));
 		close(fd);
 	}
 	free(junk);
@@ -329,8 +210,8 @@ Test(protocol, malformed_resp_closes_only_that_connection)
 
 Test(protocol, empty_and_null_multibulk_ignored)
 {
-	int fd = raw_connect(&srv);
-	raw_expect(fd, "*0\r\n*-1\r\nPING\r\n", 1, "+PONG\r\n");
+	int fd = kr_raw_connect(&srv);
+	kr_raw_expect(fd, "*0\r\n*-1\r\nPING\r\n", 1, "+PONG\r\n");
 	close(fd);
 }
 
@@ -339,9 +220,9 @@ Test(protocol, query_buffer_limit)
 	redisContext *by = kr_connect(&srv);
 	kr_ok(by, "SET bystander intact");
 	kr_ok(by, "CONFIG SET client-query-buffer-limit 1mb");
-	int fd = raw_connect(&srv);
+	int fd = kr_raw_connect(&srv);
 	/* A 3 MB bulk announced, 2 MB sent, never finished. */
-	raw_sends(fd, "*3\r\n$3\r\nSET\r\n$5\r\nhugek\r\n$3000000\r\n");
+	kr_raw_sends(fd, "*3\r\n$3\r\nSET\r\n$5\r\nhugek\r\n$3000000\r\n");
 	char *chunk = malloc(65536);
 	memset(chunk, 'x', 65536);
 	size_t sent = 0;
@@ -358,7 +239,7 @@ Test(protocol, query_buffer_limit)
 	}
 	free(chunk);
 	if (!write_failed)
-		cr_assert(raw_closed(fd), "connection over client-query-buffer-limit not closed");
+		cr_assert(kr_raw_closed(fd), "connection over client-query-buffer-limit not closed");
 	close(fd);
 	kr_status(by, "PONG", "PING");
 	kr_bulk(by, "intact", "GET bystander");
@@ -379,14 +260,14 @@ Test(protocol, multibulk_of_1048577_elements)
 	size_t off = (size_t)snprintf(buf, len, "*%zu\r\n$6\r\nEXISTS\r\n", nargs);
 	for (size_t i = 1; i < nargs; i++, off += 7)
 		memcpy(buf + off, item, 7);
-	int fd = raw_connect(&srv);
-	raw_send(fd, buf, off);
+	int fd = kr_raw_connect(&srv);
+	kr_raw_send(fd, buf, off);
 	free(buf);
 	size_t n;
-	char *got = raw_read(fd, 1, &n);
+	char *got = kr_raw_read(fd, 1, &n);
 	cr_assert_str_eq(got, ":1048576\r\n");
 	free(got);
-	raw_expect(fd, "PING\r\n", 1, "+PONG\r\n");
+	kr_raw_expect(fd, "PING\r\n", 1, "+PONG\r\n");
 	close(fd);
 	redisFree(c);
 }
@@ -492,7 +373,7 @@ Test(protocol, garbage_fuzz_never_kills_server)
 	const int rounds = 3000;
 	for (int i = 0; i < rounds; i++) {
 		size_t len = fz_make(buf, sizeof(buf));
-		int fd = raw_connect(&srv);
+		int fd = kr_raw_connect(&srv);
 		struct timeval tv = { 1, 0 };
 		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 		ssize_t w = write(fd, buf, len);
@@ -530,16 +411,16 @@ Test(protocol, garbage_fuzz_never_kills_server)
 
 Test(protocol, unknown_command_and_arity_errors)
 {
-	int fd = raw_connect(&srv);
-	raw_expect(fd, "foo a b\r\n", 1, "-ERR unknown command 'foo', with args beginning with: 'a' 'b' \r\n");
-	raw_expect(fd, "foo\r\n", 1, "-ERR unknown command 'foo', with args beginning with: \r\n");
-	raw_expect(fd, "*2\r\n$3\r\nfoo\r\n$1\r\na\r\n", 1,
+	int fd = kr_raw_connect(&srv);
+	kr_raw_expect(fd, "foo a b\r\n", 1, "-ERR unknown command 'foo', with args beginning with: 'a' 'b' \r\n");
+	kr_raw_expect(fd, "foo\r\n", 1, "-ERR unknown command 'foo', with args beginning with: \r\n");
+	kr_raw_expect(fd, "*2\r\n$3\r\nfoo\r\n$1\r\na\r\n", 1,
 		   "-ERR unknown command 'foo', with args beginning with: 'a' \r\n");
-	raw_expect(fd, "GET\r\n", 1, "-ERR wrong number of arguments for 'get' command\r\n");
-	raw_expect(fd, "get a b\r\n", 1, "-ERR wrong number of arguments for 'get' command\r\n");
-	raw_expect(fd, "SET k\r\n", 1, "-ERR wrong number of arguments for 'set' command\r\n");
+	kr_raw_expect(fd, "GET\r\n", 1, "-ERR wrong number of arguments for 'get' command\r\n");
+	kr_raw_expect(fd, "get a b\r\n", 1, "-ERR wrong number of arguments for 'get' command\r\n");
+	kr_raw_expect(fd, "SET k\r\n", 1, "-ERR wrong number of arguments for 'set' command\r\n");
 	/* Errors do not end the connection. */
-	raw_expect(fd, "PING\r\n", 1, "+PONG\r\n");
+	kr_raw_expect(fd, "PING\r\n", 1, "+PONG\r\n");
 	close(fd);
 }
 
@@ -547,24 +428,24 @@ Test(protocol, unknown_command_and_arity_errors)
 
 Test(protocol, resp3_after_hello3)
 {
-	int fd = raw_connect(&srv);
-	raw_expect(fd, "GET nokey\r\n", 1, "$-1\r\n");
-	raw_sends(fd, "HELLO 3\r\n");
+	int fd = kr_raw_connect(&srv);
+	kr_raw_expect(fd, "GET nokey\r\n", 1, "$-1\r\n");
+	kr_raw_sends(fd, "HELLO 3\r\n");
 	size_t n;
-	char *h = raw_read(fd, 1, &n);
+	char *h = kr_raw_read(fd, 1, &n);
 	cr_assert(strncmp(h, "%7\r\n", 4) == 0, "HELLO 3 is not a map: %s", h);
 	free(h);
-	raw_expect(fd, "GET nokey\r\n", 1, "_\r\n");
-	raw_expect(fd, "CONFIG GET slowlog-max-len\r\n", 1, "%1\r\n$15\r\nslowlog-max-len\r\n$3\r\n128\r\n");
-	raw_expect(fd, "MGET nokey nokey2\r\n", 1, "*2\r\n_\r\n_\r\n");
-	raw_expect(fd, "SET k v\r\nGET k\r\nINCR n\r\n", 3, "+OK\r\n$1\r\nv\r\n:1\r\n");
-	raw_expect(fd, "GET\r\n", 1, "-ERR wrong number of arguments for 'get' command\r\n");
+	kr_raw_expect(fd, "GET nokey\r\n", 1, "_\r\n");
+	kr_raw_expect(fd, "CONFIG GET slowlog-max-len\r\n", 1, "%1\r\n$15\r\nslowlog-max-len\r\n$3\r\n128\r\n");
+	kr_raw_expect(fd, "MGET nokey nokey2\r\n", 1, "*2\r\n_\r\n_\r\n");
+	kr_raw_expect(fd, "SET k v\r\nGET k\r\nINCR n\r\n", 3, "+OK\r\n$1\r\nv\r\n:1\r\n");
+	kr_raw_expect(fd, "GET\r\n", 1, "-ERR wrong number of arguments for 'get' command\r\n");
 	/* Back to RESP2. */
-	raw_sends(fd, "HELLO 2\r\n");
-	h = raw_read(fd, 1, &n);
+	kr_raw_sends(fd, "HELLO 2\r\n");
+	h = kr_raw_read(fd, 1, &n);
 	cr_assert(strncmp(h, "*14\r\n", 5) == 0, "HELLO 2 is not a flat array: %s", h);
 	free(h);
-	raw_expect(fd, "GET nokey\r\nCONFIG GET slowlog-max-len\r\n", 2,
+	kr_raw_expect(fd, "GET nokey\r\nCONFIG GET slowlog-max-len\r\n", 2,
 		   "$-1\r\n*2\r\n$15\r\nslowlog-max-len\r\n$3\r\n128\r\n");
 	close(fd);
 }

@@ -26,126 +26,10 @@
 
 /* ---- raw RESP2/RESP3 over a plain socket ---- */
 
-static int raw_connect(const struct kr_srv *s)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	cr_assert(fd >= 0, "socket: %s", strerror(errno));
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)s->port) };
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	cr_assert(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "connect: %s", strerror(errno));
-	struct timeval tv = { 10, 0 };
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	return fd;
-}
-
-static void raw_send(int fd, const char *buf, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, buf, len);
-		cr_assert(n > 0, "write to server: %s", strerror(errno));
-		buf += n;
-		len -= (size_t)n;
-	}
-}
-
-static void raw_sends(int fd, const char *s)
-{
-	raw_send(fd, s, strlen(s));
-}
-
 /* Length of the first complete RESP2/RESP3 value in buf, 0 if incomplete,
  * -1 if malformed. */
-static long raw_value_len(const char *buf, size_t len)
-{
-	const char *nl = memchr(buf, '\n', len);
-	if (len == 0 || nl == NULL)
-		return 0;
-	long head = nl - buf + 1;
-	long n = strtol(buf + 1, NULL, 10);
-	long elems;
-	switch (buf[0]) {
-	case '+': case '-': case ':': case '_': case ',': case '#': case '(':
-		return head;
-	case '$': case '!': case '=':
-		if (n < 0)
-			return head;
-		return (size_t)(head + n + 2) <= len ? head + n + 2 : 0;
-	case '*': case '~': case '>':
-		elems = n;
-		break;
-	case '%': case '|':
-		elems = 2 * n;
-		break;
-	default:
-		return -1;
-	}
-	long off = head;
-	for (long i = 0; i < elems; i++) {
-		long l = raw_value_len(buf + off, len - (size_t)off);
-		if (l <= 0)
-			return l;
-		off += l;
-	}
-	if (buf[0] == '|') { /* an attribute precedes the real value */
-		long l = raw_value_len(buf + off, len - (size_t)off);
-		return l <= 0 ? l : off + l;
-	}
-	return off;
-}
-
 /* Reads until nreplies complete values arrived; returns them concatenated
  * (malloc'd, NUL-terminated). Asserts on EOF/timeout before that. */
-static char *raw_read(int fd, int nreplies, size_t *outlen)
-{
-	size_t cap = 4096, len = 0;
-	char *buf = malloc(cap);
-	for (;;) {
-		size_t off = 0;
-		int have = 0;
-		while (have < nreplies) {
-			long l = raw_value_len(buf + off, len - off);
-			cr_assert(l >= 0, "malformed reply from server: %.*s", (int)len, buf);
-			if (l == 0)
-				break;
-			off += (size_t)l;
-			have++;
-		}
-		if (have == nreplies) {
-			buf[off] = '\0';
-			if (outlen != NULL)
-				*outlen = off;
-			return buf;
-		}
-		if (cap - len < 4096) {
-			cap *= 2;
-			buf = realloc(buf, cap);
-		}
-		ssize_t n = read(fd, buf + len, cap - len - 1);
-		cr_assert(n > 0, "expected %d replies, connection gave %s after %zu bytes: %.*s",
-			  nreplies, n == 0 ? "EOF" : strerror(errno), len, (int)len, buf);
-		len += (size_t)n;
-	}
-}
-
-/* Send req, read nreplies and compare byte for byte with want. */
-static void raw_expect(int fd, const char *req, int nreplies, const char *want)
-{
-	raw_send(fd, req, strlen(req));
-	size_t len;
-	char *got = raw_read(fd, nreplies, &len);
-	cr_assert(len == strlen(want) && memcmp(got, want, len) == 0,
-		  "request %s\nexpected: %s\ngot:      %s", req, want, got);
-	free(got);
-}
-
-/* 1 if the server closed the connection (EOF/reset) with nothing further. */
-static int raw_closed(int fd)
-{
-	char b[64];
-	ssize_t n = read(fd, b, sizeof(b));
-	return n == 0 || (n < 0 && errno == ECONNRESET);
-}
-
 /* ---- helpers on top of the harness ---- */
 
 static struct kr_srv srv;
@@ -246,6 +130,16 @@ static void skip_on_redis(const char *why)
 	}
 }
 
+/* For Redis features keyrail has not built yet: the test still runs
+ * against redis-server, so it is ready for the milestone that adds them. */
+static void skip_on_keyrail(const char *why)
+{
+	if (!srv.is_redis) {
+		kr_srv_stop(&srv);
+		cr_skip_test("not in keyrail yet: %s", why);
+	}
+}
+
 static void expect_closed(redisContext *c, const char *cmd)
 {
 	redisReply *r = redisCommand(c, cmd);
@@ -299,22 +193,22 @@ Test(server, quit_closes_after_ok)
 
 Test(server, reset_restores_defaults)
 {
-	int fd = raw_connect(&srv);
-	raw_expect(fd, "SELECT 2\r\nSET rk v\r\nCLIENT SETNAME nm\r\n", 3, "+OK\r\n+OK\r\n+OK\r\n");
+	int fd = kr_raw_connect(&srv);
+	kr_raw_expect(fd, "SELECT 2\r\nSET rk v\r\nCLIENT SETNAME nm\r\n", 3, "+OK\r\n+OK\r\n+OK\r\n");
 	size_t n;
-	raw_sends(fd, "HELLO 3\r\n");
-	free(raw_read(fd, 1, &n));
-	raw_expect(fd, "GET nokey\r\n", 1, "_\r\n");
-	raw_expect(fd, "RESET\r\n", 1, "+RESET\r\n");
+	kr_raw_sends(fd, "HELLO 3\r\n");
+	free(kr_raw_read(fd, 1, &n));
+	kr_raw_expect(fd, "GET nokey\r\n", 1, "_\r\n");
+	kr_raw_expect(fd, "RESET\r\n", 1, "+RESET\r\n");
 	/* Back to RESP2, db 0, no name. */
-	raw_expect(fd, "GET nokey\r\nGET rk\r\nCLIENT GETNAME\r\n", 3, "$-1\r\n$-1\r\n$-1\r\n");
-	raw_sends(fd, "CLIENT INFO\r\n");
-	char *info = raw_read(fd, 1, &n);
+	kr_raw_expect(fd, "GET nokey\r\nGET rk\r\nCLIENT GETNAME\r\n", 3, "$-1\r\n$-1\r\n$-1\r\n");
+	kr_raw_sends(fd, "CLIENT INFO\r\n");
+	char *info = kr_raw_read(fd, 1, &n);
 	char v[64];
 	cr_assert(client_field(info, "db", v, sizeof(v)) && strcmp(v, "0") == 0, "db after RESET: %s", info);
 	cr_assert(client_field(info, "resp", v, sizeof(v)) && strcmp(v, "2") == 0, "resp after RESET: %s", info);
 	free(info);
-	raw_expect(fd, "SELECT 2\r\nGET rk\r\n", 2, "+OK\r\n$1\r\nv\r\n");
+	kr_raw_expect(fd, "SELECT 2\r\nGET rk\r\n", 2, "+OK\r\n$1\r\nv\r\n");
 	close(fd);
 }
 
@@ -378,17 +272,17 @@ Test(server, hello)
 	redisFree(c);
 
 	/* RESP3: a map with proto 3, and RESP3 nulls afterwards. */
-	int fd = raw_connect(&srv);
+	int fd = kr_raw_connect(&srv);
 	size_t n;
-	raw_sends(fd, "HELLO 3 SETNAME h3\r\n");
-	char *h = raw_read(fd, 1, &n);
+	kr_raw_sends(fd, "HELLO 3 SETNAME h3\r\n");
+	char *h = kr_raw_read(fd, 1, &n);
 	cr_assert(strncmp(h, "%7\r\n$6\r\nserver\r\n", 16) == 0, "HELLO 3 is not a 7-field map: %s", h);
 	cr_assert(strstr(h, "$5\r\nproto\r\n:3\r\n") != NULL, "HELLO 3 proto: %s", h);
 	cr_assert(strstr(h, "$4\r\nmode\r\n$10\r\nstandalone\r\n$4\r\nrole\r\n$6\r\nmaster\r\n"
 			    "$7\r\nmodules\r\n*0\r\n") != NULL, "HELLO 3 mode/role/modules: %s", h);
 	free(h);
-	raw_expect(fd, "CLIENT GETNAME\r\nGET nokey\r\n", 2, "$2\r\nh3\r\n_\r\n");
-	raw_expect(fd, "HELLO 4\r\n", 1, "-NOPROTO unsupported protocol version\r\n");
+	kr_raw_expect(fd, "CLIENT GETNAME\r\nGET nokey\r\n", 2, "$2\r\nh3\r\n_\r\n");
+	kr_raw_expect(fd, "HELLO 4\r\n", 1, "-NOPROTO unsupported protocol version\r\n");
 	close(fd);
 }
 
@@ -434,17 +328,17 @@ Test(auth, noauth_until_auth)
 
 Test(auth, hello_auth_setname)
 {
-	int fd = raw_connect(&srv);
-	raw_expect(fd, "HELLO 3 AUTH default wrong\r\n", 1,
+	int fd = kr_raw_connect(&srv);
+	kr_raw_expect(fd, "HELLO 3 AUTH default wrong\r\n", 1,
 		   "-WRONGPASS invalid username-password pair or user is disabled.\r\n");
-	raw_expect(fd, "GET k\r\n", 1, "-NOAUTH Authentication required.\r\n");
+	kr_raw_expect(fd, "GET k\r\n", 1, "-NOAUTH Authentication required.\r\n");
 	size_t n;
-	raw_sends(fd, "HELLO 3 AUTH default s3cret SETNAME myname\r\n");
-	char *h = raw_read(fd, 1, &n);
+	kr_raw_sends(fd, "HELLO 3 AUTH default s3cret SETNAME myname\r\n");
+	char *h = kr_raw_read(fd, 1, &n);
 	cr_assert(strncmp(h, "%7\r\n", 4) == 0 && strstr(h, "$5\r\nproto\r\n:3\r\n") != NULL,
 		  "HELLO 3 AUTH: %s", h);
 	free(h);
-	raw_expect(fd, "CLIENT GETNAME\r\nGET k\r\n", 2, "$6\r\nmyname\r\n_\r\n");
+	kr_raw_expect(fd, "CLIENT GETNAME\r\nGET k\r\n", 2, "$6\r\nmyname\r\n_\r\n");
 	close(fd);
 }
 
@@ -452,13 +346,13 @@ Test(auth, unauthenticated_protocol_limits)
 {
 	/* Before AUTH, big multibulk/bulk headers are refused and the
 	 * connection is closed. */
-	int fd = raw_connect(&srv);
-	raw_expect(fd, "*1048577\r\n", 1, "-ERR Protocol error: unauthenticated multibulk length\r\n");
-	cr_assert(raw_closed(fd), "connection not closed after a protocol error");
+	int fd = kr_raw_connect(&srv);
+	kr_raw_expect(fd, "*1048577\r\n", 1, "-ERR Protocol error: unauthenticated multibulk length\r\n");
+	cr_assert(kr_raw_closed(fd), "connection not closed after a protocol error");
 	close(fd);
-	fd = raw_connect(&srv);
-	raw_expect(fd, "*2\r\n$100000\r\n", 1, "-ERR Protocol error: unauthenticated bulk length\r\n");
-	cr_assert(raw_closed(fd), "connection not closed after a protocol error");
+	fd = kr_raw_connect(&srv);
+	kr_raw_expect(fd, "*2\r\n$100000\r\n", 1, "-ERR Protocol error: unauthenticated bulk length\r\n");
+	cr_assert(kr_raw_closed(fd), "connection not closed after a protocol error");
 	close(fd);
 	redisContext *c = kr_connect(&srv);
 	kr_ok(c, "AUTH s3cret");
@@ -477,23 +371,34 @@ Test(server, auth_without_password)
 	redisFree(c);
 }
 
-TestSuite(config_file, .fini = stop_server, .timeout = 60);
+static char conf_dir[64];
+
+static void stop_server_and_conf(void)
+{
+	kr_srv_stop(&srv);
+	if (conf_dir[0] != '\0') {
+		char path[96];
+		snprintf(path, sizeof(path), "%s/keyrail.conf", conf_dir);
+		unlink(path);
+		rmdir(conf_dir);
+	}
+}
+
+TestSuite(config_file, .fini = stop_server_and_conf, .timeout = 60);
 
 /* requirepass given in a config file (first argument) rather than flags. */
 Test(config_file, requirepass_from_file)
 {
-	char dir[] = "/tmp/kr-itest-conf-XXXXXX";
-	cr_assert(mkdtemp(dir) != NULL);
-	char path[64];
-	snprintf(path, sizeof(path), "%s/keyrail.conf", dir);
+	snprintf(conf_dir, sizeof(conf_dir), "/tmp/kr-itest-conf-XXXXXX");
+	cr_assert(mkdtemp(conf_dir) != NULL);
+	char path[96];
+	snprintf(path, sizeof(path), "%s/keyrail.conf", conf_dir);
 	FILE *f = fopen(path, "w");
 	cr_assert(f != NULL);
 	fputs("# test config\nrequirepass \"from file\"\n\nslowlog-max-len 99\n", f);
 	fclose(f);
 	const char *const args[] = { path, NULL };
 	kr_srv_start(&srv, args);
-	unlink(path);
-	rmdir(dir);
 	redisContext *c = kr_connect(&srv);
 	kr_err(c, "NOAUTH Authentication required.", "GET k");
 	kr_err(c, "WRONGPASS", "AUTH from");
@@ -688,15 +593,15 @@ Test(server, client_no_evict_no_touch)
 
 Test(server, client_reply)
 {
-	int fd = raw_connect(&srv);
+	int fd = kr_raw_connect(&srv);
 	/* OFF swallows replies (its own too), ON answers +OK; SKIP drops
 	 * exactly the next reply. The trailing PING proves nothing extra was
 	 * sent. */
-	raw_expect(fd,
+	kr_raw_expect(fd,
 		   "CLIENT REPLY OFF\r\nSET a 1\r\nGET a\r\nCLIENT REPLY ON\r\nGET a\r\n"
 		   "CLIENT REPLY SKIP\r\nSET b 2\r\nGET b\r\nPING\r\n",
 		   4, "+OK\r\n$1\r\n1\r\n$1\r\n2\r\n+PONG\r\n");
-	raw_expect(fd, "CLIENT REPLY MAYBE\r\n", 1, "-ERR syntax error\r\n");
+	kr_raw_expect(fd, "CLIENT REPLY MAYBE\r\n", 1, "-ERR syntax error\r\n");
 	close(fd);
 }
 
@@ -956,6 +861,7 @@ Test(server, config_set)
 
 Test(server, config_maxmemory)
 {
+	skip_on_keyrail("maxmemory and eviction policies (keyspace milestone)");
 	redisContext *c = kr_connect(&srv);
 	expect_config(c, "maxmemory", "0");
 	expect_config(c, "maxmemory-policy", "noeviction");
