@@ -812,7 +812,9 @@ unsigned ks_active_expire(struct ks_db *db, int64_t now_ms, unsigned samples, un
 		}
 		unsigned n = db->nexp < samples ? db->nexp : samples;
 		unsigned sampled = 0, expired = 0, ttl_n = 0;
-		int64_t ttl_sum = 0;
+		/* TTLs can be close to INT64_MAX (EXPIREAT far in the future):
+		 * sum them without overflow. */
+		__int128 ttl_sum = 0;
 		for (; n && db->nexp; n--) {
 			struct ks_entry *e = db->exp[ks_rng() % db->nexp];
 			sampled++;
@@ -828,7 +830,7 @@ unsigned ks_active_expire(struct ks_db *db, int64_t now_ms, unsigned samples, un
 		if (ttl_n) {
 			/* Redis's estimate: a running average leaning on history
 			 * (49/50 old), seeded by the first sample. */
-			int64_t avg = ttl_sum / ttl_n;
+			int64_t avg = (int64_t)(ttl_sum / ttl_n);
 			if (db->avg_ttl_ms == 0)
 				db->avg_ttl_ms = avg;
 			else

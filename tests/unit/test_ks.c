@@ -908,6 +908,22 @@ KS_TEST(set_expire_and_persist_keep_index)
 	check_db(db);
 }
 
+/* EXPIREAT far in the future: the TTL average must not overflow (UBSan
+ * aborts this test on signed overflow) and must come out near INT64_MAX. */
+KS_TEST(active_expire_huge_ttls)
+{
+	char k[32];
+	for (int i = 0; i < 40; i++) {
+		sprintf(k, "h:%d", i);
+		ks_set_expire(db, set_s(db, k, "v", false), INT64_MAX - i);
+	}
+	cr_assert(ks_active_expire(db, 1000, 20, 4) == 0);
+	cr_assert(db->avg_ttl_ms > INT64_MAX / 2, "avg_ttl %lld", (long long)db->avg_ttl_ms);
+	cr_assert(ks_active_expire(db, 1000, 20, 4) == 0);
+	cr_assert(db->avg_ttl_ms > INT64_MAX / 2, "avg_ttl %lld", (long long)db->avg_ttl_ms);
+	check_db(db);
+}
+
 KS_TEST(active_expire_all_expired)
 {
 	const int64_t T = 5000;
