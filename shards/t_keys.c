@@ -282,7 +282,9 @@ static void keys_ttl_generic(struct cmd_ctx *ctx, bool output_ms, bool output_ab
 	long long t = output_abs ? e->expire_ms : e->expire_ms - ctx->now_ms;
 	if (t < 0)
 		t = 0;
-	resp_add_int(ctx->out, output_ms ? t : (t + 500) / 1000);
+	/* (t + 500) / 1000 rounded as Redis answers it, without overflowing
+	 * for expiries near INT64_MAX (t >= 0 here). */
+	resp_add_int(ctx->out, output_ms ? t : t / 1000 + (t % 1000 + 500) / 1000);
 }
 
 void cmd_ttl(struct cmd_ctx *ctx)
