@@ -26,7 +26,7 @@ set style fill solid 0.85 border -1
 set boxwidth 0.9
 set grid ytics lc rgb "#dddddd"
 set yrange [0:*]
-set format y "%.0s%c"
+set format y "%.1s%c"
 set ylabel "ops/s (median)"
 set key below horizontal maxrows 1 samplen 2 width -1
 set xrange [-0.6:3.6]

@@ -51,18 +51,26 @@ static int set_udata(struct dp_port *p, int fd, void *u)
 	return 0;
 }
 
-/* Bind (without SO_REUSEPORT) and close, to find a port someone holds. */
-static int probe_one(const char *addr, int port, const char **errmsg)
+/* Resolve one bind address ("*", an IPv4/IPv6 literal; a leading '-' marks
+ * it optional, as in Redis 7). Returns 0 with *res set, or -EINVAL. */
+static int resolve_bind(const char *addr, int port, bool *optional, struct addrinfo **res)
 {
-	bool optional = addr[0] == '-';
-	if (optional)
+	*optional = addr[0] == '-';
+	if (*optional)
 		addr++;
 	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
 				  .ai_flags = AI_PASSIVE | AI_NUMERICHOST };
-	struct addrinfo *res = NULL;
 	char portstr[16];
 	snprintf(portstr, sizeof(portstr), "%d", port);
-	if (getaddrinfo(strcmp(addr, "*") ? addr : "0.0.0.0", portstr, &hints, &res) != 0)
+	return getaddrinfo(strcmp(addr, "*") ? addr : "0.0.0.0", portstr, &hints, res) ? -EINVAL : 0;
+}
+
+/* Bind (without SO_REUSEPORT) and close, to find a port someone holds. */
+static int probe_one(const char *addr, int port, const char **errmsg)
+{
+	bool optional;
+	struct addrinfo *res = NULL;
+	if (resolve_bind(addr, port, &optional, &res) != 0)
 		return 0;   /* listen_one reports bad addresses */
 	int rc = 0;
 	int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -94,28 +102,20 @@ int dp_kernel_probe(const struct dp_port_conf *conf, const char **errmsg)
 static int listen_one(struct dp_port *p, const char *addr, int port, int backlog,
 		      bool reuseport, const char **errmsg)
 {
-	bool optional = addr[0] == '-';
-	if (optional)
-		addr++;
-	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-				  .ai_flags = AI_PASSIVE | AI_NUMERICHOST };
+	bool optional;
 	struct addrinfo *res = NULL;
-	char portstr[16];
-	snprintf(portstr, sizeof(portstr), "%d", port);
-	const char *host = addr;
-	if (!strcmp(addr, "*"))
-		host = "0.0.0.0";
-	if (getaddrinfo(host, portstr, &hints, &res) != 0) {
+	if (resolve_bind(addr, port, &optional, &res) != 0) {
 		*errmsg = "invalid bind address";
 		return optional ? 0 : -EINVAL;
 	}
 	int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
+		int e = errno;
 		freeaddrinfo(res);
-		if (optional && (errno == EAFNOSUPPORT || errno == EPROTONOSUPPORT))
+		if (optional && (e == EAFNOSUPPORT || e == EPROTONOSUPPORT))
 			return 0;
 		*errmsg = "socket() failed";
-		return -errno;
+		return -e;
 	}
 	int one = 1;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));

@@ -960,3 +960,27 @@ int kr_raw_closed(int fd)
 	return n == 0 || (n < 0 && errno == ECONNRESET);
 }
 
+/* ------------------------------------------------------------ key slots */
+
+/* Redis Cluster slot of a key (CRC16-XMODEM of its hash tag, & 16383),
+ * written here independently of the server's cluster/slot.c so the tests
+ * check the server against the rule, not against itself. */
+unsigned kr_key_slot(const char *key)
+{
+	size_t len = strlen(key);
+	const char *open = memchr(key, '{', len);
+	if (open != NULL) {
+		const char *close = memchr(open + 1, '}', len - (size_t)(open + 1 - key));
+		if (close != NULL && close > open + 1) {
+			key = open + 1;
+			len = (size_t)(close - open - 1);
+		}
+	}
+	unsigned crc = 0;
+	for (size_t i = 0; i < len; i++) {
+		crc ^= (unsigned)(unsigned char)key[i] << 8;
+		for (int b = 0; b < 8; b++)
+			crc = (crc & 0x8000) ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+	}
+	return crc & 16383;
+}

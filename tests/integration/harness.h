@@ -70,4 +70,8 @@ void kr_raw_expect(int fd, const char *req, int nreplies, const char *want);
 /* 1 if the server closed fd (EOF); asserts if more bytes arrive. */
 int kr_raw_closed(int fd);
 
+/* Redis Cluster hash slot of a NUL-terminated key (0..16383); the server's
+ * shard for it is slot % nshards. */
+unsigned kr_key_slot(const char *key);
+
 #endif

@@ -41,32 +41,12 @@ static void sleep_ms(int ms)
 
 /* ---- slots ---- */
 
-static unsigned key_slot(const char *key)
-{
-	size_t len = strlen(key);
-	const char *open = memchr(key, '{', len);
-	if (open != NULL) {
-		const char *close = memchr(open + 1, '}', len - (size_t)(open + 1 - key));
-		if (close != NULL && close > open + 1) {
-			key = open + 1;
-			len = (size_t)(close - open - 1);
-		}
-	}
-	unsigned crc = 0;
-	for (size_t i = 0; i < len; i++) {
-		crc ^= (unsigned)(unsigned char)key[i] << 8;
-		for (int b = 0; b < 8; b++)
-			crc = (crc & 0x8000) ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
-	}
-	return crc & 16383;
-}
-
 /* The nth key "<prefix><i>" (n = 0, 1, ...) that lands on shard `shard` of 3. */
 static void key_on_shard(char *out, size_t outlen, const char *prefix, unsigned shard, int nth)
 {
 	for (int i = 0;; i++) {
 		snprintf(out, outlen, "%s%d", prefix, i);
-		if (key_slot(out) % 3 == shard && nth-- == 0)
+		if (kr_key_slot(out) % 3 == shard && nth-- == 0)
 			return;
 	}
 }

@@ -38,31 +38,7 @@ TestSuite(keys, .init = keys_setup, .fini = keys_teardown, .timeout = 120);
 
 /* Which local shard a key lands on, by the design's rule
  * (slot = crc16-xmodem(hashtag(key)) & 16383, shard = slot % nshards),
- * computed here independently of the server's code. */
-static unsigned t_crc16(const char *p, size_t n)
-{
-	unsigned crc = 0;
-	for (size_t i = 0; i < n; i++) {
-		crc ^= (unsigned)(unsigned char)p[i] << 8;
-		for (int b = 0; b < 8; b++)
-			crc = (crc & 0x8000) ? ((crc << 1) ^ 0x1021) & 0xffff
-					     : (crc << 1) & 0xffff;
-	}
-	return crc;
-}
-
-static unsigned t_slot(const char *key)
-{
-	size_t n = strlen(key);
-	const char *open = memchr(key, '{', n);
-	if (open) {
-		const char *close = memchr(open + 1, '}', n - (size_t)(open + 1 - key));
-		if (close && close > open + 1)
-			return t_crc16(open + 1, (size_t)(close - open - 1)) & 16383;
-	}
-	return t_crc16(key, n) & 16383;
-}
-
+ * computed independently of the server's code (kr_key_slot). */
 static unsigned t_nshards(void)
 {
 	const char *s = getenv("KR_SHARDS");
@@ -72,7 +48,7 @@ static unsigned t_nshards(void)
 
 static unsigned t_shard(const char *key)
 {
-	return t_slot(key) % t_nshards();
+	return kr_key_slot(key) % t_nshards();
 }
 
 /* First key "<prefix><i>" on shard `shard` (mod nshards). */

@@ -690,27 +690,6 @@ Test(server, info_expired_and_keyspace)
 	redisFree(c);
 }
 
-/* Slot of a key as in Redis Cluster (CRC16-XMODEM of the hash tag). */
-static unsigned key_slot(const char *key)
-{
-	size_t len = strlen(key);
-	const char *open = memchr(key, '{', len);
-	if (open != NULL) {
-		const char *close = memchr(open + 1, '}', len - (size_t)(open + 1 - key));
-		if (close != NULL && close > open + 1) {
-			key = open + 1;
-			len = (size_t)(close - open - 1);
-		}
-	}
-	unsigned crc = 0;
-	for (size_t i = 0; i < len; i++) {
-		crc ^= (unsigned)(unsigned char)key[i] << 8;
-		for (int b = 0; b < 8; b++)
-			crc = (crc & 0x8000) ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
-	}
-	return crc & 16383;
-}
-
 /* Integer value of "name=" in a "k=v,k=v" INFO line (up to eol), or -1. */
 static long long kv_field(const char *line, const char *eol, const char *name)
 {
@@ -774,7 +753,7 @@ Test(server, info_shards)
 	for (int i = 0; i < 90; i++) {
 		snprintf(key, sizeof(key), "sk:%d", i);
 		kr_ok(c, "SET %s v", key);
-		want[key_slot(key) % (unsigned)nshards]++;
+		want[kr_key_slot(key) % (unsigned)nshards]++;
 	}
 	struct shard_sums a, b;
 	read_shards(c, nshards, &a);
