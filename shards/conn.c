@@ -175,7 +175,7 @@ static bool conn_write(struct shard *sh, struct conn *c)
 		}
 	}
 	bool want_write = c->out.len > 0;
-	bool want_read = !c->closing && c->out.len - c->out_sent < CONN_OUT_PAUSE_BYTES;
+	bool want_read = !c->closing && !c->eof && c->out.len - c->out_sent < CONN_OUT_PAUSE_BYTES;
 	if (want_write != c->want_write || want_read == c->read_paused) {
 		c->want_write = want_write;
 		bool was_paused = c->read_paused;
@@ -314,7 +314,7 @@ static void conn_parse(struct shard *sh, struct conn *c)
 	struct resp_req req;
 	resp_req_init(&req);
 	size_t off = 0;
-	while (off < c->in.len && !c->closing && !c->closed && !c->read_paused && !c->barrier) {
+	while (off < c->in.len && !c->closing && !c->closed && (!c->read_paused || c->eof) && !c->barrier) {
 		size_t consumed = 0, need = 0;
 		const char *err = NULL;
 		int rc = resp_parse_req(c->in.data + off, c->in.len - off, &lim, &req,
@@ -352,6 +352,11 @@ static void conn_parse(struct shard *sh, struct conn *c)
 		rbuf_consume(&c->in, off);
 	if (c->in.len == 0 && c->in.cap > 1024 * 1024)
 		rbuf_free(&c->in);
+	if (c->eof && !c->barrier && !c->closing) {
+		/* Everything the peer sent has run: close once replies are out. */
+		c->closing = true;
+		conn_mark_flush(sh, c);
+	}
 	if (c->in.len && c->in_need > c->in.len + 0 && c->in_need > (size_t)sh->cfg->client_query_buffer_limit) {
 		srv_log(LL_WARNING, "Closing client that reached max query buffer length: id=%llu addr=%s",
 			(unsigned long long)c->id, c->peer);
@@ -361,7 +366,7 @@ static void conn_parse(struct shard *sh, struct conn *c)
 
 void conn_resume(struct shard *sh, struct conn *c)
 {
-	if (!c->closed && !c->barrier && c->in.len && (!c->in_need || c->in_need <= c->in.len))
+	if (!c->closed && !c->barrier && (c->eof || (c->in.len && (!c->in_need || c->in_need <= c->in.len))))
 		conn_parse(sh, c);
 }
 
@@ -384,7 +389,15 @@ void conn_on_readable(struct shard *sh, struct conn *c)
 			conn_parse(sh, c);
 		return;
 	}
-	if (n <= 0) {
+	if (n == 0) {
+		c->eof = true;
+		c->read_paused = true;
+		c->want_write = c->out.len > 0;
+		dp_set_interest(sh->port, c->fd, false, c->want_write);
+		conn_parse(sh, c);
+		return;
+	}
+	if (n < 0) {
 		conn_close(sh, c);
 		return;
 	}

@@ -229,11 +229,11 @@ void route_dispatch(struct shard *sh, struct conn *c, struct resp_req *req)
 
 	unsigned target = sh->id;
 	bool spans = false;
+	c->discard_cur = discard;
 	if (cmd->flags & CMD_BCAST) {
 		/* Even with one shard: the merge step may shape the reply (INFO). */
 		xshard_broadcast(sh, c, &ctx);
-		if (discard)
-			c->pend_tail->discard = true;
+		c->discard_cur = false;
 		return;
 	} else if (cmd->route_fn) {
 		target = cmd->route_fn(&ctx);
@@ -268,17 +268,18 @@ void route_dispatch(struct shard *sh, struct conn *c, struct resp_req *req)
 		} else {
 			xshard_split(sh, c, &ctx);
 		}
-		if (discard && c->pend_tail)
-			c->pend_tail->discard = true;
+		c->discard_cur = false;
 		return;
 	}
 	if (target != sh->id) {
+		c->discard_cur = false;
 		send_single(sh, c, &ctx, target, discard);
 		return;
 	}
 	ctx.out = reply_slot(sh, c, discard);
 	uint64_t t0 = shard_clock_us();
 	route_exec(sh, &ctx);
+	c->discard_cur = false;
 	if (monitored && (cmd->flags & CMD_CONN))
 		shard_monitor_feed(sh, c, c->db, req->argc, req->argv);
 	int64_t dur = (int64_t)(shard_clock_us() - t0);

@@ -72,6 +72,8 @@ struct conn {
 	bool no_evict, no_touch;
 	bool is_local;                  /* loopback or unix socket peer */
 	bool barrier;                   /* a multi-round op runs: parse no more */
+	bool eof;                       /* peer shut its write side: finish, then close */
+	bool discard_cur;               /* reply of the command being dispatched is dropped */
 	bool parsing;
 	bool dead;                      /* on the shard's reap list */
 	struct conn *dead_next;
@@ -254,6 +256,7 @@ struct fanout {
 	unsigned nkeys;
 	fanout_done_fn *done;         /* called once every part has answered */
 	int stage;                    /* coordinators' state */
+	bool holds_barrier;           /* this fan-out set c->barrier */
 	long long aux;
 	void *payload;
 };

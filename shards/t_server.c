@@ -341,10 +341,12 @@ static void cmd_int_kill(struct cmd_ctx *ctx)
 			continue;
 		if (laddr->len && (strlen(c->local) != laddr->len || memcmp(c->local, laddr->p, laddr->len)))
 			continue;
-		c->closing = true;
-		conn_mark_flush(ctx->sh, c);
-		if (!c->out.len && !c->pend_head)
+		if (c->parsing) {          /* the caller itself: reply, then close */
+			c->closing = true;
+			conn_mark_flush(ctx->sh, c);
+		} else {
 			conn_close(ctx->sh, c);
+		}
 		killed++;
 	}
 	resp_add_int(ctx->out, killed);

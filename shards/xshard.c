@@ -32,6 +32,7 @@ struct fanout *fanout_new(struct shard *sh, struct conn *c, struct cmd_ctx *ctx,
 		abort();
 	fo->c = c;
 	fo->pend = conn_pend_new(c);
+	fo->pend->discard = c->discard_cur;
 	fo->ctx = *ctx;
 	size_t bytes = 0;
 	for (int i = 0; i < ctx->argc; i++)
@@ -134,9 +135,10 @@ void fanout_finish(struct shard *sh, struct fanout *fo, struct rbuf *out)
 	free(fo->key_part);
 	free(fo->argv);
 	free(fo->argbuf);
+	bool held = fo->holds_barrier;
 	free(fo);
 	c->inflight--;
-	if (c->barrier) {
+	if (held) {
 		c->barrier = false;
 		conn_resume(sh, c);
 	}
@@ -412,6 +414,8 @@ static void finish_err(struct shard *sh, struct fanout *fo, const char *msg)
 /* An error decided on the client's shard before any round was sent. */
 static void direct_error(struct shard *sh, struct conn *c, const char *msg)
 {
+	if (c->discard_cur)
+		return;
 	struct pend *pd;
 	struct rbuf *out = conn_reply_buf(c, &pd);
 	resp_add_error(out, msg);
@@ -495,6 +499,7 @@ static void cross_msetnx(struct cmd_ctx *ctx)
 	struct conn *c = ctx->c;
 	struct fanout *fo = fanout_new(sh, c, ctx, 0, msetnx_step);
 	c->barrier = true;
+	fo->holds_barrier = true;
 	fo->stage = 1;
 	send_split(sh, fo, cmd_lookup("exists", 6), 1, 2, 1);
 }
@@ -604,6 +609,7 @@ static void cross_rename_generic(struct cmd_ctx *ctx, int kind)
 	}
 	struct fanout *fo = fanout_new(sh, c, ctx, 0, xr_step);
 	c->barrier = true;
+	fo->holds_barrier = true;
 	fo->stage = kind | (replace ? 0x100 : 0);
 	fo->aux = dbid;
 	if (kind == XR_RENAMENX) {
@@ -662,6 +668,7 @@ void xshard_gather(struct cmd_ctx *ctx)
 	unsigned nkeys = (unsigned)((last - cmd->first_key) / step + 1);
 	struct fanout *fo = fanout_new(sh, ctx->c, ctx, nkeys, gather_step);
 	ctx->c->barrier = true;
+	fo->holds_barrier = true;
 	for (unsigned k = 0; k < nkeys; k++) {
 		const struct resp_arg *key = &fo->argv[cmd->first_key + (int)k * step];
 		struct resp_arg av[2] = { { "__clone", 7 }, *key };
