@@ -175,14 +175,9 @@ static bool conn_write(struct shard *sh, struct conn *c)
 		}
 	}
 	bool want_write = c->out.len > 0;
-	bool want_read = !c->closing && !c->eof && c->out.len - c->out_sent < CONN_OUT_PAUSE_BYTES;
-	if (want_write != c->want_write || want_read == c->read_paused) {
+	if (want_write != c->want_write) {
 		c->want_write = want_write;
-		bool was_paused = c->read_paused;
-		c->read_paused = !want_read;
-		dp_set_interest(sh->port, c->fd, want_read, want_write);
-		if (was_paused && want_read && c->in.len)
-			conn_on_readable(sh, c);  /* parse what waited */
+		dp_set_interest(sh->port, c->fd, !c->eof, want_write);
 	}
 	return true;
 }
@@ -203,12 +198,16 @@ void conn_on_writable(struct shard *sh, struct conn *c)
 	conn_write(sh, c);
 }
 
+/* Out-of-band output (MONITOR lines): behind any reply still pending. */
 void conn_append_reply(struct shard *sh, struct conn *c, const void *p, size_t n)
 {
 	if (c->closed)
 		return;
-	rbuf_append(&c->out, p, n);
-	conn_mark_flush(sh, c);
+	struct pend *pd;
+	struct rbuf *out = conn_reply_buf(c, &pd);
+	rbuf_append(out, p, n);
+	if (out == &c->out)
+		conn_mark_flush(sh, c);
 }
 
 /* Where the reply of the command now being dispatched goes: straight into
@@ -304,6 +303,9 @@ static const char *unauth_error(const char *err)
 	return err;
 }
 
+/* Parse and dispatch the buffered requests from c->in_off on. Stops at a
+ * barrier (a multi-round command runs), at the in-flight cap, or at a
+ * protocol error. */
 static void conn_parse(struct shard *sh, struct conn *c)
 {
 	if (c->parsing)
@@ -313,11 +315,14 @@ static void conn_parse(struct shard *sh, struct conn *c)
 	bool was_authed = c->authed;
 	struct resp_req req;
 	resp_req_init(&req);
-	size_t off = 0;
-	while (off < c->in.len && !c->closing && !c->closed && (!c->read_paused || c->eof) && !c->barrier) {
+	while (c->in_off < c->in.len && !c->closing && !c->closed && !c->barrier) {
+		if (c->inflight >= CONN_MAX_INFLIGHT) {
+			c->throttled = true;   /* route_on_reply resumes us */
+			break;
+		}
 		size_t consumed = 0, need = 0;
 		const char *err = NULL;
-		int rc = resp_parse_req(c->in.data + off, c->in.len - off, &lim, &req,
+		int rc = resp_parse_req(c->in.data + c->in_off, c->in.len - c->in_off, &lim, &req,
 					&consumed, &need, &err);
 		if (rc == RESP_PARSE_MORE) {
 			c->in_need = need;
@@ -327,7 +332,7 @@ static void conn_parse(struct shard *sh, struct conn *c)
 			conn_protocol_error(sh, c, c->authed ? err : unauth_error(err));
 			break;
 		}
-		off += consumed;
+		c->in_off += consumed;
 		c->in_need = 0;
 		if (req.argc == 0)
 			continue;
@@ -337,62 +342,68 @@ static void conn_parse(struct shard *sh, struct conn *c)
 			lim = conn_limits(sh, c);
 			was_authed = c->authed;
 		}
-		if (c->out.len - c->out_sent >= CONN_OUT_PAUSE_BYTES) {
-			/* Back-pressure: stop here until the client reads. */
-			c->read_paused = true;
-			dp_set_interest(sh->port, c->fd, false, true);
-			c->want_write = true;
-		}
 	}
 	resp_req_free(&req);
 	c->parsing = false;
 	if (c->closed)
 		return;
-	if (off)
-		rbuf_consume(&c->in, off);
-	if (c->in.len == 0 && c->in.cap > 1024 * 1024)
-		rbuf_free(&c->in);
-	if (c->eof && !c->barrier && !c->closing) {
+	/* Compact lazily: each byte is moved O(1) times overall, however many
+	 * times parsing stops (barriers, the in-flight cap). */
+	if (c->in_off == c->in.len) {
+		c->in.len = c->in_off = 0;
+		if (c->in.cap > 1024 * 1024)
+			rbuf_free(&c->in);
+	} else if (c->in_off > CONN_READ_CHUNK && c->in_off > c->in.len / 2) {
+		rbuf_consume(&c->in, c->in_off);
+		c->in_off = 0;
+	}
+	if (c->eof && !c->barrier && !c->throttled && !c->closing) {
 		/* Everything the peer sent has run: close once replies are out. */
 		c->closing = true;
 		conn_mark_flush(sh, c);
 	}
-	if (c->in.len && c->in_need > c->in.len + 0 && c->in_need > (size_t)sh->cfg->client_query_buffer_limit) {
+	if (c->in_need > (size_t)sh->cfg->client_query_buffer_limit) {
 		srv_log(LL_WARNING, "Closing client that reached max query buffer length: id=%llu addr=%s",
 			(unsigned long long)c->id, c->peer);
 		conn_close(sh, c);
 	}
 }
 
+static size_t conn_unparsed(const struct conn *c)
+{
+	return c->in.len - c->in_off;
+}
+
 void conn_resume(struct shard *sh, struct conn *c)
 {
-	if (!c->closed && !c->barrier && (c->eof || (c->in.len && (!c->in_need || c->in_need <= c->in.len))))
+	c->throttled = false;
+	if (!c->closed && !c->barrier &&
+	    (c->eof || (conn_unparsed(c) && (!c->in_need || c->in_need <= conn_unparsed(c)))))
 		conn_parse(sh, c);
 }
 
 void conn_on_readable(struct shard *sh, struct conn *c)
 {
-	if (c->read_paused) {
+	if (c->eof)
 		return;
-	}
 	/* Read at least as much as is buffered: a huge request arriving in
 	 * pieces is then re-parsed O(log n) times, not O(n). */
-	size_t want = c->in.len > CONN_READ_CHUNK ? c->in.len : CONN_READ_CHUNK;
-	if (c->in_need > c->in.len && c->in_need - c->in.len > want)
-		want = c->in_need - c->in.len;
+	size_t pending = conn_unparsed(c);
+	size_t want = pending > CONN_READ_CHUNK ? pending : CONN_READ_CHUNK;
+	if (c->in_need > pending && c->in_need - pending > want)
+		want = c->in_need - pending;
 	if (want > 64u * 1024 * 1024)
 		want = 64u * 1024 * 1024;
 	rbuf_reserve(&c->in, want);
 	ssize_t n = dp_recv(sh->port, c->fd, c->in.data + c->in.len, c->in.cap - c->in.len);
 	if (n == -EAGAIN) {
-		if (c->in.len && (!c->in_need || c->in_need <= c->in.len))
+		if (pending && (!c->in_need || c->in_need <= pending))
 			conn_parse(sh, c);
 		return;
 	}
 	if (n == 0) {
+		/* The peer shut its write side: run what it sent, then close. */
 		c->eof = true;
-		c->read_paused = true;
-		c->want_write = c->out.len > 0;
 		dp_set_interest(sh->port, c->fd, false, c->want_write);
 		conn_parse(sh, c);
 		return;
@@ -403,13 +414,13 @@ void conn_on_readable(struct shard *sh, struct conn *c)
 	}
 	c->in.len += (size_t)n;
 	STAT_ADD(sh->stats.net_in, (uint64_t)n);
-	if ((long long)c->in.len > sh->cfg->client_query_buffer_limit) {
+	if ((long long)conn_unparsed(c) > sh->cfg->client_query_buffer_limit) {
 		srv_log(LL_WARNING, "Closing client that reached max query buffer length: id=%llu addr=%s",
 			(unsigned long long)c->id, c->peer);
 		conn_close(sh, c);
 		return;
 	}
-	if (c->in_need && c->in.len < c->in_need)
+	if (c->in_need && conn_unparsed(c) < c->in_need)
 		return;
 	conn_parse(sh, c);
 }
@@ -438,7 +449,7 @@ void conn_client_info(const struct conn *c, int64_t now_ms, struct rbuf *out)
 		(unsigned long long)c->id, c->peer, c->local, c->fd,
 		c->name ? c->name : "",
 		(long long)((now_ms - c->ctime_ms) / 1000), (long long)((now_ms - c->last_ms) / 1000),
-		flags, c->db, c->in.len, c->in.cap - c->in.len, c->in.cap,
+		flags, c->db, c->in.len - c->in_off, c->in.cap - c->in.len, c->in.cap,
 		c->out.len - c->out_sent, sizeof(*c) + c->in.cap + c->out.cap,
 		c->last_cmd, c->proto);
 	rbuf_append(out, line, (size_t)n);

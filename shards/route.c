@@ -129,6 +129,8 @@ void route_on_reply(struct shard *sh, struct shard_msg *m)
 		free(m);
 		c->inflight--;
 		route_fanout_part_done(sh, fo, part, &r, payload);
+		if (c->throttled && c->inflight < CONN_MAX_INFLIGHT / 2)
+			conn_resume(sh, c);
 		conn_maybe_free(sh, c);
 		return;
 	}
@@ -142,6 +144,8 @@ void route_on_reply(struct shard *sh, struct shard_msg *m)
 	free(m);
 	c->inflight--;
 	conn_pend_done(sh, c, p);
+	if (c->throttled && c->inflight < CONN_MAX_INFLIGHT / 2)
+		conn_resume(sh, c);
 	conn_maybe_free(sh, c);
 }
 

@@ -30,9 +30,11 @@
 #define SHARD_RING_SIZE 4096
 #define SHARD_BURST 64
 #define CONN_READ_CHUNK (16 * 1024)
-/* Stop reading from a client whose unsent replies exceed this, until the
- * socket drains: bounds memory per client without dropping anything. */
-#define CONN_OUT_PAUSE_BYTES (64u * 1024 * 1024)
+/* A client stops being parsed while this many of its requests are out on
+ * other shards, and resumes when half have answered: bounds the memory a
+ * pipeline of cross-shard requests can hold without ever blocking on the
+ * client (replies land in its output buffer whether it reads or not). */
+#define CONN_MAX_INFLIGHT 1024
 
 struct shard;
 struct fanout;
@@ -53,8 +55,9 @@ struct conn {
 	struct shard *sh;
 	dp_conn_t fd;
 	uint64_t id;
-	struct rbuf in;                 /* unparsed input */
-	size_t in_need;                 /* parser's hint: don't parse below this */
+	struct rbuf in;                 /* input; bytes before in_off are parsed */
+	size_t in_off;
+	size_t in_need;                 /* parser's hint: bytes needed from in_off */
 	struct rbuf out;                /* bytes ready to send */
 	size_t out_sent;                /* bytes of out already sent */
 	struct pend *pend_head, *pend_tail;
@@ -67,7 +70,7 @@ struct conn {
 	bool closed;                    /* socket closed; freed when inflight == 0 */
 	bool in_flush;                  /* on the flush list */
 	bool want_write;
-	bool read_paused;
+	bool throttled;                 /* parsing waits for in-flight replies */
 	bool monitor;
 	bool no_evict, no_touch;
 	bool is_local;                  /* loopback or unix socket peer */

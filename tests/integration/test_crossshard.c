@@ -716,3 +716,59 @@ Test(crossshard, disconnect_with_replies_in_flight)
 	cr_assert_eq(clients, 1, "connected_clients: %lld after the victims left", clients);
 	redisFree(c);
 }
+
+/* A client may write its whole pipeline before reading anything (hiredis's
+ * synchronous pipelining does): the server must keep reading and buffer the
+ * replies, as Redis does, never stop reading and deadlock with a client that
+ * is blocked writing. 24,000 requests of ~4 KiB (ECHO of a 4 KiB payload,
+ * and GET of 4 KiB values on every shard) are ~100 MB each way: far more
+ * than the sockets' buffers hold. The socket has 10 s send/receive
+ * timeouts, so a server that stops reading fails the test instead of
+ * hanging it. */
+Test(crossshard, write_everything_then_read)
+{
+	enum { VLEN = 4096, N = 24000 };
+	redisContext *c = kr_connect(&srv);
+	char *val = malloc(VLEN + 1);
+	memset(val, 'v', VLEN);
+	val[VLEN] = 0;
+	const char *keys[] = { "k0", "k1", "k2", "k3", "k4", "k5" };
+	for (int i = 0; i < 6; i++)
+		kr_ok(c, "SET %s %s", keys[i], val);
+	char *req = malloc((size_t)N * (VLEN + 64));
+	size_t len = 0;
+	for (int i = 0; i < N; i++) {
+		if (i % 2) {
+			len += (size_t)sprintf(req + len, "*2\r\n$3\r\nGET\r\n$2\r\n%s\r\n", keys[i % 6]);
+		} else {
+			len += (size_t)sprintf(req + len, "*2\r\n$4\r\nECHO\r\n$%d\r\n", VLEN);
+			memcpy(req + len, val, VLEN);
+			len += VLEN;
+			memcpy(req + len, "\r\n", 2);
+			len += 2;
+		}
+	}
+	int fd = kr_raw_connect(&srv);
+	kr_raw_send(fd, req, len);
+	free(req);
+	char hdr[16];
+	const size_t hl = (size_t)sprintf(hdr, "$%d\r\n", VLEN);
+	const size_t one = hl + VLEN + 2;
+	const size_t total = (size_t)N * one;
+	char *buf = malloc(one);
+	size_t got = 0;
+	while (got < total) {
+		ssize_t r = read(fd, buf + got % one, one - got % one);
+		cr_assert(r > 0, "read after %zu of %zu reply bytes: %s", got, total,
+			  r < 0 ? strerror(errno) : "EOF");
+		got += (size_t)r;
+		if (got % one == 0)
+			cr_assert(memcmp(buf, hdr, hl) == 0 && buf[hl] == 'v' && buf[one - 3] == 'v' &&
+				  memcmp(buf + one - 2, "\r\n", 2) == 0, "reply %zu is not the value", got / one);
+	}
+	free(buf);
+	free(val);
+	kr_raw_expect(fd, "PING\r\n", 1, "+PONG\r\n");
+	close(fd);
+	redisFree(c);
+}
