@@ -93,6 +93,8 @@ static bool arity_ok(const struct cmd_def *cmd, int argc)
 static struct rbuf *reply_slot(struct shard *sh, struct conn *c, bool discard)
 {
 	if (discard) {
+		if (sh->discard.cap > 1024 * 1024)
+			rbuf_free(&sh->discard);   /* after a big suppressed reply */
 		sh->discard.len = 0;
 		return &sh->discard;
 	}
