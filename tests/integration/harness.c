@@ -984,3 +984,60 @@ unsigned kr_key_slot(const char *key)
 	}
 	return crc & 16383;
 }
+
+/* ------------------------------------------------ text buffers, rendering */
+
+void kr_sb_add(struct kr_sb *b, const char *p, size_t n)
+{
+	if (b->len + n + 1 > b->cap) {
+		b->cap = (b->len + n + 1) * 2;
+		b->s = realloc(b->s, b->cap);
+		if (!b->s)
+			abort();
+	}
+	memcpy(b->s + b->len, p, n);
+	b->len += n;
+	b->s[b->len] = '\0';
+}
+
+void kr_sb_fmt(struct kr_sb *b, const char *fmt, ...)
+{
+	char tmp[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	va_end(ap);
+	kr_sb_add(b, tmp, n < (int)sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
+}
+
+void kr_sb_reset(struct kr_sb *b)
+{
+	b->len = 0;
+	if (b->s)
+		b->s[0] = '\0';
+}
+
+void kr_render(struct kr_sb *b, const redisReply *r)
+{
+	switch (r->type) {
+	case REDIS_REPLY_STATUS: kr_sb_fmt(b, "+%s", r->str); break;
+	case REDIS_REPLY_ERROR: kr_sb_fmt(b, "-%s", r->str); break;
+	case REDIS_REPLY_INTEGER: kr_sb_fmt(b, ":%lld", r->integer); break;
+	case REDIS_REPLY_NIL: kr_sb_fmt(b, "nil"); break;
+	case REDIS_REPLY_STRING:
+		kr_sb_add(b, "$", 1);
+		kr_sb_add(b, r->str, r->len);
+		break;
+	case REDIS_REPLY_ARRAY:
+		kr_sb_fmt(b, "*%zu[", r->elements);
+		for (size_t i = 0; i < r->elements; i++) {
+			if (i)
+				kr_sb_add(b, ",", 1);
+			kr_render(b, r->element[i]);
+		}
+		kr_sb_add(b, "]", 1);
+		break;
+	default:
+		kr_sb_fmt(b, "?type%d", r->type);
+	}
+}

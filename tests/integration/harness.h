@@ -74,4 +74,16 @@ int kr_raw_closed(int fd);
  * shard for it is slot % nshards. */
 unsigned kr_key_slot(const char *key);
 
+/* A growable NUL-terminated text buffer (zero-initialised = empty). */
+struct kr_sb {
+	char *s;
+	size_t len, cap;
+};
+void kr_sb_add(struct kr_sb *b, const char *p, size_t n);
+void kr_sb_fmt(struct kr_sb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void kr_sb_reset(struct kr_sb *b);
+/* A reply as text, the way tests write expectations:
+ * +status  -error  :int  $bulk  nil  *N[a,b,...] */
+void kr_render(struct kr_sb *b, const redisReply *r);
+
 #endif

@@ -51,60 +51,6 @@ static void key_on_shard(char *out, size_t outlen, const char *prefix, unsigned 
 	}
 }
 
-/* ---- growable strings ---- */
-
-struct sbuf {
-	char *s;
-	size_t len, cap;
-};
-
-static void sb_add(struct sbuf *b, const char *p, size_t n)
-{
-	if (b->len + n + 1 > b->cap) {
-		b->cap = (b->len + n + 1) * 2;
-		b->s = realloc(b->s, b->cap);
-	}
-	memcpy(b->s + b->len, p, n);
-	b->len += n;
-	b->s[b->len] = '\0';
-}
-
-static void sb_fmt(struct sbuf *b, const char *fmt, ...)
-{
-	char tmp[512];
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-	va_end(ap);
-	sb_add(b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
-}
-
-/* A reply rendered as text, the same way expectations are written:
- * +status  -error  :int  $bulk  nil  *N[a,b,...] */
-static void render(struct sbuf *b, const redisReply *r)
-{
-	switch (r->type) {
-	case REDIS_REPLY_STATUS: sb_fmt(b, "+%s", r->str); break;
-	case REDIS_REPLY_ERROR: sb_fmt(b, "-%s", r->str); break;
-	case REDIS_REPLY_INTEGER: sb_fmt(b, ":%lld", r->integer); break;
-	case REDIS_REPLY_NIL: sb_fmt(b, "nil"); break;
-	case REDIS_REPLY_STRING:
-		sb_add(b, "$", 1);
-		sb_add(b, r->str, r->len);
-		break;
-	case REDIS_REPLY_ARRAY:
-		sb_fmt(b, "*%zu[", r->elements);
-		for (size_t i = 0; i < r->elements; i++) {
-			if (i > 0)
-				sb_add(b, ",", 1);
-			render(b, r->element[i]);
-		}
-		sb_add(b, "]", 1);
-		break;
-	default: sb_fmt(b, "?type%d", r->type);
-	}
-}
-
 /* ---- pipelined model check ---- */
 
 #define NKEYS 200
@@ -112,7 +58,7 @@ static void render(struct sbuf *b, const redisReply *r)
 struct pconn {
 	const char *name;
 	int fd;
-	struct sbuf out;      /* every command, RESP-encoded, sent in one go */
+	struct kr_sb out;      /* every command, RESP-encoded, sent in one go */
 	size_t outoff;
 	char **want;          /* expected reply per command, rendered */
 	char **text;          /* the command, readable */
@@ -139,11 +85,11 @@ static void pc_add(struct pconn *pc, int argc, const char **argv, const char *wa
 	char *cmd = NULL;
 	int len = redisFormatCommandArgv(&cmd, argc, argv, NULL);
 	cr_assert(len > 0);
-	sb_add(&pc->out, cmd, (size_t)len);
+	kr_sb_add(&pc->out, cmd, (size_t)len);
 	redisFreeCommand(cmd);
-	struct sbuf t = { 0 };
+	struct kr_sb t = { 0 };
 	for (int i = 0; i < argc; i++)
-		sb_fmt(&t, i ? " %s" : "%s", argv[i]);
+		kr_sb_fmt(&t, i ? " %s" : "%s", argv[i]);
 	pc->text[pc->n] = t.s;
 	pc->want[pc->n] = strdup(want);
 	pc->n++;
@@ -180,7 +126,7 @@ static void gen_pipeline(struct pconn *pc, const char *prefix, unsigned seed, in
 	unsigned s = seed ? seed : 1;
 	const char *argv[32];
 	char vals[16][32];
-	struct sbuf want = { 0 };
+	struct kr_sb want = { 0 };
 	for (int c = 0; c < ncmds; c++) {
 		want.len = 0;
 		if (want.s)
@@ -198,9 +144,9 @@ static void gen_pipeline(struct pconn *pc, const char *prefix, unsigned seed, in
 		} else if (op < 40) { /* GET */
 			argv[0] = "GET", argv[1] = m.key[k];
 			if (m.val[k])
-				sb_fmt(&want, "$%s", m.val[k]);
+				kr_sb_fmt(&want, "$%s", m.val[k]);
 			else
-				sb_fmt(&want, "nil");
+				kr_sb_fmt(&want, "nil");
 			pc_add(pc, 2, argv, want.s);
 		} else if (op < 55) { /* INCR */
 			argv[0] = "INCR", argv[1] = m.key[k];
@@ -208,9 +154,9 @@ static void gen_pipeline(struct pconn *pc, const char *prefix, unsigned seed, in
 				long long v = (m.val[k] ? atoll(m.val[k]) : 0) + 1;
 				snprintf(vals[0], sizeof(vals[0]), "%lld", v);
 				set_val(&m, k, vals[0]);
-				sb_fmt(&want, ":%lld", v);
+				kr_sb_fmt(&want, ":%lld", v);
 			} else {
-				sb_fmt(&want, "-ERR value is not an integer or out of range");
+				kr_sb_fmt(&want, "-ERR value is not an integer or out of range");
 			}
 			pc_add(pc, 2, argv, want.s);
 		} else if (op < 65) { /* DEL, duplicates allowed */
@@ -225,7 +171,7 @@ static void gen_pipeline(struct pconn *pc, const char *prefix, unsigned seed, in
 					cnt++;
 					set_val(&m, ks[i], NULL);
 				}
-			sb_fmt(&want, ":%d", cnt);
+			kr_sb_fmt(&want, ":%d", cnt);
 			pc_add(pc, 1 + n, argv, want.s);
 		} else if (op < 75) { /* EXISTS counts duplicates */
 			int n = 1 + (int)(rnd(&s) % 5), cnt = 0, first = 0;
@@ -239,23 +185,23 @@ static void gen_pipeline(struct pconn *pc, const char *prefix, unsigned seed, in
 				argv[1 + i] = m.key[kk];
 				cnt += m.val[kk] != NULL;
 			}
-			sb_fmt(&want, ":%d", cnt);
+			kr_sb_fmt(&want, ":%d", cnt);
 			pc_add(pc, 1 + n, argv, want.s);
 		} else if (op < 88) { /* MGET */
 			int n = 1 + (int)(rnd(&s) % 8);
 			argv[0] = "MGET";
-			sb_fmt(&want, "*%d[", n);
+			kr_sb_fmt(&want, "*%d[", n);
 			for (int i = 0; i < n; i++) {
 				int kk = (int)(rnd(&s) % NKEYS);
 				argv[1 + i] = m.key[kk];
 				if (i > 0)
-					sb_add(&want, ",", 1);
+					kr_sb_add(&want, ",", 1);
 				if (m.val[kk])
-					sb_fmt(&want, "$%s", m.val[kk]);
+					kr_sb_fmt(&want, "$%s", m.val[kk]);
 				else
-					sb_fmt(&want, "nil");
+					kr_sb_fmt(&want, "nil");
 			}
-			sb_add(&want, "]", 1);
+			kr_sb_add(&want, "]", 1);
 			pc_add(pc, 1 + n, argv, want.s);
 		} else { /* MSET, later duplicates win */
 			int n = 1 + (int)(rnd(&s) % 6);
@@ -349,8 +295,8 @@ static void pc_run(struct pconn *pcs, int n)
 					  pc->name);
 				if (rep == NULL)
 					break;
-				struct sbuf got = { 0 };
-				render(&got, rep);
+				struct kr_sb got = { 0 };
+				kr_render(&got, rep);
 				freeReplyObject(rep);
 				if (strcmp(got.s, pc->want[pc->got]) != 0)
 					cr_assert_fail("%s: reply %d to `%s`: expected %s, got %s", pc->name, pc->got,
@@ -424,8 +370,8 @@ static void expect_render(redisContext *c, const char *want, const char *fmt, ..
 	redisFreeCommand(cmd);
 	redisReply *r = NULL;
 	cr_assert(redisGetReply(c, (void **)&r) == REDIS_OK && r != NULL, "no reply: %s", c->errstr);
-	struct sbuf got = { 0 };
-	render(&got, r);
+	struct kr_sb got = { 0 };
+	kr_render(&got, r);
 	freeReplyObject(r);
 	if (strcmp(got.s, want) != 0)
 		cr_assert_fail("command `%s`: expected %s, got %s", fmt, want, got.s);
@@ -653,17 +599,17 @@ Test(crossshard, disconnect_with_replies_in_flight)
 
 	/* Victims write thousands of cross-shard commands and vanish; the
 	 * pipelined bystander must see exact, in-order replies meanwhile. */
-	struct sbuf burst = { 0 };
+	struct kr_sb burst = { 0 };
 	for (int i = 0; i < 4000; i++) {
 		const char *argv[5] = { "MGET", x.k[0], x.k[1], x.k[2], x.k0b };
 		char *cmd = NULL;
 		int len = redisFormatCommandArgv(&cmd, i % 3 ? 5 : 4, argv, NULL);
-		sb_add(&burst, cmd, (size_t)len);
+		kr_sb_add(&burst, cmd, (size_t)len);
 		redisFreeCommand(cmd);
 		if (i % 5 == 0) {
 			const char *ex[4] = { "EXISTS", x.k[2], x.k[1], x.k[0] };
 			len = redisFormatCommandArgv(&cmd, 4, ex, NULL);
-			sb_add(&burst, cmd, (size_t)len);
+			kr_sb_add(&burst, cmd, (size_t)len);
 			redisFreeCommand(cmd);
 		}
 	}

@@ -118,75 +118,12 @@ static void keys_spread(char (*keys)[32], int n, const char *prefix)
 	}
 }
 
-struct sb {
-	char *s;
-	size_t len, cap;
-};
-
-static void sb_add(struct sb *b, const char *p, size_t n)
-{
-	if (b->len + n + 1 > b->cap) {
-		b->cap = (b->len + n + 1) * 2;
-		b->s = realloc(b->s, b->cap);
-		if (!b->s)
-			abort();
-	}
-	memcpy(b->s + b->len, p, n);
-	b->len += n;
-	b->s[b->len] = '\0';
-}
-
-static void sb_fmt(struct sb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_fmt(struct sb *b, const char *fmt, ...)
-{
-	char tmp[1024];
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-	va_end(ap);
-	sb_add(b, tmp, n < (int)sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
-}
-
-static void sb_reset(struct sb *b)
-{
-	b->len = 0;
-	if (b->s)
-		b->s[0] = '\0';
-}
-
-/* A reply as text, the way expectations are written:
- * +status  -error  :int  $bulk  nil  *N[a,b,...] */
-static void render(struct sb *b, const redisReply *r)
-{
-	switch (r->type) {
-	case REDIS_REPLY_STATUS: sb_fmt(b, "+%s", r->str); break;
-	case REDIS_REPLY_ERROR: sb_fmt(b, "-%s", r->str); break;
-	case REDIS_REPLY_INTEGER: sb_fmt(b, ":%lld", r->integer); break;
-	case REDIS_REPLY_NIL: sb_fmt(b, "nil"); break;
-	case REDIS_REPLY_STRING:
-		sb_add(b, "$", 1);
-		sb_add(b, r->str, r->len);
-		break;
-	case REDIS_REPLY_ARRAY:
-		sb_fmt(b, "*%zu[", r->elements);
-		for (size_t i = 0; i < r->elements; i++) {
-			if (i)
-				sb_add(b, ",", 1);
-			render(b, r->element[i]);
-		}
-		sb_add(b, "]", 1);
-		break;
-	default:
-		sb_fmt(b, "?type%d", r->type);
-	}
-}
-
 /* want "~ttl" accepts a live TTL (1..1000 s); otherwise the rendering must
  * match exactly. got receives the rendering. */
-static bool reply_matches(const char *want, const redisReply *r, struct sb *got)
+static bool reply_matches(const char *want, const redisReply *r, struct kr_sb *got)
 {
-	sb_reset(got);
-	render(got, r);
+	kr_sb_reset(got);
+	kr_render(got, r);
 	if (strcmp(want, "~ttl") == 0)
 		return r->type == REDIS_REPLY_INTEGER && r->integer >= 1 && r->integer <= 1000;
 	return strcmp(want, got->s) == 0;
@@ -240,12 +177,12 @@ static redisContext *th_connect(char *err, size_t errlen)
 
 /* Run one command from a worker thread; returns its rendering in got and
  * whether it matched want ("" = anything but a lost connection). */
-static bool th_cmd(redisContext *c, const char *want, struct sb *got, int argc, const char **argv)
+static bool th_cmd(redisContext *c, const char *want, struct kr_sb *got, int argc, const char **argv)
 {
 	redisReply *r = redisCommandArgv(c, argc, argv, NULL);
-	sb_reset(got);
+	kr_sb_reset(got);
 	if (!r) {
-		sb_fmt(got, "<connection error: %s>", c->errstr);
+		kr_sb_fmt(got, "<connection error: %s>", c->errstr);
 		return false;
 	}
 	bool ok = reply_matches(want, r, got) || !*want;
@@ -304,15 +241,15 @@ static void pipe_free(struct pipe *p)
 	p->cap = 0;
 }
 
-static void pcmd_text(const struct pcmd *c, struct sb *b)
+static void pcmd_text(const struct pcmd *c, struct kr_sb *b)
 {
 	for (int a = 0; a < c->argc && b->len < 300; a++)
-		sb_fmt(b, a ? " %.60s" : "%.60s", c->argv[a]);
+		kr_sb_fmt(b, a ? " %.60s" : "%.60s", c->argv[a]);
 }
 
 /* Append p in RESP to wire; if ends is not NULL, ends[i] is the offset
  * just past command i. */
-static void pipe_append_wire(const struct pipe *p, struct sb *wire, size_t *ends)
+static void pipe_append_wire(const struct pipe *p, struct kr_sb *wire, size_t *ends)
 {
 	for (int i = 0; i < p->n; i++) {
 		char *cmd = NULL;
@@ -320,7 +257,7 @@ static void pipe_append_wire(const struct pipe *p, struct sb *wire, size_t *ends
 						 p->c[i].lens);
 		if (len <= 0)
 			abort();
-		sb_add(wire, cmd, (size_t)len);
+		kr_sb_add(wire, cmd, (size_t)len);
 		redisFreeCommand(cmd);
 		if (ends)
 			ends[i] = wire->len;
@@ -406,19 +343,19 @@ static void mk_value(struct model *m, unsigned *s, char *buf, size_t len)
 
 static int mkey(unsigned *s) { return (int)(rnd(s) % MK); }
 
-static void want_bulk(struct sb *w, const char *v)
+static void want_bulk(struct kr_sb *w, const char *v)
 {
 	if (v)
-		sb_fmt(w, "$%s", v);
+		kr_sb_fmt(w, "$%s", v);
 	else
-		sb_fmt(w, "nil");
+		kr_sb_fmt(w, "nil");
 }
 
 /* One random command over the model's keys in its home db, with the reply
  * it must get; the model advances as if it ran. */
 static void gen_model_cmd(struct model *m, unsigned *s, struct pcmd *c)
 {
-	struct sb w = { 0 };
+	struct kr_sb w = { 0 };
 	char v[64];
 	unsigned op = rnd(s) % 100;
 	char **val = m->val[0];
@@ -426,15 +363,15 @@ static void gen_model_cmd(struct model *m, unsigned *s, struct pcmd *c)
 	if (op < 12) {                                  /* MGET */
 		int n = 1 + (int)(rnd(s) % 5);
 		pc_arg(c, "MGET");
-		sb_fmt(&w, "*%d[", n);
+		kr_sb_fmt(&w, "*%d[", n);
 		for (int i = 0; i < n; i++) {
 			int k = mkey(s);
 			pc_arg(c, m->key[k]);
 			if (i)
-				sb_add(&w, ",", 1);
+				kr_sb_add(&w, ",", 1);
 			want_bulk(&w, val[k]);
 		}
-		sb_add(&w, "]", 1);
+		kr_sb_add(&w, "]", 1);
 	} else if (op < 24) {                           /* MSET: last duplicate wins */
 		int n = 1 + (int)(rnd(s) % 4);
 		pc_arg(c, "MSET");
@@ -445,7 +382,7 @@ static void gen_model_cmd(struct model *m, unsigned *s, struct pcmd *c)
 			pc_arg(c, v);
 			mset_val(m, 0, k, v, false);
 		}
-		sb_fmt(&w, "+OK");
+		kr_sb_fmt(&w, "+OK");
 	} else if (op < 32) {                           /* DEL: distinct existing keys */
 		int n = 1 + (int)(rnd(s) % 4), cnt = 0;
 		pc_arg(c, "DEL");
@@ -459,7 +396,7 @@ static void gen_model_cmd(struct model *m, unsigned *s, struct pcmd *c)
 				cnt++;
 				mset_val(m, 0, ks[i], NULL, false);
 			}
-		sb_fmt(&w, ":%d", cnt);
+		kr_sb_fmt(&w, ":%d", cnt);
 	} else if (op < 39) {                           /* EXISTS: duplicates count */
 		int n = 1 + (int)(rnd(s) % 5), cnt = 0, first = mkey(s);
 		pc_arg(c, "EXISTS");
@@ -468,20 +405,20 @@ static void gen_model_cmd(struct model *m, unsigned *s, struct pcmd *c)
 			pc_arg(c, m->key[k]);
 			cnt += val[k] != NULL;
 		}
-		sb_fmt(&w, ":%d", cnt);
+		kr_sb_fmt(&w, ":%d", cnt);
 	} else if (op < 47) {                           /* RENAME a b, a != b */
 		int a = mkey(s), b = (a + 1 + (int)(rnd(s) % (MK - 1))) % MK;
 		pc_arg(c, "RENAME");
 		pc_arg(c, m->key[a]);
 		pc_arg(c, m->key[b]);
 		if (!val[a]) {
-			sb_fmt(&w, "-ERR no such key");
+			kr_sb_fmt(&w, "-ERR no such key");
 		} else {
 			bool t = ttl[a];
 			mset_val(m, 0, b, val[a], false);
 			ttl[b] = t;
 			mset_val(m, 0, a, NULL, false);
-			sb_fmt(&w, "+OK");
+			kr_sb_fmt(&w, "+OK");
 		}
 	} else if (op < 51) {                           /* RENAMENX */
 		int a = mkey(s), b = (a + 1 + (int)(rnd(s) % (MK - 1))) % MK;
@@ -489,15 +426,15 @@ static void gen_model_cmd(struct model *m, unsigned *s, struct pcmd *c)
 		pc_arg(c, m->key[a]);
 		pc_arg(c, m->key[b]);
 		if (!val[a]) {
-			sb_fmt(&w, "-ERR no such key");
+			kr_sb_fmt(&w, "-ERR no such key");
 		} else if (val[b]) {
-			sb_fmt(&w, ":0");
+			kr_sb_fmt(&w, ":0");
 		} else {
 			bool t = ttl[a];
 			mset_val(m, 0, b, val[a], false);
 			ttl[b] = t;
 			mset_val(m, 0, a, NULL, false);
-			sb_fmt(&w, ":1");
+			kr_sb_fmt(&w, ":1");
 		}
 	} else if (op < 59) {                           /* COPY a b [DB other] [REPLACE] */
 		bool other = rnd(s) % 3 == 0, replace = rnd(s) % 2;
@@ -515,12 +452,12 @@ static void gen_model_cmd(struct model *m, unsigned *s, struct pcmd *c)
 		if (replace)
 			pc_arg(c, "REPLACE");
 		if (!val[a] || (m->val[d][b] && !replace)) {
-			sb_fmt(&w, ":0");
+			kr_sb_fmt(&w, ":0");
 		} else {
 			bool t = ttl[a];
 			mset_val(m, d, b, val[a], false);
 			m->ttl[d][b] = t;
-			sb_fmt(&w, ":1");
+			kr_sb_fmt(&w, ":1");
 		}
 	} else if (op < 64) {                           /* MSETNX */
 		int n = 1 + (int)(rnd(s) % 3), ks[3];
@@ -537,20 +474,20 @@ static void gen_model_cmd(struct model *m, unsigned *s, struct pcmd *c)
 		if (!any)
 			for (int i = 0; i < n; i++)
 				mset_val(m, 0, ks[i], vs[i], false);
-		sb_fmt(&w, ":%d", any ? 0 : 1);
+		kr_sb_fmt(&w, ":%d", any ? 0 : 1);
 	} else if (op < 72) {                           /* INCR */
 		int k = mkey(s);
 		long long x = 0;
 		pc_arg(c, "INCR");
 		pc_arg(c, m->key[k]);
 		if (val[k] && !strict_ll(val[k], &x)) {
-			sb_fmt(&w, "-ERR value is not an integer or out of range");
+			kr_sb_fmt(&w, "-ERR value is not an integer or out of range");
 		} else if (x == LLONG_MAX) {
-			sb_fmt(&w, "-ERR increment or decrement would overflow");
+			kr_sb_fmt(&w, "-ERR increment or decrement would overflow");
 		} else {
 			snprintf(v, sizeof(v), "%lld", x + 1);
 			mset_val(m, 0, k, v, true);
-			sb_fmt(&w, ":%lld", x + 1);
+			kr_sb_fmt(&w, ":%lld", x + 1);
 		}
 	} else if (op < 80) {                           /* APPEND keeps the TTL */
 		static const char *const tails[] = { "7", "x", "12", "-", "0" };
@@ -563,14 +500,14 @@ static void gen_model_cmd(struct model *m, unsigned *s, struct pcmd *c)
 			pc_arg(c, m->key[k]);
 			pc_arg(c, t);
 			mset_val(m, 0, k, t, false);
-			sb_fmt(&w, "+OK");
+			kr_sb_fmt(&w, "+OK");
 		} else {
 			pc_arg(c, "APPEND");
 			pc_arg(c, m->key[k]);
 			pc_arg(c, t);
 			snprintf(v, sizeof(v), "%s%s", val[k] ? val[k] : "", t);
 			mset_val(m, 0, k, v, true);
-			sb_fmt(&w, ":%zu", strlen(v));
+			kr_sb_fmt(&w, ":%zu", strlen(v));
 		}
 	} else if (op < 86) {                           /* EXPIRE; 0 deletes */
 		int k = mkey(s);
@@ -578,7 +515,7 @@ static void gen_model_cmd(struct model *m, unsigned *s, struct pcmd *c)
 		pc_arg(c, "EXPIRE");
 		pc_arg(c, m->key[k]);
 		pc_arg(c, zero ? "0" : "1000");
-		sb_fmt(&w, ":%d", val[k] ? 1 : 0);
+		kr_sb_fmt(&w, ":%d", val[k] ? 1 : 0);
 		if (val[k]) {
 			if (zero)
 				mset_val(m, 0, k, NULL, false);
@@ -590,11 +527,11 @@ static void gen_model_cmd(struct model *m, unsigned *s, struct pcmd *c)
 		pc_arg(c, "TTL");
 		pc_arg(c, m->key[k]);
 		if (!val[k])
-			sb_fmt(&w, ":-2");
+			kr_sb_fmt(&w, ":-2");
 		else if (!ttl[k])
-			sb_fmt(&w, ":-1");
+			kr_sb_fmt(&w, ":-1");
 		else
-			sb_fmt(&w, "~ttl");
+			kr_sb_fmt(&w, "~ttl");
 	} else if (op < 97) {                           /* GET */
 		int k = mkey(s);
 		pc_arg(c, "GET");
@@ -607,7 +544,7 @@ static void gen_model_cmd(struct model *m, unsigned *s, struct pcmd *c)
 		pc_arg(c, m->key[k]);
 		pc_arg(c, v);
 		mset_val(m, 0, k, v, false);
-		sb_fmt(&w, "+OK");
+		kr_sb_fmt(&w, "+OK");
 	}
 	c->want = w.s;
 }
@@ -615,7 +552,7 @@ static void gen_model_cmd(struct model *m, unsigned *s, struct pcmd *c)
 /* Send p, read one reply per command with a want, compare in order. */
 static bool run_pipe(redisContext *ctx, const struct pipe *p, const char *who, char *err, size_t errlen)
 {
-	struct sb got = { 0 };
+	struct kr_sb got = { 0 };
 	bool ok = true;
 	for (int i = 0; i < p->n; i++)
 		redisAppendCommandArgv(ctx, p->c[i].argc, (const char **)p->c[i].argv, p->c[i].lens);
@@ -624,7 +561,7 @@ static bool run_pipe(redisContext *ctx, const struct pipe *p, const char *who, c
 			continue;
 		redisReply *r = NULL;
 		if (redisGetReply(ctx, (void **)&r) != REDIS_OK || !r) {
-			struct sb t = { 0 };
+			struct kr_sb t = { 0 };
 			pcmd_text(&p->c[i], &t);
 			snprintf(err, errlen, "%s: connection lost waiting for the reply to `%s` (cmd %d): %s",
 				 who, t.s, i, ctx->errstr);
@@ -633,7 +570,7 @@ static bool run_pipe(redisContext *ctx, const struct pipe *p, const char *who, c
 			break;
 		}
 		if (!reply_matches(p->c[i].want, r, &got)) {
-			struct sb t = { 0 };
+			struct kr_sb t = { 0 };
 			pcmd_text(&p->c[i], &t);
 			snprintf(err, errlen, "%s: cmd %d `%s`: expected %.300s, got %.300s", who, i, t.s,
 				 p->c[i].want, got.s);
@@ -660,15 +597,15 @@ static bool model_verify(redisContext *ctx, const struct model *m, const char *w
 		c->want = strdup("+OK");
 		c = pipe_new_cmd(&p);
 		pc_arg(c, "MGET");
-		struct sb w = { 0 };
-		sb_fmt(&w, "*%d[", MK);
+		struct kr_sb w = { 0 };
+		kr_sb_fmt(&w, "*%d[", MK);
 		for (int k = 0; k < MK; k++) {
 			pc_arg(c, m->key[k]);
 			if (k)
-				sb_add(&w, ",", 1);
+				kr_sb_add(&w, ",", 1);
 			want_bulk(&w, m->val[d][k]);
 		}
-		sb_add(&w, "]", 1);
+		kr_sb_add(&w, "]", 1);
 		c->want = w.s;
 		for (int k = 0; k < MK; k++) {
 			c = pipe_new_cmd(&p);
@@ -789,7 +726,7 @@ static bool tokset_setup(redisContext *ctx, const struct tokset *t, char *err, s
 			pc_arg(c, t->tok[t->at[j]]);
 		}
 	c->want = strdup("+OK");
-	struct sb got = { 0 };
+	struct kr_sb got = { 0 };
 	bool ok = true;
 	for (int i = 0; i < p.n && ok; i++) {
 		if (!th_cmd(ctx, p.c[i].want, &got, p.c[i].argc, (const char **)p.c[i].argv)) {
@@ -822,7 +759,7 @@ static void gen_renamenx(struct tokset *t, unsigned *s, struct pcmd *c)
 
 /* Read the keys of t: 0 and the token index per key in at[] (-1 none, -2 a
  * value that is no token of t), or -1 on a connection error. */
-static int tokset_read(redisContext *ctx, const struct tokset *t, int8_t *at, struct sb *desc)
+static int tokset_read(redisContext *ctx, const struct tokset *t, int8_t *at, struct kr_sb *desc)
 {
 	const char *argv[NSLOT + 1];
 	argv[0] = "MGET";
@@ -831,8 +768,8 @@ static int tokset_read(redisContext *ctx, const struct tokset *t, int8_t *at, st
 	redisReply *r = redisCommandArgv(ctx, NSLOT + 1, argv, NULL);
 	if (!r)
 		return -1;
-	sb_reset(desc);
-	render(desc, r);
+	kr_sb_reset(desc);
+	kr_render(desc, r);
 	int rc = 0;
 	if (r->type != REDIS_REPLY_ARRAY || r->elements != NSLOT) {
 		rc = -1;
@@ -942,7 +879,7 @@ static void *vandal_main(void *arg)
 	redisContext *ctx = th_connect(v->err, sizeof(v->err));
 	if (!ctx)
 		return NULL;
-	struct sb got = { 0 }, wire = { 0 };
+	struct kr_sb got = { 0 }, wire = { 0 };
 	const char *sel[2] = { "SELECT", VDB };
 	if (!th_cmd(ctx, "+OK", &got, 2, sel)) {
 		snprintf(v->err, sizeof(v->err), "vandal %d: SELECT: %s", v->id, got.s);
@@ -966,7 +903,7 @@ static void *vandal_main(void *arg)
 		pc_arg(c, "vandal");
 		for (int i = 0; i < v->depth; i++)
 			gen_vandal_cmd(v, t, &s, pipe_new_cmd(&p));
-		sb_reset(&wire);
+		kr_sb_reset(&wire);
 		pipe_append_wire(&p, &wire, NULL);
 		pipe_free(&p);
 		int fd = tcp_connect(srv.port);
@@ -1019,7 +956,7 @@ static void *victim_main(void *arg)
 	redisContext *ctl = th_connect(v->err, sizeof(v->err));
 	if (!ctl)
 		return NULL;
-	struct sb got = { 0 }, wire = { 0 };
+	struct kr_sb got = { 0 }, wire = { 0 };
 	struct pipe p = { 0 };
 	int8_t (*states)[NSLOT] = NULL;
 	long long *ctr_at = NULL;
@@ -1076,23 +1013,23 @@ static void *victim_main(void *arg)
 			} else if (op < 80) {
 				gen_renamenx(&t, &s, c);
 			} else {
-				struct sb w = { 0 };
+				struct kr_sb w = { 0 };
 				pc_arg(c, "MGET");
-				sb_fmt(&w, "*3[");
+				kr_sb_fmt(&w, "*3[");
 				for (int k = 0; k < 3; k++) {
 					int j = (int)(rnd(&s) % NSLOT);
 					pc_arg(c, t.key[j]);
 					if (k)
-						sb_add(&w, ",", 1);
+						kr_sb_add(&w, ",", 1);
 					want_bulk(&w, t.at[j] >= 0 ? t.tok[t.at[j]] : NULL);
 				}
-				sb_add(&w, "]", 1);
+				kr_sb_add(&w, "]", 1);
 				c->want = w.s;
 			}
 			memcpy(states[i + 1], t.at, NSLOT);
 			ctr_at[i + 1] = cv;
 		}
-		sb_reset(&wire);
+		kr_sb_reset(&wire);
 		ends = realloc(ends, (size_t)p.n * sizeof(*ends));
 		if (!ends)
 			abort();
@@ -1169,7 +1106,7 @@ static void *victim_main(void *arg)
 				goto out;
 			}
 			if (!reply_matches(p.c[got_n].want, r, &got)) {
-				struct sb tx = { 0 };
+				struct kr_sb tx = { 0 };
 				pcmd_text(&p.c[got_n], &tx);
 				snprintf(v->err, sizeof(v->err), "victim %d run %d (seed %u): reply %d to `%s`: expected %s, got %s",
 					 v->id, run, v->seed, got_n, tx.s, p.c[got_n].want, got.s);
@@ -1358,7 +1295,7 @@ Test(stress, mixed_load_models_vandals_victims)
 	 * must end with every token exactly once. Bounded poll. */
 	r = kr_cmd(c, "SELECT %s", VDB);
 	freeReplyObject(r);
-	struct sb desc = { 0 };
+	struct kr_sb desc = { 0 };
 	for (int i = 0; i < NV; i++) {
 		for (int it = 0; it < va[i].iters; it++) {
 			int8_t at[NSLOT];
@@ -1392,7 +1329,7 @@ Test(stress, mixed_load_models_vandals_victims)
 	/* Nobody but us is left connected (closes may still be in
 	 * progress: bounded poll). */
 	int lines = -1;
-	struct sb list = { 0 };
+	struct kr_sb list = { 0 };
 	for (int tries = 0; tries < 300 && lines != 1; tries++) {
 		if (tries)
 			sleep_ms(10);
@@ -1401,8 +1338,8 @@ Test(stress, mixed_load_models_vandals_victims)
 		lines = 0;
 		for (const char *p = r->str; (p = strchr(p, '\n')) != NULL; p++)
 			lines++;
-		sb_reset(&list);
-		sb_add(&list, r->str, r->len);
+		kr_sb_reset(&list);
+		kr_sb_add(&list, r->str, r->len);
 		freeReplyObject(r);
 	}
 	cr_assert_eq(lines, 1, "connections left after the load:\n%s", list.s);
@@ -1548,9 +1485,9 @@ Test(stress, client_kill_disconnects_a_client_that_does_not_read)
 	cr_assert(n > 3 && buf[0] == ':', "CLIENT ID reply");
 	buf[n] = 0;
 	long long id = atoll(buf + 1);
-	struct sb wire = { 0 };
+	struct kr_sb wire = { 0 };
 	for (int i = 0; i < GETS; i++)
-		sb_fmt(&wire, "*2\r\n$3\r\nGET\r\n$%zu\r\n%s\r\n", strlen(key), key);
+		kr_sb_fmt(&wire, "*2\r\n$3\r\nGET\r\n$%zu\r\n%s\r\n", strlen(key), key);
 	cr_assert(send_all(fd, wire.s, wire.len) == 0);
 	free(wire.s);
 	/* ~12 MiB of replies, far more than the socket buffers: the server
@@ -1587,19 +1524,19 @@ Test(stress, half_closed_client_gets_every_reply)
 	char k[NSLOT][32];
 	keys_spread(k, NSLOT, "hc");
 	for (int round = 0; round < 20; round++) {
-		struct sb wire = { 0 };
+		struct kr_sb wire = { 0 };
 		int ncmd = 0;
 		for (int i = 0; i < 20; i++) {
 			const char *a = k[(round + i) % NSLOT], *b = k[(round + i + 1) % NSLOT],
 				   *d = k[(round + i + 2) % NSLOT];
-			sb_fmt(&wire, "*7\r\n$4\r\nMSET\r\n$%zu\r\n%s\r\n$1\r\n1\r\n$%zu\r\n%s\r\n$1\r\n2\r\n$%zu\r\n%s\r\n$1\r\n3\r\n",
+			kr_sb_fmt(&wire, "*7\r\n$4\r\nMSET\r\n$%zu\r\n%s\r\n$1\r\n1\r\n$%zu\r\n%s\r\n$1\r\n2\r\n$%zu\r\n%s\r\n$1\r\n3\r\n",
 			       strlen(a), a, strlen(b), b, strlen(d), d);
-			sb_fmt(&wire, "*4\r\n$4\r\nMGET\r\n$%zu\r\n%s\r\n$%zu\r\n%s\r\n$%zu\r\n%s\r\n",
+			kr_sb_fmt(&wire, "*4\r\n$4\r\nMGET\r\n$%zu\r\n%s\r\n$%zu\r\n%s\r\n$%zu\r\n%s\r\n",
 			       strlen(a), a, strlen(b), b, strlen(d), d);
-			sb_fmt(&wire, "*3\r\n$6\r\nRENAME\r\n$%zu\r\n%s\r\n$%zu\r\n%s\r\n", strlen(a), a, strlen(b), b);
+			kr_sb_fmt(&wire, "*3\r\n$6\r\nRENAME\r\n$%zu\r\n%s\r\n$%zu\r\n%s\r\n", strlen(a), a, strlen(b), b);
 			ncmd += 3;
 		}
-		sb_fmt(&wire, "*2\r\n$4\r\nPING\r\n$3\r\nend\r\n");
+		kr_sb_fmt(&wire, "*2\r\n$4\r\nPING\r\n$3\r\nend\r\n");
 		ncmd++;
 		int fd = tcp_connect(srv.port);
 		cr_assert(fd >= 0);
