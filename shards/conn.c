@@ -177,7 +177,7 @@ static bool conn_write(struct shard *sh, struct conn *c)
 	bool want_write = c->out.len > 0;
 	if (want_write != c->want_write) {
 		c->want_write = want_write;
-		dp_set_interest(sh->port, c->fd, !c->eof, want_write);
+		dp_set_interest(sh->port, c->fd, !c->eof && !c->read_off, want_write);
 	}
 	return true;
 }
@@ -377,6 +377,10 @@ static size_t conn_unparsed(const struct conn *c)
 void conn_resume(struct shard *sh, struct conn *c)
 {
 	c->throttled = false;
+	if (c->read_off && !c->barrier && !c->closed) {
+		c->read_off = false;
+		dp_set_interest(sh->port, c->fd, !c->eof, c->want_write);
+	}
 	if (!c->closed && !c->barrier &&
 	    (c->eof || (conn_unparsed(c) && (!c->in_need || c->in_need <= conn_unparsed(c)))))
 		conn_parse(sh, c);
@@ -386,6 +390,15 @@ void conn_on_readable(struct shard *sh, struct conn *c)
 {
 	if (c->eof)
 		return;
+	if (c->barrier || c->throttled) {
+		/* Nothing can be parsed now: leave the rest in the socket (the
+		 * client's own flow control) until conn_resume(). */
+		if (!c->read_off) {
+			c->read_off = true;
+			dp_set_interest(sh->port, c->fd, false, c->want_write);
+		}
+		return;
+	}
 	/* Read at least as much as is buffered: a huge request arriving in
 	 * pieces is then re-parsed O(log n) times, not O(n). */
 	size_t pending = conn_unparsed(c);

@@ -71,6 +71,7 @@ struct conn {
 	bool in_flush;                  /* on the flush list */
 	bool want_write;
 	bool throttled;                 /* parsing waits for in-flight replies */
+	bool read_off;                  /* not reading until parsing can go on */
 	bool monitor;
 	bool no_evict, no_touch;
 	bool is_local;                  /* loopback or unix socket peer */
