@@ -29,9 +29,6 @@ struct dp_port {
 	int keepalive_s;
 	void **udata;          /* per fd */
 	size_t nudata;
-	/* Accepts found but not yet returned (an epoll burst can hold fewer
-	 * events than a listener has pending connections). */
-	int pending_listener;
 };
 
 static int set_udata(struct dp_port *p, int fd, void *u)
@@ -153,7 +150,6 @@ struct dp_port *dp_kernel_open(const struct dp_port_conf *conf, const char **err
 	if (!p)
 		return NULL;
 	p->keepalive_s = conf->keepalive_s;
-	p->pending_listener = -1;
 	p->epfd = epoll_create1(EPOLL_CLOEXEC);
 	p->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (p->epfd < 0 || p->wakefd < 0) {

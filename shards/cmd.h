@@ -98,6 +98,11 @@ struct cmd_def {
 	const struct cmd_def *subs;  /* NULL-name-terminated subcommand table */
 };
 
+/* The key arguments of cmd for a request of argc words, per its legacy
+ * spec: keys are argv[*first], argv[*first + *step], ... up to *last
+ * (inclusive). Returns how many (0 if the command has no keys). */
+int cmd_key_range(const struct cmd_def *cmd, int argc, int *first, int *last, int *step);
+
 /* Lookup by name (case-insensitive), NULL if unknown. */
 const struct cmd_def *cmd_lookup(const char *name, size_t len);
 /* Subcommand lookup in parent->subs, NULL if unknown. */

@@ -34,15 +34,24 @@ int arg_ll(struct cmd_ctx *ctx, const struct resp_arg *a, long long *v)
 	return arg_ll_msg(ctx, a, v, ERR_NOTINT);
 }
 
+/* Copy a numeric argument into buf as a C string; false for what Redis
+ * rejects before parsing (empty, leading space, too long). */
+static bool arg_cstr(const struct resp_arg *a, char *buf, size_t size)
+{
+	if (a->len == 0 || a->len >= size || isspace((unsigned char)a->p[0]))
+		return false;
+	memcpy(buf, a->p, a->len);
+	buf[a->len] = 0;
+	return true;
+}
+
 /* Redis's rules: no empty string, no leading space, the whole argument
  * consumed, no overflow to +-HUGE_VAL, not NaN. */
 int arg_double(struct cmd_ctx *ctx, const struct resp_arg *a, double *v)
 {
 	char buf[256];
-	if (a->len == 0 || a->len >= sizeof(buf) || isspace((unsigned char)a->p[0]))
+	if (!arg_cstr(a, buf, sizeof(buf)))
 		goto bad;
-	memcpy(buf, a->p, a->len);
-	buf[a->len] = 0;
 	char *end;
 	errno = 0;
 	double d = strtod(buf, &end);
@@ -59,10 +68,8 @@ bad:
 int arg_long_double(struct cmd_ctx *ctx, const struct resp_arg *a, long double *v)
 {
 	char buf[5200];
-	if (a->len == 0 || a->len >= sizeof(buf) || isspace((unsigned char)a->p[0]))
+	if (!arg_cstr(a, buf, sizeof(buf)))
 		goto bad;
-	memcpy(buf, a->p, a->len);
-	buf[a->len] = 0;
 	char *end;
 	errno = 0;
 	long double d = strtold(buf, &end);
@@ -74,6 +81,18 @@ int arg_long_double(struct cmd_ctx *ctx, const struct resp_arg *a, long double *
 bad:
 	resp_add_error(ctx->out, ERR_NOTFLOAT);
 	return -1;
+}
+
+int cmd_key_range(const struct cmd_def *cmd, int argc, int *first, int *last, int *step)
+{
+	*first = cmd->first_key;
+	*step = cmd->key_step > 0 ? cmd->key_step : 1;
+	*last = cmd->last_key < 0 ? argc + cmd->last_key : cmd->last_key;
+	if (*last >= argc)
+		*last = argc - 1;
+	if (*first <= 0 || *last < *first)
+		return 0;
+	return (*last - *first) / *step + 1;
 }
 
 struct ks_entry *cmd_lookup_read(struct cmd_ctx *ctx, const struct resp_arg *key)

@@ -199,24 +199,21 @@ void conn_on_writable(struct shard *sh, struct conn *c)
 }
 
 /* Out-of-band output (MONITOR lines): behind any reply still pending. */
-void conn_append_reply(struct shard *sh, struct conn *c, const void *p, size_t n)
+void conn_append_reply(struct conn *c, const void *p, size_t n)
 {
 	if (c->closed)
 		return;
-	struct pend *pd;
-	struct rbuf *out = conn_reply_buf(c, &pd);
-	rbuf_append(out, p, n);
-	if (out == &c->out)
-		conn_mark_flush(sh, c);
+	rbuf_append(conn_reply_buf(c), p, n);
 }
 
 /* Where the reply of the command now being dispatched goes: straight into
  * the output buffer when nothing is pending, else a (new or reused) pend. */
-struct rbuf *conn_reply_buf(struct conn *c, struct pend **pend_out)
+struct rbuf *conn_reply_buf(struct conn *c)
 {
-	*pend_out = NULL;
-	if (!c->pend_head)
+	if (!c->pend_head) {
+		conn_mark_flush(c->sh, c);
 		return &c->out;
+	}
 	struct pend *t = c->pend_tail;
 	if (t->done && !t->discard)
 		return &t->buf;    /* consecutive local replies share one pend */
@@ -269,9 +266,7 @@ void conn_pend_done(struct shard *sh, struct conn *c, struct pend *p)
 
 static void conn_protocol_error(struct shard *sh, struct conn *c, const char *err)
 {
-	struct pend *pd;
-	struct rbuf *out = conn_reply_buf(c, &pd);
-	resp_add_error(out, err);
+	resp_add_error(conn_reply_buf(c), err);
 	srv_log(LL_VERBOSE, "Protocol error (%s) from client: id=%llu addr=%s",
 		err, (unsigned long long)c->id, c->peer);
 	c->closing = true;
@@ -452,8 +447,6 @@ void conn_client_info(const struct conn *c, int64_t now_ms, struct rbuf *out)
 	if (!nf)
 		flags[nf++] = 'N';
 	flags[nf] = 0;
-	const char *lp = strrchr(c->local, ':');
-	(void)lp;
 	int n = snprintf(line, sizeof(line),
 		"id=%llu addr=%s laddr=%s fd=%d name=%s age=%lld idle=%lld flags=%s "
 		"db=%d sub=0 psub=0 ssub=0 multi=-1 qbuf=%zu qbuf-free=%zu argv-mem=0 "

@@ -16,37 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_KEYS_STACK 64
-
-/* Positions of the keys of cmd in argv, per the legacy key spec. Returns
- * the count (0 if the command has no keys). */
-static int key_positions(const struct cmd_def *cmd, int argc, int *pos, int max)
-{
-	if (cmd->first_key <= 0)
-		return 0;
-	int last = cmd->last_key;
-	if (last < 0)
-		last = argc + last;
-	if (last >= argc)
-		last = argc - 1;
-	int step = cmd->key_step > 0 ? cmd->key_step : 1;
-	int n = 0;
-	for (int i = cmd->first_key; i <= last && n < max; i += step)
-		pos[n++] = i;
-	return n;
-}
-
-static int count_keys(const struct cmd_def *cmd, int argc)
-{
-	if (cmd->first_key <= 0)
-		return 0;
-	int last = cmd->last_key < 0 ? argc + cmd->last_key : cmd->last_key;
-	if (last >= argc)
-		last = argc - 1;
-	int step = cmd->key_step > 0 ? cmd->key_step : 1;
-	return last < cmd->first_key ? 0 : (last - cmd->first_key) / step + 1;
-}
-
 void route_exec(struct shard *sh, struct cmd_ctx *ctx)
 {
 	ctx->cmd->fn(ctx);
@@ -98,11 +67,7 @@ static struct rbuf *reply_slot(struct shard *sh, struct conn *c, bool discard)
 		sh->discard.len = 0;
 		return &sh->discard;
 	}
-	struct pend *pd;
-	struct rbuf *out = conn_reply_buf(c, &pd);
-	if (out == &c->out)
-		conn_mark_flush(sh, c);
-	return out;
+	return conn_reply_buf(c);
 }
 
 static void send_single(struct shard *sh, struct conn *c, struct cmd_ctx *ctx,
@@ -140,7 +105,7 @@ void route_on_reply(struct shard *sh, struct shard_msg *m)
 	struct conn *c = m->conn;
 	if (sh->cfg->slowlog_log_slower_than_us >= 0 &&
 	    m->exec_us >= sh->cfg->slowlog_log_slower_than_us && !(m->cmd->flags & CMD_NOAUTH))
-		shard_slowlog_add(sh, c, NULL, m->argc, m->argv, m->exec_us);
+		shard_slowlog_add(sh, c, m->argc, m->argv, m->exec_us);
 	rbuf_free(&p->buf);
 	p->buf = m->reply;
 	free(m);
@@ -167,7 +132,6 @@ void route_dispatch(struct shard *sh, struct conn *c, struct resp_req *req)
 {
 	const struct cmd_def *cmd = cmd_lookup(req->argv[0].p, req->argv[0].len);
 	STAT_ADD(sh->stats.cmds_dispatched, 1);
-	c->cmds++;
 
 	/* CLIENT REPLY SKIP sets REPLY_SKIP: this command's reply is dropped. */
 	bool discard = c->reply_mode == REPLY_OFF || c->reply_mode == REPLY_SKIP;
@@ -244,27 +208,19 @@ void route_dispatch(struct shard *sh, struct conn *c, struct resp_req *req)
 	} else if (cmd->route_fn) {
 		target = cmd->route_fn(&ctx);
 	} else if (!(cmd->flags & (CMD_CONN | CMD_NOKEYS_ANY)) && cmd->first_key > 0) {
-		int stackpos[MAX_KEYS_STACK];
-		int nk = count_keys(cmd, req->argc);
-		int *pos = nk <= MAX_KEYS_STACK ? stackpos : malloc(sizeof(int) * (size_t)nk);
-		if (!pos)
-			abort();
-		nk = key_positions(cmd, req->argc, pos, nk);
+		int first, last, step;
+		int nk = cmd_key_range(cmd, req->argc, &first, &last, &step);
 		/* A key/value list with a missing value (MSET k1 v1 k2) is not
 		 * split: it runs on the first key's shard, which replies the
 		 * arity error. */
 		bool ragged = cmd->key_step > 1 && cmd->last_key < 0 &&
 			      (req->argc - cmd->first_key) % cmd->key_step != 0;
-		if (nk > 0 && ragged) {
-			target = shard_of_key(req->argv[pos[0]].p, req->argv[pos[0]].len);
-		} else if (nk > 0) {
-			target = shard_of_key(req->argv[pos[0]].p, req->argv[pos[0]].len);
-			for (int i = 1; i < nk && !spans; i++)
-				if (shard_of_key(req->argv[pos[i]].p, req->argv[pos[i]].len) != target)
+		if (nk > 0) {
+			target = shard_of_key(req->argv[first].p, req->argv[first].len);
+			for (int i = first + step; i <= last && !spans && !ragged; i += step)
+				if (shard_of_key(req->argv[i].p, req->argv[i].len) != target)
 					spans = true;
 		}
-		if (pos != stackpos)
-			free(pos);
 	}
 
 	if (spans) {
@@ -291,5 +247,5 @@ void route_dispatch(struct shard *sh, struct conn *c, struct resp_req *req)
 	int64_t dur = (int64_t)(shard_clock_us() - t0);
 	if (sh->cfg->slowlog_log_slower_than_us >= 0 &&
 	    dur >= sh->cfg->slowlog_log_slower_than_us && !(cmd->flags & CMD_NOAUTH))
-		shard_slowlog_add(sh, c, NULL, req->argc, req->argv, dur);
+		shard_slowlog_add(sh, c, req->argc, req->argv, dur);
 }

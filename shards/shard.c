@@ -194,7 +194,7 @@ static void monitor_deliver(struct shard *sh, const char *line, size_t len)
 {
 	for (struct conn *c = sh->conns; c; c = c->next)
 		if (c->monitor && !c->closed)
-			conn_append_reply(sh, c, line, len);
+			conn_append_reply(c, line, len);
 }
 
 static unsigned rings_drain(struct shard *sh)
@@ -215,9 +215,6 @@ static unsigned rings_drain(struct shard *sh)
 				break;
 			case MSG_MONITOR:
 				monitor_deliver(sh, m->argv[0].p, m->argv[0].len);
-				free(m);
-				break;
-			case MSG_STOP:
 				free(m);
 				break;
 			default:
@@ -303,7 +300,7 @@ static void slowlog_entry_free(struct slowlog_entry *e)
 	memset(e, 0, sizeof(*e));
 }
 
-void shard_slowlog_add(struct shard *sh, const struct conn *c, const char *peer,
+void shard_slowlog_add(struct shard *sh, const struct conn *c,
 		       int argc, const struct resp_arg *argv, int64_t dur_us)
 {
 	unsigned cap = (unsigned)sh->cfg->slowlog_max_len;
@@ -346,8 +343,8 @@ void shard_slowlog_add(struct shard *sh, const struct conn *c, const char *peer,
 			rbuf_append(&e->args[i], argv[i].p, argv[i].len);
 		}
 	}
-	snprintf(e->peer, sizeof(e->peer), "%s", c ? c->peer : peer);
-	snprintf(e->name, sizeof(e->name), "%s", c && c->name ? c->name : "");
+	snprintf(e->peer, sizeof(e->peer), "%s", c->peer);
+	snprintf(e->name, sizeof(e->name), "%s", c->name ? c->name : "");
 }
 
 void shard_slowlog_reset(struct shard *sh)

@@ -86,7 +86,6 @@ struct conn {
 	char *name;                     /* CLIENT SETNAME, NULL if none */
 	char peer[64];                  /* "ip:port" — immutable after accept */
 	char local[64];
-	uint64_t cmds;
 };
 
 /* Cross-shard message. Allocated by the sending shard as one block (header,
@@ -97,7 +96,6 @@ enum msg_kind {
 	MSG_EXEC = 1,             /* run cmd on the receiving shard */
 	MSG_REPLY,                /* .reply holds the answer for .tag */
 	MSG_MONITOR,              /* .argv[0] is a line for local monitors */
-	MSG_STOP,                 /* shut down */
 };
 
 struct shard_msg {
@@ -221,10 +219,13 @@ void conn_close(struct shard *sh, struct conn *c);
 void conn_maybe_free(struct shard *sh, struct conn *c);
 void conn_reap(struct shard *sh);
 /* Reply plumbing: where does the reply of the command being dispatched go? */
-struct rbuf *conn_reply_buf(struct conn *c, struct pend **pend_out);
+/* The buffer the reply of the command being dispatched goes into (the
+ * output buffer, or a pend when replies are pending); c is queued for
+ * flushing. */
+struct rbuf *conn_reply_buf(struct conn *c);
 struct pend *conn_pend_new(struct conn *c);
 void conn_pend_done(struct shard *sh, struct conn *c, struct pend *p);
-void conn_append_reply(struct shard *sh, struct conn *c, const void *p, size_t n);
+void conn_append_reply(struct conn *c, const void *p, size_t n);
 void conn_client_info(const struct conn *c, int64_t now_ms, struct rbuf *out);
 
 /* route.c */
@@ -241,7 +242,7 @@ struct shard_msg *shard_msg_new(struct shard *sh, const struct cmd_def *cmd,
 void shard_send(struct shard *sh, unsigned dst, struct shard_msg *m);
 void shard_monitor_feed(struct shard *sh, struct conn *c, int dbid,
 			int argc, const struct resp_arg *argv);
-void shard_slowlog_add(struct shard *sh, const struct conn *c, const char *peer,
+void shard_slowlog_add(struct shard *sh, const struct conn *c,
 		       int argc, const struct resp_arg *argv, int64_t dur_us);
 
 /* xshard.c: fan-out machinery shared by route.c and the coordinators */
@@ -259,10 +260,10 @@ struct fanout {
 	uint8_t *key_part;            /* MERGE_BY_KEY: part index of each key */
 	unsigned nkeys;
 	fanout_done_fn *done;         /* called once every part has answered */
-	int stage;                    /* coordinators' state */
+	int stage;                    /* coordinators' kind and flags */
+	int round;                    /* coordinators' current round */
 	bool holds_barrier;           /* this fan-out set c->barrier */
-	long long aux;
-	void *payload;
+	long long aux;                /* coordinators' argument (RENAME/COPY: db) */
 };
 struct fanout *fanout_new(struct shard *sh, struct conn *c, struct cmd_ctx *ctx,
 			  unsigned nparts, fanout_done_fn *done);
@@ -270,6 +271,9 @@ struct fanout *fanout_new(struct shard *sh, struct conn *c, struct cmd_ctx *ctx,
 void fanout_send(struct shard *sh, struct fanout *fo, unsigned i, unsigned dst,
 		 const struct cmd_def *cmd, int argc, const struct resp_arg *argv,
 		 void *payload);
+/* Release the hold taken by fanout_reset() once every part is sent: the
+ * done callback runs when the last part has answered (maybe right now). */
+void fanout_arm(struct shard *sh, struct fanout *fo);
 /* Start a new round with n parts (previous parts' replies are freed). */
 void fanout_reset(struct fanout *fo, unsigned nparts);
 /* Finish: move out into the client's pend and free fo. */
@@ -282,7 +286,6 @@ const struct rbuf *fanout_first_error(const struct fanout *fo);
 cmd_cross_fn xshard_rename, xshard_renamenx, xshard_copy, xshard_msetnx;
 
 /* t_server.c */
-extern const struct cmd_def cmd_internal_info;
 void shard_slowlog_reset(struct shard *sh);
 /* conn.c: continue parsing a client that waited for a multi-round op. */
 void conn_resume(struct shard *sh, struct conn *c);

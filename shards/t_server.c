@@ -444,9 +444,7 @@ void cmd_client_kill(struct cmd_ctx *ctx)
 	fo->stage = old ? 1 : 0;
 	for (unsigned d = 0; d < g_nshards; d++)
 		fanout_send(ctx->sh, fo, d, d, &cmd_internal_kill, 5, fo->argv, NULL);
-	/* fanout_arm is private to xshard.c; emulate it: drop the hold. */
-	if (--fo->pending == 0)
-		fo->done(ctx->sh, fo);
+	fanout_arm(ctx->sh, fo);
 }
 
 static int on_off(struct cmd_ctx *ctx, bool *v)
@@ -480,11 +478,7 @@ void cmd_client_reply(struct cmd_ctx *ctx)
 	if (arg_is(&ctx->argv[2], "on")) {
 		c->reply_mode = REPLY_ON;
 		/* This reply is due even though the mode was off when it came. */
-		struct pend *pd;
-		struct rbuf *out = conn_reply_buf(c, &pd);
-		resp_add_ok(out);
-		if (out == &c->out)
-			conn_mark_flush(ctx->sh, c);
+		resp_add_ok(conn_reply_buf(c));
 	} else if (arg_is(&ctx->argv[2], "off")) {
 		c->reply_mode = REPLY_OFF;
 	} else if (arg_is(&ctx->argv[2], "skip")) {
@@ -1172,11 +1166,9 @@ void cmd_command_getkeys(struct cmd_ctx *ctx)
 		resp_add_error(ctx->out, "ERR The command has no key arguments");
 		return;
 	}
-	int last = c->last_key < 0 ? argc + c->last_key : c->last_key;
-	int step = c->key_step > 0 ? c->key_step : 1;
-	long long n = last < c->first_key ? 0 : (last - c->first_key) / step + 1;
-	resp_add_array(ctx->out, n);
-	for (int i = c->first_key; i <= last; i += step)
+	int first, last, step;
+	resp_add_array(ctx->out, cmd_key_range(c, argc, &first, &last, &step));
+	for (int i = first; i <= last; i += step)
 		resp_add_bulk(ctx->out, argv[i].p, argv[i].len);
 }
 

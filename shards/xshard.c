@@ -12,7 +12,8 @@
  *   MSETNX   round 1 EXISTS on every shard; if none exist, round 2 MSET.
  *   RENAME   round 1 take the source entry out of its shard (detached),
  *            round 2 put it under the new name on the destination shard.
- *   RENAMENX round 0 EXISTS destination; then as RENAME.
+ *   RENAMENX round 0 EXISTS on the source and on the destination; then as
+ *            RENAME.
  *   COPY     round 1 clone the source on its shard, round 2 put the clone
  *            (NX unless REPLACE) in the destination db. */
 #include "shards/shard_int.h"
@@ -75,7 +76,7 @@ void fanout_reset(struct fanout *fo, unsigned nparts)
 	fo->pending = nparts + 1;   /* +1: held until fanout_arm() */
 }
 
-static void fanout_arm(struct shard *sh, struct fanout *fo)
+void fanout_arm(struct shard *sh, struct fanout *fo)
 {
 	if (--fo->pending == 0)
 		fo->done(sh, fo);
@@ -274,10 +275,8 @@ void xshard_split(struct shard *sh, struct conn *c, struct cmd_ctx *ctx)
 {
 	const struct cmd_def *cmd = ctx->cmd;
 	int argc = ctx->argc;
-	int first = cmd->first_key;
-	int last = cmd->last_key < 0 ? argc + cmd->last_key : cmd->last_key;
-	int step = cmd->key_step > 0 ? cmd->key_step : 1;
-	int nkeys = (last - first) / step + 1;
+	int first, last, step;
+	int nkeys = cmd_key_range(cmd, argc, &first, &last, &step);
 
 	unsigned *kshard = malloc(sizeof(unsigned) * (size_t)nkeys);
 	unsigned part_of_shard[SHARD_MAX];
@@ -412,15 +411,11 @@ static void finish_err(struct shard *sh, struct fanout *fo, const char *msg)
 }
 
 /* An error decided on the client's shard before any round was sent. */
-static void direct_error(struct shard *sh, struct conn *c, const char *msg)
+static void direct_error(struct conn *c, const char *msg)
 {
 	if (c->discard_cur)
 		return;
-	struct pend *pd;
-	struct rbuf *out = conn_reply_buf(c, &pd);
-	resp_add_error(out, msg);
-	if (out == &c->out)
-		conn_mark_flush(sh, c);
+	resp_add_error(conn_reply_buf(c), msg);
 }
 
 static unsigned key_shard(const struct resp_arg *a)
@@ -471,7 +466,7 @@ static void msetnx_step(struct shard *sh, struct fanout *fo)
 		reply_and_finish(sh, fo, err);
 		return;
 	}
-	if (fo->stage == 1) {
+	if (fo->round == 1) {
 		long long sum = 0;
 		for (unsigned i = 0; i < fo->nparts; i++) {
 			long long v;
@@ -482,7 +477,7 @@ static void msetnx_step(struct shard *sh, struct fanout *fo)
 			finish_int(sh, fo, 0);
 			return;
 		}
-		fo->stage = 2;
+		fo->round = 2;
 		send_split(sh, fo, cmd_lookup("mset", 4), 1, 2, 2);
 		return;
 	}
@@ -492,7 +487,7 @@ static void msetnx_step(struct shard *sh, struct fanout *fo)
 static void cross_msetnx(struct cmd_ctx *ctx)
 {
 	if ((ctx->argc - 1) % 2) {
-		direct_error(ctx->sh, ctx->c, "ERR wrong number of arguments for 'msetnx' command");
+		direct_error(ctx->c, "ERR wrong number of arguments for 'msetnx' command");
 		return;
 	}
 	struct shard *sh = ctx->sh;
@@ -500,7 +495,7 @@ static void cross_msetnx(struct cmd_ctx *ctx)
 	struct fanout *fo = fanout_new(sh, c, ctx, 0, msetnx_step);
 	c->barrier = true;
 	fo->holds_barrier = true;
-	fo->stage = 1;
+	fo->round = 1;
 	send_split(sh, fo, cmd_lookup("exists", 6), 1, 2, 1);
 }
 
@@ -518,7 +513,7 @@ static void send_one(struct shard *sh, struct fanout *fo, const struct cmd_def *
 static void xr_send_put(struct shard *sh, struct fanout *fo, void *entry)
 {
 	char dbbuf[24];
-	size_t dblen = ks_ll2str(dbbuf, fo->aux & 0xffffffffll);   /* high bits: round */
+	size_t dblen = ks_ll2str(dbbuf, fo->aux);
 	bool nx = (fo->stage & 0x100) == 0 && fo->ctx.cmd->fn == cmd_copy;
 	struct resp_arg av[4] = {
 		{ "__put", 5 }, fo->argv[2], { dbbuf, dblen },
@@ -529,9 +524,6 @@ static void xr_send_put(struct shard *sh, struct fanout *fo, void *entry)
 
 static void xr_step(struct shard *sh, struct fanout *fo)
 {
-	int kind = fo->stage & 0xff;
-	int round = (int)(fo->aux >> 32);
-	(void)kind;
 	const struct rbuf *err = fanout_first_error(fo);
 	if (err) {
 		reply_and_finish(sh, fo, err);
@@ -539,8 +531,7 @@ static void xr_step(struct shard *sh, struct fanout *fo)
 	}
 	long long v = 0;
 	resp_reply_int(fo->replies[0].data, fo->replies[0].len, &v);
-	fo->aux &= 0xffffffffll;
-	if (round == 0) {   /* RENAMENX: part 0 source exists, part 1 destination */
+	if (fo->round == 0) {   /* RENAMENX: part 0 source exists, part 1 destination */
 		long long dst_exists = 0;
 		resp_reply_int(fo->replies[1].data, fo->replies[1].len, &dst_exists);
 		if (v == 0) {
@@ -551,12 +542,12 @@ static void xr_step(struct shard *sh, struct fanout *fo)
 			finish_int(sh, fo, 0);
 			return;
 		}
-		fo->aux |= 1ll << 32;
+		fo->round = 1;
 		struct resp_arg av[2] = { { "__take", 6 }, fo->argv[1] };
 		send_one(sh, fo, &cmd_internal_take, key_shard(&fo->argv[1]), 2, av, NULL);
 		return;
 	}
-	if (round == 1) {   /* got the entry (or not) */
+	if (fo->round == 1) {   /* got the entry (or not) */
 		void *entry = fo->payloads[0];
 		fo->payloads[0] = NULL;
 		if (!entry) {
@@ -566,7 +557,7 @@ static void xr_step(struct shard *sh, struct fanout *fo)
 				finish_err(sh, fo, ERR_NOKEY);
 			return;
 		}
-		fo->aux |= 2ll << 32;
+		fo->round = 2;
 		xr_send_put(sh, fo, entry);
 		return;
 	}
@@ -603,7 +594,7 @@ static void cross_rename_generic(struct cmd_ctx *ctx, int kind)
 			}
 		}
 		if (errmsg) {
-			direct_error(sh, c, errmsg);
+			direct_error(c, errmsg);
 			return;
 		}
 	}
@@ -622,7 +613,7 @@ static void cross_rename_generic(struct cmd_ctx *ctx, int kind)
 		fanout_arm(sh, fo);
 		return;
 	}
-	fo->aux |= 1ll << 32;
+	fo->round = 1;
 	struct resp_arg av[2] = { { kind == XR_COPY ? "__clone" : "__take", kind == XR_COPY ? 7u : 6u },
 				  fo->argv[1] };
 	send_one(sh, fo, kind == XR_COPY ? &cmd_internal_clone : &cmd_internal_take,
@@ -663,14 +654,13 @@ void xshard_gather(struct cmd_ctx *ctx)
 {
 	struct shard *sh = ctx->sh;
 	const struct cmd_def *cmd = ctx->cmd;
-	int last = cmd->last_key < 0 ? ctx->argc + cmd->last_key : cmd->last_key;
-	int step = cmd->key_step > 0 ? cmd->key_step : 1;
-	unsigned nkeys = (unsigned)((last - cmd->first_key) / step + 1);
+	int first, last, step;
+	unsigned nkeys = (unsigned)cmd_key_range(cmd, ctx->argc, &first, &last, &step);
 	struct fanout *fo = fanout_new(sh, ctx->c, ctx, nkeys, gather_step);
 	ctx->c->barrier = true;
 	fo->holds_barrier = true;
 	for (unsigned k = 0; k < nkeys; k++) {
-		const struct resp_arg *key = &fo->argv[cmd->first_key + (int)k * step];
+		const struct resp_arg *key = &fo->argv[first + (int)k * step];
 		struct resp_arg av[2] = { { "__clone", 7 }, *key };
 		fanout_send(sh, fo, k, key_shard(key), &cmd_internal_clone, 2, av, NULL);
 	}
