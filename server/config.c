@@ -109,6 +109,23 @@ static const struct cfg_def cfg_defs[] = {
 	  -1, LLONG_MAX, NULL },
 	{ "slowlog-max-len", NULL, CK_LL, CF_MUTABLE, F(slowlog_max_len), 0, LLONG_MAX, NULL },
 	{ "hz", NULL, CK_INT, CF_MUTABLE, F(hz), 1, 500, NULL },
+	{ "list-max-listpack-size", "list-max-ziplist-size", CK_LL, CF_MUTABLE,
+	  F(list_max_listpack_size), -5, INT_MAX, NULL },
+	{ "list-compress-depth", NULL, CK_LL, CF_MUTABLE, F(list_compress_depth), 0, INT_MAX, NULL },
+	{ "hash-max-listpack-entries", "hash-max-ziplist-entries", CK_LL, CF_MUTABLE,
+	  F(hash_max_listpack_entries), 0, LLONG_MAX, NULL },
+	{ "hash-max-listpack-value", "hash-max-ziplist-value", CK_LL, CF_MUTABLE,
+	  F(hash_max_listpack_value), 0, LLONG_MAX, NULL },
+	{ "set-max-intset-entries", NULL, CK_LL, CF_MUTABLE, F(set_max_intset_entries), 0, LLONG_MAX, NULL },
+	{ "set-max-listpack-entries", NULL, CK_LL, CF_MUTABLE, F(set_max_listpack_entries), 0, LLONG_MAX, NULL },
+	{ "set-max-listpack-value", NULL, CK_LL, CF_MUTABLE, F(set_max_listpack_value), 0, LLONG_MAX, NULL },
+	{ "zset-max-listpack-entries", "zset-max-ziplist-entries", CK_LL, CF_MUTABLE,
+	  F(zset_max_listpack_entries), 0, LLONG_MAX, NULL },
+	{ "zset-max-listpack-value", "zset-max-ziplist-value", CK_LL, CF_MUTABLE,
+	  F(zset_max_listpack_value), 0, LLONG_MAX, NULL },
+	{ "hll-sparse-max-bytes", NULL, CK_MEM, CF_MUTABLE, F(hll_sparse_max_bytes), 0, LLONG_MAX, NULL },
+	{ "busy-reply-threshold", "lua-time-limit", CK_LL, CF_MUTABLE, F(busy_reply_threshold_ms),
+	  0, LLONG_MAX, NULL },
 	{ "save", NULL, CK_SAVE, CF_MUTABLE, 0, 0, 0, NULL },
 	{ "appendonly", NULL, CK_APPENDONLY, CF_MUTABLE, 0, 0, 0, NULL },
 };
@@ -865,6 +882,17 @@ void cfg_defaults(struct cfg *c)
 	c->slowlog_log_slower_than_us = 10000;
 	c->slowlog_max_len = 128;
 	c->hz = 10;
+	c->list_max_listpack_size = -2;
+	c->list_compress_depth = 0;
+	c->hash_max_listpack_entries = 128;
+	c->hash_max_listpack_value = 64;
+	c->set_max_intset_entries = 512;
+	c->set_max_listpack_entries = 128;
+	c->set_max_listpack_value = 64;
+	c->zset_max_listpack_entries = 128;
+	c->zset_max_listpack_value = 64;
+	c->hll_sparse_max_bytes = 3000;
+	c->busy_reply_threshold_ms = 5000;
 	c->config_file = NULL;
 	if (!c->dir)            /* cwd removed under us: still a usable value */
 		c->dir = strdup("/");

@@ -40,6 +40,15 @@ struct cfg {
 	long long slowlog_log_slower_than_us;
 	long long slowlog_max_len;
 	int hz;
+	/* Value types: compact encodings up to these sizes (redis.conf names). */
+	long long list_max_listpack_size;     /* >0 entries per node, <0 -1..-5 = 4..64 KiB */
+	long long list_compress_depth;
+	long long hash_max_listpack_entries, hash_max_listpack_value;
+	long long set_max_intset_entries;
+	long long set_max_listpack_entries, set_max_listpack_value;
+	long long zset_max_listpack_entries, zset_max_listpack_value;
+	long long hll_sparse_max_bytes;
+	long long busy_reply_threshold_ms;    /* alias lua-time-limit */
 	char *config_file;            /* absolute path, NULL if none */
 };
 

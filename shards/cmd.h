@@ -37,6 +37,19 @@ struct cmd_ctx {
 	int proto;                   /* 2 or 3 */
 	int64_t now_ms;              /* one clock reading per command */
 	void *payload;               /* internal cross-shard ops: in/out object */
+	/* Changes made to the keyspace (Redis's server.dirty): every write
+	 * handler adds the number of keys/elements it changed, 0 if it changed
+	 * nothing. WATCH, blocked clients, save rules and the write stream
+	 * read it. */
+	long long dirty;
+	bool may_block;              /* cmd_block() may suspend this command */
+	bool in_script;              /* called by a script (redis.call) */
+	bool in_multi;               /* part of a MULTI/EXEC block */
+	/* The db is a scratch copy holding only the keys gathered for a
+	 * cross-shard atomic command or script (gkeys[0..ngkeys)). */
+	bool scratch;
+	int ngkeys;
+	const struct resp_arg *gkeys;
 };
 
 typedef void cmd_fn(struct cmd_ctx *ctx);
@@ -58,6 +71,9 @@ typedef void cmd_fn(struct cmd_ctx *ctx);
 #define CMD_PUBSUB     (1u << 13)
 #define CMD_INTERNAL   (1u << 14)  /* never reachable from a client */
 #define CMD_PROTECTED  (1u << 15)  /* DEBUG: gated by enable-debug-command */
+#define CMD_ALLOW_BUSY (1u << 16)  /* runs while a script is busy (SCRIPT KILL) */
+#define CMD_BLOCKING   (1u << 17)  /* may block (BLPOP ...) */
+#define CMD_NOMULTI    (1u << 18)  /* not queued by MULTI: runs at once (WATCH ...) */
 
 /* How replies of sub-requests combine (multi-key spanning shards, BCAST). */
 enum cmd_merge {
@@ -78,6 +94,13 @@ typedef void cmd_merge_fn(struct cmd_ctx *ctx, struct rbuf *parts, int n);
 typedef void cmd_cross_fn(struct cmd_ctx *ctx);
 /* Custom routing: return the shard to run on (SCAN: from the cursor). */
 typedef unsigned cmd_route_fn(const struct cmd_ctx *ctx);
+/* Key finder for commands whose keys are not a (first, last, step) range
+ * (numkeys forms: LMPOP ZUNIONSTORE SINTERCARD EVAL SORT ... STORE ...):
+ * write the argument indexes of the keys into idx[0..max) in order and
+ * return how many there are (may exceed max: the caller retries with more
+ * room), or -1 if the request is malformed (it then runs on the client's
+ * shard and the handler replies the error). */
+typedef int cmd_keys_fn(int argc, const struct resp_arg *argv, int *idx, int max);
 
 struct cmd_def {
 	const char *name;            /* lower case; "client|list" for subs */
@@ -91,6 +114,7 @@ struct cmd_def {
 	cmd_merge_fn *merge_fn;
 	cmd_cross_fn *cross_fn;
 	cmd_route_fn *route_fn;
+	cmd_keys_fn *keys_fn;        /* overrides the legacy spec for routing */
 	const char *acl;             /* "@write @string @slow" */
 	const char *group;           /* COMMAND DOCS group: "string", "generic" ... */
 	const char *since;
@@ -136,6 +160,22 @@ int arg_to_ll(const struct resp_arg *a, long long *v);
  * _read counts keyspace_hits/misses and refreshes the access time. */
 struct ks_entry *cmd_lookup_read(struct cmd_ctx *ctx, const struct resp_arg *key);
 struct ks_entry *cmd_lookup_write(struct cmd_ctx *ctx, const struct resp_arg *key);
+
+/* Is key one this command may touch here? On a shard: owned by it; in a
+ * scratch db: one of the gathered keys. Scripts check every key they use. */
+bool cmd_key_local(const struct cmd_ctx *ctx, const void *key, size_t len);
+
+/* Blocking commands (CMD_BLOCKING): when nothing can be served, the handler
+ * calls cmd_block() instead of replying. If ctx->may_block the client is
+ * suspended on the command's keys (FIFO per key) until deadline_ms
+ * (absolute, 0 = forever); each time one of the keys is written the
+ * handler runs again with the same arguments, and on timeout the client
+ * gets a null (RESP2 *-1 when null_array, else $-1; RESP3 _). If
+ * !ctx->may_block (MULTI, scripts) the null is replied at once. */
+void cmd_block(struct cmd_ctx *ctx, int64_t deadline_ms, bool null_array);
+/* Parse a blocking timeout in seconds (float) into an absolute deadline in
+ * ms (0 = forever); replies Redis's errors and returns -1 on bad input. */
+int arg_timeout(struct cmd_ctx *ctx, const struct resp_arg *a, int64_t *deadline_ms);
 
 /* Reply the value of a string entry as a bulk string. */
 void cmd_reply_str(struct cmd_ctx *ctx, const struct ks_entry *e);

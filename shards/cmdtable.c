@@ -39,6 +39,40 @@ cmd_cross_fn xshard_gather;
 	  .last_key = KL_ keys, .key_step = KS_ keys, .fn = fn_, \
 	  .group = grp, .since = since_, .summary = sum, __VA_ARGS__ }
 
+
+/* Each value-type family keeps its rows in its own fragment, included
+ * twice: once with TAB_DECL for handler prototypes and subcommand tables,
+ * once inside the table for its rows. */
+#define TAB_DECL
+#if __has_include("shards/tab_list.h")
+#include "shards/tab_list.h"
+#endif
+#if __has_include("shards/tab_hash.h")
+#include "shards/tab_hash.h"
+#endif
+#if __has_include("shards/tab_set.h")
+#include "shards/tab_set.h"
+#endif
+#if __has_include("shards/tab_zset.h")
+#include "shards/tab_zset.h"
+#endif
+#if __has_include("shards/tab_bits.h")
+#include "shards/tab_bits.h"
+#endif
+#if __has_include("shards/tab_sort.h")
+#include "shards/tab_sort.h"
+#endif
+#if __has_include("shards/tab_pubsub.h")
+#include "shards/tab_pubsub.h"
+#endif
+#if __has_include("shards/tab_script.h")
+#include "shards/tab_script.h"
+#endif
+#if __has_include("shards/tab_multi.h")
+#include "shards/tab_multi.h"
+#endif
+#undef TAB_DECL
+
 static const struct cmd_def object_subs[] = {
 	C("object|encoding", 3, R, KEYS(2, 2, 1), cmd_object_encoding, "generic", "2.2.3",
 	  "Returns the internal encoding of a Redis object.", .merge = MERGE_NONE),
@@ -205,6 +239,34 @@ static const struct cmd_def table[] = {
 	C("debug", -2, A | CMD_PROTECTED, K0, NULL, "server", "1.0.0", "A container for debugging commands.", .subs = debug_subs),
 	C("monitor", 1, A | CMD_CONN | L | S, K0, cmd_monitor, "server", "1.0.0", "Listens for all requests received by the server in real-time.", .merge = MERGE_NONE),
 	C("slowlog", -2, 0, K0, NULL, "server", "2.2.12", "A container for slow log commands.", .subs = slowlog_subs),
+
+#if __has_include("shards/tab_list.h")
+#include "shards/tab_list.h"
+#endif
+#if __has_include("shards/tab_hash.h")
+#include "shards/tab_hash.h"
+#endif
+#if __has_include("shards/tab_set.h")
+#include "shards/tab_set.h"
+#endif
+#if __has_include("shards/tab_zset.h")
+#include "shards/tab_zset.h"
+#endif
+#if __has_include("shards/tab_bits.h")
+#include "shards/tab_bits.h"
+#endif
+#if __has_include("shards/tab_sort.h")
+#include "shards/tab_sort.h"
+#endif
+#if __has_include("shards/tab_pubsub.h")
+#include "shards/tab_pubsub.h"
+#endif
+#if __has_include("shards/tab_script.h")
+#include "shards/tab_script.h"
+#endif
+#if __has_include("shards/tab_multi.h")
+#include "shards/tab_multi.h"
+#endif
 };
 
 const struct cmd_def *cmd_table(size_t *n)

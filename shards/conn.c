@@ -460,3 +460,9 @@ void conn_client_info(const struct conn *c, int64_t now_ms, struct rbuf *out)
 		c->last_cmd, c->proto);
 	rbuf_append(out, line, (size_t)n);
 }
+
+void conn_push(struct shard *sh, struct conn *c, const void *p, size_t n)
+{
+	(void)sh;
+	conn_append_reply(c, p, n);
+}

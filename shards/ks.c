@@ -233,6 +233,38 @@ static struct ks_str *str_new(const void *p, size_t len)
 	return s;
 }
 
+/* Collection types' modules, registered once before any shard runs. */
+static const struct ks_type_ops *type_ops[KS_NTYPES];
+
+void ks_register_type(enum ks_type t, const struct ks_type_ops *ops)
+{
+	assert(t > KS_STRING && t < KS_NTYPES);
+	type_ops[t] = ops;
+}
+
+const char *ks_enc_name(uint8_t enc)
+{
+	static const char *const names[KS_NENC] = {
+		[KS_ENC_INT] = "int", [KS_ENC_EMBSTR] = "embstr", [KS_ENC_RAW] = "raw",
+		[KS_ENC_LISTPACK] = "listpack", [KS_ENC_QUICKLIST] = "quicklist",
+		[KS_ENC_HASHTABLE] = "hashtable", [KS_ENC_INTSET] = "intset",
+		[KS_ENC_SKIPLIST] = "skiplist",
+	};
+	return enc < KS_NENC ? names[enc] : "unknown";
+}
+
+size_t ks_entry_mem(const struct ks_entry *e)
+{
+	size_t n = entry_base(e->klen) + entry_tail(e);
+	if (e->type == KS_STRING) {
+		if (e->enc == KS_ENC_RAW)
+			n += sizeof(struct ks_str) + ((const struct ks_str *)e->v.ptr)->cap + 1;
+	} else if (e->type < KS_NTYPES && type_ops[e->type]) {
+		n += type_ops[e->type]->mem(e->v.ptr, e->enc);
+	}
+	return n;
+}
+
 void ks_value_free(struct ks_entry *e)
 {
 	switch (e->type) {
@@ -245,9 +277,10 @@ void ks_value_free(struct ks_entry *e)
 		}
 		break;
 	default:
-		/* Lists, sets, ... are added with their modules. */
-		assert(!"ks_value_free: value type not implemented");
-		abort();
+		assert(e->type < KS_NTYPES && type_ops[e->type]);
+		type_ops[e->type]->free(e->v.ptr, e->enc);
+		e->v.ptr = NULL;
+		break;
 	}
 }
 
@@ -628,7 +661,7 @@ static struct ks_entry *set_generic(struct ks_db *db, const void *key, size_t kl
 		e->vlen = (uint32_t)vlen;
 		e->v.ptr = NULL;
 		break;
-	case KS_ENC_RAW:
+	default:   /* KS_ENC_RAW: string writes use no other encoding */
 		put_raw(e, old_raw, val, vlen);
 		e->vlen = (uint32_t)cur;
 		break;
@@ -636,6 +669,31 @@ static struct ks_entry *set_generic(struct ks_db *db, const void *key, size_t kl
 	if (!keep_ttl)
 		ks_persist(db, e);
 	free(tmp);
+	return e;
+}
+
+struct ks_entry *ks_set_obj(struct ks_db *db, const void *key, size_t klen,
+			    uint8_t type, uint8_t enc, void *ptr, bool keep_ttl)
+{
+	assert(type != KS_STRING && type < KS_NTYPES);
+	uint32_t h = (uint32_t)hash_inline(key, klen);
+	rehash_one(db);
+	struct ks_entry **l = lookup(db, key, klen, h);
+	struct ks_entry *e;
+	if (!l) {
+		e = entry_new(key, klen, h, 0);
+		link_new(db, e);
+	} else {
+		e = *l;
+		ks_value_free(e);
+		/* A former string's tail bytes stay allocated but unused. */
+		e->vlen = 0;
+		if (!keep_ttl)
+			ks_persist(db, e);
+	}
+	e->type = type;
+	e->enc = enc;
+	e->v.ptr = ptr;
 	return e;
 }
 
@@ -717,8 +775,9 @@ struct ks_entry *ks_entry_clone(const struct ks_entry *e, const void *newkey, si
 		}
 		break;
 	default:
-		assert(!"ks_entry_clone: value type not implemented");
-		abort();
+		assert(e->type < KS_NTYPES && type_ops[e->type]);
+		c->v.ptr = type_ops[e->type]->clone(e->v.ptr, e->enc);
+		break;
 	}
 	return c;
 }

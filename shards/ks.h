@@ -25,7 +25,26 @@ enum ks_enc {
 	KS_ENC_INT = 0,     /* v.i holds the number */
 	KS_ENC_EMBSTR,      /* value bytes follow the key inside the entry */
 	KS_ENC_RAW,         /* v.ptr -> struct ks_str */
+	/* Collections: v.ptr is owned by the type's module (obj_*.h). */
+	KS_ENC_LISTPACK,    /* lists, hashes, sets, zsets: one listpack (lp.h) */
+	KS_ENC_QUICKLIST,   /* lists: linked listpack nodes */
+	KS_ENC_HASHTABLE,   /* hashes, sets: struct sdict (sdict.h) */
+	KS_ENC_INTSET,      /* sets of integers */
+	KS_ENC_SKIPLIST,    /* zsets: skiplist + sdict */
+	KS_NENC,
 };
+
+/* What ks needs from a collection type's module to free, copy and size a
+ * value it cannot interpret itself. Registered once at start-up by
+ * types_register() (obj_*.c provide the objects). */
+struct ks_type_ops {
+	void (*free)(void *ptr, uint8_t enc);
+	void *(*clone)(const void *ptr, uint8_t enc);   /* deep copy, never NULL */
+	size_t (*mem)(const void *ptr, uint8_t enc);    /* bytes allocated */
+};
+void ks_register_type(enum ks_type t, const struct ks_type_ops *ops);
+/* OBJECT ENCODING's name for an encoding ("int", "embstr", "listpack" ...). */
+const char *ks_enc_name(uint8_t enc);
 
 /* A RAW string value: mutable, growable. */
 struct ks_str {
@@ -107,6 +126,14 @@ struct ks_entry *ks_set_str_noint(struct ks_db *db, const void *key, size_t klen
 /* Same, storing an integer value (INT encoding). */
 struct ks_entry *ks_set_int(struct ks_db *db, const void *key, size_t klen,
 			    long long v, bool keep_ttl);
+/* Set key to a collection value (type, enc, ptr), creating it or replacing
+ * any old value as ks_set_str() does; ptr is owned by the entry afterwards.
+ * Collections mutate e->v.ptr / e->enc in place afterwards (the entry does
+ * not move); a command that empties one deletes the key. */
+struct ks_entry *ks_set_obj(struct ks_db *db, const void *key, size_t klen,
+			    uint8_t type, uint8_t enc, void *ptr, bool keep_ttl);
+/* Bytes an entry uses: header, key, value (for MEMORY USAGE). */
+size_t ks_entry_mem(const struct ks_entry *e);
 /* Link a detached entry (from ks_detach(), possibly another shard's) into db
  * under its own key, replacing any existing key; expiry is taken from
  * e->expire_ms. Returns the entry. */

@@ -84,6 +84,9 @@ struct conn {
 	int64_t ctime_ms, last_ms;
 	const char *last_cmd;
 	char *name;                     /* CLIENT SETNAME, NULL if none */
+	struct ps_conn *ps;             /* pubsub.c: subscriptions, NULL if none */
+	struct multi_state *mstate;     /* multi.c: MULTI queue and WATCHes */
+	struct blocked *blk;            /* block.c: set while blocked */
 	char peer[64];                  /* "ip:port" — immutable after accept */
 	char local[64];
 };
@@ -180,7 +183,17 @@ struct shard {
 	struct slowlog_entry *slowlog;    /* ring of cfg->slowlog_max_len */
 	unsigned slowlog_len, slowlog_head, slowlog_cap;
 
+	struct ps_shard *ps;              /* pubsub.c */
+	struct lua_shard *lua;            /* t_script.c: interpreter and cache */
+	struct txn_shard *txn;            /* multi.c: locks, deferred work, watches */
+	struct block_shard *blocking;     /* block.c: clients blocked on keys here */
+
 	struct shard_stats stats __attribute__((aligned(64)));
+	/* A script runs on this shard (set by t_script.c, read by SCRIPT KILL
+	 * on any shard); script_kill asks it to stop. */
+	_Atomic bool script_busy;
+	_Atomic bool script_kill;
+	_Atomic bool script_wrote;        /* the running script has written */
 	_Atomic int sleeping __attribute__((aligned(64)));
 };
 
@@ -227,6 +240,15 @@ struct pend *conn_pend_new(struct conn *c);
 void conn_pend_done(struct shard *sh, struct conn *c, struct pend *p);
 void conn_append_reply(struct conn *c, const void *p, size_t n);
 void conn_client_info(const struct conn *c, int64_t now_ms, struct rbuf *out);
+/* Out-of-band output (Pub/Sub messages, RESP3 pushes): queued after every
+ * reply already due on c, and flushed at the end of the round. */
+void conn_push(struct shard *sh, struct conn *c, const void *p, size_t n);
+/* Called by a script's Lua hook on the shard running it once the script
+ * has run past busy-reply-threshold: serves this shard's clients with
+ * -BUSY (except CMD_ALLOW_BUSY commands, which run) and holds every other
+ * piece of work (ring messages, timers) until the script ends. Returns
+ * true when the script should stop (SCRIPT KILL). */
+bool shard_busy_poll(struct shard *sh);
 
 /* route.c */
 void route_dispatch(struct shard *sh, struct conn *c, struct resp_req *req);

@@ -3,7 +3,8 @@
 # Idempotent: installs only what is missing.
 set -euo pipefail
 pkgs=(build-essential pkg-config meson ninja-build dpdk libdpdk-dev libjemalloc-dev
-      libhiredis-dev libcriterion-dev redis-server redis-tools python3)
+      libhiredis-dev libcriterion-dev liblua5.1-0-dev lua-cjson-dev
+      redis-server redis-tools python3)
 [ "${1:-}" = "--bench" ] && pkgs+=(valgrind gnuplot-nox)
 missing=()
 for p in "${pkgs[@]}"; do
