@@ -43,6 +43,9 @@ struct cmd_ctx {
 	 * read it. */
 	long long dirty;
 	bool may_block;              /* cmd_block() may suspend this command */
+	bool blocked;                /* set by cmd_block(): no reply was written */
+	bool block_null_array;
+	int64_t block_deadline_ms;
 	bool in_script;              /* called by a script (redis.call) */
 	bool in_multi;               /* part of a MULTI/EXEC block */
 	/* The db is a scratch copy holding only the keys gathered for a
@@ -176,6 +179,12 @@ void cmd_block(struct cmd_ctx *ctx, int64_t deadline_ms, bool null_array);
 /* Parse a blocking timeout in seconds (float) into an absolute deadline in
  * ms (0 = forever); replies Redis's errors and returns -1 on bad input. */
 int arg_timeout(struct cmd_ctx *ctx, const struct resp_arg *a, int64_t *deadline_ms);
+
+/* A key / every key of a db was modified outside the dispatcher's view of
+ * the command's keys (COPY ... DB n, FLUSHDB, SWAPDB): WATCHes on them fail
+ * and clients blocked on them get a try (multi.c). */
+void txn_signal_key(struct shard *sh, int dbid, const void *key, size_t len);
+void txn_signal_db(struct shard *sh, int dbid);
 
 /* Reply the value of a string entry as a bulk string. */
 void cmd_reply_str(struct cmd_ctx *ctx, const struct ks_entry *e);

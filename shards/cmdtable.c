@@ -8,13 +8,13 @@
 /* t_server.c */
 cmd_fn cmd_ping, cmd_echo, cmd_quit, cmd_reset, cmd_hello, cmd_auth, cmd_select,
 	cmd_client_id, cmd_client_setname, cmd_client_getname, cmd_client_list,
-	cmd_client_info, cmd_client_kill, cmd_client_noevict, cmd_client_notouch,
+	cmd_client_info, cmd_client_kill, cmd_client_unblock, cmd_client_noevict, cmd_client_notouch,
 	cmd_client_reply, cmd_client_help, cmd_info, cmd_config_get, cmd_config_set,
 	cmd_config_resetstat, cmd_config_help, cmd_command, cmd_command_count,
 	cmd_command_info, cmd_command_docs, cmd_command_list, cmd_command_getkeys,
 	cmd_command_help, cmd_time, cmd_lastsave, cmd_shutdown, cmd_debug_sleep,
 	cmd_debug_segfault, cmd_debug_active_expire, cmd_debug_populate,
-	cmd_debug_object, cmd_debug_help, cmd_monitor, cmd_slowlog_get,
+	cmd_debug_object, cmd_debug_help, cmd_memory_usage, cmd_memory_help, cmd_monitor, cmd_slowlog_get,
 	cmd_slowlog_len, cmd_slowlog_reset, cmd_slowlog_help;
 cmd_merge_fn merge_randomkey, merge_client_list, merge_slowlog_get;
 cmd_cross_fn xshard_gather;
@@ -98,6 +98,8 @@ static const struct cmd_def client_subs[] = {
 	  "Lists open connections.", .merge = MERGE_CUSTOM, .merge_fn = merge_client_list),
 	C("client|info", 2, CMD_CONN | L | S, K0, cmd_client_info, "connection", "6.2.0",
 	  "Returns information about the connection.", .merge = MERGE_NONE),
+	C("client|unblock", -3, A | CMD_BCAST | L | S, K0, cmd_client_unblock, "connection", "5.0.0",
+	  "Unblocks a client blocked by a blocking command from a different connection.", .merge = MERGE_SUM),
 	C("client|kill", -3, A | CMD_CONN | L | S, K0, cmd_client_kill, "connection", "2.4.0",
 	  "Terminates open connections.", .merge = MERGE_NONE),
 	C("client|no-evict", 3, A | CMD_CONN | L | S, K0, cmd_client_noevict, "connection", "7.0.0",
@@ -151,6 +153,14 @@ static const struct cmd_def debug_subs[] = {
 	C("debug|object", 3, A | CMD_PROTECTED, KEYS(2, 2, 1), cmd_debug_object, "server", "1.0.0",
 	  "Shows low-level information about a key.", .merge = MERGE_NONE),
 	C("debug|help", 2, A | CMD_PROTECTED | CMD_NOKEYS_ANY, K0, cmd_debug_help, "server", "1.0.0",
+	  "Returns helpful text about the different subcommands.", .merge = MERGE_NONE),
+	{ .name = NULL },
+};
+
+static const struct cmd_def memory_subs[] = {
+	C("memory|usage", -3, R, KEYS(2, 2, 1), cmd_memory_usage, "server", "4.0.0",
+	  "Estimates the memory usage of a key.", .merge = MERGE_NONE),
+	C("memory|help", 2, L | S, K0, cmd_memory_help, "server", "4.0.0",
 	  "Returns helpful text about the different subcommands.", .merge = MERGE_NONE),
 	{ .name = NULL },
 };
@@ -235,10 +245,11 @@ static const struct cmd_def table[] = {
 	C("command", -1, L | S | CMD_NOKEYS_ANY, K0, cmd_command, "server", "2.8.13", "Returns detailed information about all commands.", .subs = command_subs),
 	C("time", 1, F | L | S | CMD_NOKEYS_ANY, K0, cmd_time, "server", "2.6.0", "Returns the server time.", .merge = MERGE_NONE),
 	C("lastsave", 1, F | L | S | CMD_NOKEYS_ANY, K0, cmd_lastsave, "server", "1.0.0", "Returns the Unix timestamp of the last successful save to disk.", .merge = MERGE_NONE),
-	C("shutdown", -1, A | L | S | CMD_NOKEYS_ANY, K0, cmd_shutdown, "server", "1.0.0", "Synchronously saves the database(s) to disk and shuts down the Redis server.", .merge = MERGE_NONE),
+	C("shutdown", -1, A | L | S | CMD_NOKEYS_ANY | CMD_ALLOW_BUSY, K0, cmd_shutdown, "server", "1.0.0", "Synchronously saves the database(s) to disk and shuts down the Redis server.", .merge = MERGE_NONE),
 	C("debug", -2, A | CMD_PROTECTED, K0, NULL, "server", "1.0.0", "A container for debugging commands.", .subs = debug_subs),
 	C("monitor", 1, A | CMD_CONN | L | S, K0, cmd_monitor, "server", "1.0.0", "Listens for all requests received by the server in real-time.", .merge = MERGE_NONE),
 	C("slowlog", -2, 0, K0, NULL, "server", "2.2.12", "A container for slow log commands.", .subs = slowlog_subs),
+	C("memory", -2, 0, K0, NULL, "server", "4.0.0", "A container for memory diagnostics commands.", .subs = memory_subs),
 
 #if __has_include("shards/tab_list.h")
 #include "shards/tab_list.h"

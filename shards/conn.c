@@ -8,6 +8,7 @@
  * Output: see shard_int.h for the pend queue that keeps replies in request
  * order when some commands ran on other shards. */
 #include "shards/shard_int.h"
+#include "shards/pubsub.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -61,6 +62,7 @@ struct conn *conn_new(struct shard *sh, const struct dp_event *ev)
 	c->fd = ev->conn;
 	c->id = ++sh->conn_seq * g_nshards + sh->id;
 	c->proto = 2;
+	c->blk_shard = -1;
 	c->is_local = ev->peer_is_loopback || ev->peer_is_unix;
 	c->authed = !sh->cfg->requirepass || !sh->cfg->requirepass[0];
 	c->ctime_ms = c->last_ms = sh->now_ms;
@@ -116,6 +118,7 @@ void conn_reap(struct shard *sh)
 		rbuf_free(&c->in);
 		rbuf_free(&c->out);
 		free(c->name);
+		free(c->mstate);
 		free(c);
 	}
 }
@@ -125,6 +128,10 @@ void conn_close(struct shard *sh, struct conn *c)
 	if (c->closed)
 		return;
 	c->closed = true;
+	block_conn_gone(sh, c);
+	txn_conn_reset(sh, c);
+	if (c->ps)
+		ps_conn_reset(sh, c);
 	if (c->monitor) {
 		c->monitor = false;
 		sh->nmonitors--;
@@ -311,6 +318,10 @@ static void conn_parse(struct shard *sh, struct conn *c)
 	struct resp_req req;
 	resp_req_init(&req);
 	while (c->in_off < c->in.len && !c->closing && !c->closed && !c->barrier) {
+		if (sh->lock_owner) {
+			txn_gate(sh, c);   /* a transaction holds this shard */
+			break;
+		}
 		if (c->inflight >= CONN_MAX_INFLIGHT) {
 			c->throttled = true;   /* route_on_reply resumes us */
 			break;
@@ -352,7 +363,7 @@ static void conn_parse(struct shard *sh, struct conn *c)
 		rbuf_consume(&c->in, c->in_off);
 		c->in_off = 0;
 	}
-	if (c->eof && !c->barrier && !c->throttled && !c->closing) {
+	if (c->eof && !c->barrier && !c->throttled && !c->closing && !c->gated) {
 		/* Everything the peer sent has run: close once replies are out. */
 		c->closing = true;
 		conn_mark_flush(sh, c);
@@ -371,6 +382,12 @@ static size_t conn_unparsed(const struct conn *c)
 
 void conn_resume(struct shard *sh, struct conn *c)
 {
+	/* An EXEC whose coordinator finished goes on first, even if the
+	 * client has gone: its locks must be released. */
+	if (c->txn_exec && !c->barrier && txn_exec_continue(sh, c))
+		return;
+	if (c->gated)
+		return;
 	c->throttled = false;
 	if (c->read_off && !c->barrier && !c->closed) {
 		c->read_off = false;
@@ -385,7 +402,7 @@ void conn_on_readable(struct shard *sh, struct conn *c)
 {
 	if (c->eof)
 		return;
-	if (c->barrier || c->throttled) {
+	if ((c->barrier && c->blk_shard < 0) || c->throttled || c->gated) {
 		/* Nothing can be parsed now: leave the rest in the socket (the
 		 * client's own flow control) until conn_resume(). */
 		if (!c->read_off) {
@@ -409,6 +426,11 @@ void conn_on_readable(struct shard *sh, struct conn *c)
 			conn_parse(sh, c);
 		return;
 	}
+	if (n == 0 && c->blk_shard >= 0) {
+		/* A blocked client went away: forget it (as Redis does). */
+		conn_close(sh, c);
+		return;
+	}
 	if (n == 0) {
 		/* The peer shut its write side: run what it sent, then close. */
 		c->eof = true;
@@ -430,13 +452,15 @@ void conn_on_readable(struct shard *sh, struct conn *c)
 	}
 	if (c->in_need && conn_unparsed(c) < c->in_need)
 		return;
+	if (c->barrier)
+		return;   /* blocked: keep reading (to see it close), parse later */
 	conn_parse(sh, c);
 }
 
 void conn_client_info(const struct conn *c, int64_t now_ms, struct rbuf *out)
 {
 	char line[768];
-	char flags[8];
+	char flags[12];
 	int nf = 0;
 	if (c->monitor)
 		flags[nf++] = 'O';
@@ -444,18 +468,25 @@ void conn_client_info(const struct conn *c, int64_t now_ms, struct rbuf *out)
 		flags[nf++] = 'e';
 	if (c->no_touch)
 		flags[nf++] = 'T';
+	if (c->ps)
+		flags[nf++] = 'P';
+	if (txn_queued(c) >= 0)
+		flags[nf++] = 'x';
+	if (c->blk_shard >= 0)
+		flags[nf++] = 'b';
 	if (!nf)
 		flags[nf++] = 'N';
 	flags[nf] = 0;
 	int n = snprintf(line, sizeof(line),
 		"id=%llu addr=%s laddr=%s fd=%d name=%s age=%lld idle=%lld flags=%s "
-		"db=%d sub=0 psub=0 ssub=0 multi=-1 qbuf=%zu qbuf-free=%zu argv-mem=0 "
+		"db=%d sub=%zu psub=%zu ssub=%zu multi=%d qbuf=%zu qbuf-free=%zu argv-mem=0 "
 		"multi-mem=0 rbs=%zu rbp=0 obl=%zu oll=0 omem=0 tot-mem=%zu events=r "
 		"cmd=%s user=default redir=-1 resp=%d\n",
 		(unsigned long long)c->id, c->peer, c->local, c->fd,
 		c->name ? c->name : "",
 		(long long)((now_ms - c->ctime_ms) / 1000), (long long)((now_ms - c->last_ms) / 1000),
-		flags, c->db, c->in.len - c->in_off, c->in.cap - c->in.len, c->in.cap,
+		flags, c->db, c->ps ? ps_nchannels(c) : 0, c->ps ? ps_npatterns(c) : 0,
+		c->ps ? ps_nshardchannels(c) : 0, txn_queued(c), c->in.len - c->in_off, c->in.cap - c->in.len, c->in.cap,
 		c->out.len - c->out_sent, sizeof(*c) + c->in.cap + c->out.cap,
 		c->last_cmd, c->proto);
 	rbuf_append(out, line, (size_t)n);

@@ -27,6 +27,9 @@ void ps_conn_reset(struct shard *sh, struct conn *c);
 /* Subscription counts for CLIENT LIST/INFO (sub=, psub=). */
 size_t ps_nchannels(const struct conn *c);
 size_t ps_npatterns(const struct conn *c);
+size_t ps_nshardchannels(const struct conn *c);
+/* Holds any subscription (channels, patterns or shard channels). */
+bool ps_subscribed(const struct conn *c);
 /* A RESP2 connection holding subscriptions may only run (P)SUBSCRIBE,
  * (P)UNSUBSCRIBE, PING, QUIT and RESET: false for any other command
  * (the dispatcher then replies Redis's error for that context). */

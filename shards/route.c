@@ -11,6 +11,7 @@
  *   - broadcast it to every shard and merge (DBSIZE KEYS FLUSHALL ...).
  * The reply slot is reserved at dispatch, so replies leave in order. */
 #include "shards/shard_int.h"
+#include "shards/pubsub.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,8 +19,58 @@
 
 void route_exec(struct shard *sh, struct cmd_ctx *ctx)
 {
+	long long before = ctx->dirty;
 	ctx->cmd->fn(ctx);
 	STAT_ADD(sh->stats.cmds, 1);
+	if (ctx->dirty != before) {
+		sh->dirty += ctx->dirty - before;
+		txn_post_write(sh, ctx);
+	}
+}
+
+/* The key argument indexes of a request: from the command's keys_fn, else
+ * its legacy range. Returns the count (-1: malformed, run locally); idx
+ * points to buf, or to a malloc'd array the caller frees if != buf. */
+static int route_keys(const struct cmd_def *cmd, int argc, const struct resp_arg *argv,
+		      int *buf, int nbuf, int **idx)
+{
+	*idx = buf;
+	if (cmd->keys_fn) {
+		int n = cmd->keys_fn(argc, argv, buf, nbuf);
+		if (n > nbuf) {
+			*idx = malloc(sizeof(int) * (size_t)n);
+			if (!*idx)
+				abort();
+			n = cmd->keys_fn(argc, argv, *idx, n);
+		}
+		return n;
+	}
+	if (cmd->first_key <= 0)
+		return 0;
+	int first, last, step;
+	int nk = cmd_key_range(cmd, argc, &first, &last, &step);
+	if (nk > nbuf) {
+		*idx = malloc(sizeof(int) * (size_t)nk);
+		if (!*idx)
+			abort();
+	}
+	for (int k = 0; k < nk; k++)
+		(*idx)[k] = first + k * step;
+	return nk;
+}
+
+uint64_t route_key_mask(const struct cmd_def *cmd, int argc, const struct resp_arg *argv,
+			int *nkeys)
+{
+	int buf[64], *idx;
+	int nk = route_keys(cmd, argc, argv, buf, 64, &idx);
+	uint64_t mask = 0;
+	for (int k = 0; k < nk; k++)
+		mask |= 1ull << shard_of_key(argv[idx[k]].p, argv[idx[k]].len);
+	if (idx != buf)
+		free(idx);
+	*nkeys = nk;
+	return mask;
 }
 
 static void reply_unknown(struct rbuf *out, const struct resp_req *req)
@@ -80,6 +131,14 @@ static void send_single(struct shard *sh, struct conn *c, struct cmd_ctx *ctx,
 	m->proto = ctx->proto;
 	m->tag = p;
 	m->conn = c;
+	m->txn = c->txn_exec != NULL;
+	m->wid = c->id;
+	if ((ctx->cmd->flags & CMD_BLOCKING) && !m->txn) {
+		/* The client waits for it, as Redis blocks the client. */
+		p->barrier = true;
+		c->barrier = true;
+		c->blk_shard = (int)dst;
+	}
 	c->inflight++;
 	shard_send(sh, dst, m);
 }
@@ -110,7 +169,13 @@ void route_on_reply(struct shard *sh, struct shard_msg *m)
 	p->buf = m->reply;
 	free(m);
 	c->inflight--;
+	bool unblock = p->barrier;
 	conn_pend_done(sh, c, p);
+	if (unblock) {
+		c->blk_shard = -1;
+		c->barrier = false;
+		conn_resume(sh, c);
+	}
 	if (c->throttled && c->inflight < CONN_MAX_INFLIGHT / 2)
 		conn_resume(sh, c);
 	conn_maybe_free(sh, c);
@@ -139,16 +204,19 @@ void route_dispatch(struct shard *sh, struct conn *c, struct resp_req *req)
 		c->reply_mode = REPLY_ON;
 
 	if (!cmd) {
+		txn_flag_error(c);
 		reply_unknown(reply_slot(sh, c, discard), req);
 		return;
 	}
 	if (cmd->subs && !(req->argc == 1 && cmd->fn)) {
 		if (req->argc < 2) {
+			txn_flag_error(c);
 			reply_arity(reply_slot(sh, c, discard), cmd);
 			return;
 		}
 		const struct cmd_def *sub = cmd_lookup_sub(cmd, req->argv[1].p, req->argv[1].len);
 		if (!sub) {
+			txn_flag_error(c);
 			char up[32];
 			size_t n = strlen(cmd->name);
 			for (size_t i = 0; i < n && i < sizeof(up) - 1; i++)
@@ -163,42 +231,68 @@ void route_dispatch(struct shard *sh, struct conn *c, struct resp_req *req)
 	}
 	c->last_cmd = cmd->name;
 	if (!arity_ok(cmd, req->argc)) {
+		txn_flag_error(c);
 		reply_arity(reply_slot(sh, c, discard), cmd);
 		return;
 	}
 	if (!c->authed && !(cmd->flags & CMD_NOAUTH)) {
+		txn_flag_error(c);
 		resp_add_error(reply_slot(sh, c, discard), "NOAUTH Authentication required.");
 		return;
 	}
+	if (sh->busy && !(cmd->flags & CMD_ALLOW_BUSY)) {
+		resp_add_error(reply_slot(sh, c, discard),
+			"BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.");
+		return;
+	}
+	if (c->ps && !ps_allowed(c, cmd)) {
+		resp_add_errorf(reply_slot(sh, c, discard),
+			"ERR Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+			cmd->name);
+		return;
+	}
 	if ((cmd->flags & CMD_PROTECTED) && !debug_allowed(sh, c)) {
+		txn_flag_error(c);
 		resp_add_error(reply_slot(sh, c, discard),
 			"ERR DEBUG command not allowed. If the enable-debug-command option is set to "
 			"\"local\", you can run it from a local connection, otherwise you need to set "
 			"this option in the configuration file, and then restart the server.");
 		return;
 	}
+	if ((c->mstate || (cmd->flags & CMD_NOMULTI)) &&
+	    txn_dispatch(sh, c, cmd, req->argc, req->argv, discard))
+		return;
+	route_run(sh, c, cmd, req->argc, req->argv, discard);
+}
+
+void route_run(struct shard *sh, struct conn *c, const struct cmd_def *cmd,
+	       int argc, const struct resp_arg *argv, bool discard)
+{
 	/* Client-state commands (SELECT) are shown as they leave the client,
 	 * like Redis, which feeds monitors after execution; the others before
 	 * they are sent away. */
 	bool monitored = atomic_load_explicit(&g_monitors, memory_order_relaxed) &&
 			 !(cmd->flags & (CMD_ADMIN | CMD_NOAUTH));
 	if (monitored && !(cmd->flags & CMD_CONN))
-		shard_monitor_feed(sh, c, c->db, req->argc, req->argv);
+		shard_monitor_feed(sh, c, c->db, argc, argv);
 
 	struct cmd_ctx ctx = {
 		.sh = sh,
 		.c = c,
 		.cmd = cmd,
-		.argc = req->argc,
-		.argv = req->argv,
+		.argc = argc,
+		.argv = argv,
 		.db = &sh->ks->db[c->db],
 		.dbid = c->db,
 		.proto = c->proto,
 		.now_ms = sh->now_ms,
+		.may_block = c->txn_exec == NULL,
+		.in_multi = c->txn_exec != NULL,
 	};
 
 	unsigned target = sh->id;
 	bool spans = false;
+	uint64_t mask = 0;
 	c->discard_cur = discard;
 	if (cmd->flags & CMD_BCAST) {
 		/* Even with one shard: the merge step may shape the reply (INFO). */
@@ -207,29 +301,35 @@ void route_dispatch(struct shard *sh, struct conn *c, struct resp_req *req)
 		return;
 	} else if (cmd->route_fn) {
 		target = cmd->route_fn(&ctx);
-	} else if (!(cmd->flags & (CMD_CONN | CMD_NOKEYS_ANY)) && cmd->first_key > 0) {
-		int first, last, step;
-		int nk = cmd_key_range(cmd, req->argc, &first, &last, &step);
+	} else if (!(cmd->flags & (CMD_CONN | CMD_NOKEYS_ANY)) &&
+		   (cmd->first_key > 0 || cmd->keys_fn)) {
+		int buf[64], *idx;
+		int nk = route_keys(cmd, argc, argv, buf, 64, &idx);
 		/* A key/value list with a missing value (MSET k1 v1 k2) is not
 		 * split: it runs on the first key's shard, which replies the
 		 * arity error. */
-		bool ragged = cmd->key_step > 1 && cmd->last_key < 0 &&
-			      (req->argc - cmd->first_key) % cmd->key_step != 0;
+		bool ragged = !cmd->keys_fn && cmd->key_step > 1 && cmd->last_key < 0 &&
+			      (argc - cmd->first_key) % cmd->key_step != 0;
 		if (nk > 0) {
-			target = shard_of_key(req->argv[first].p, req->argv[first].len);
-			for (int i = first + step; i <= last && !spans && !ragged; i += step)
-				if (shard_of_key(req->argv[i].p, req->argv[i].len) != target)
+			target = shard_of_key(argv[idx[0]].p, argv[idx[0]].len);
+			mask = 1ull << target;
+			for (int k = 1; k < nk && !ragged; k++) {
+				unsigned d = shard_of_key(argv[idx[k]].p, argv[idx[k]].len);
+				mask |= 1ull << d;
+				if (d != target)
 					spans = true;
+			}
 		}
+		if (idx != buf)
+			free(idx);
 	}
 
 	if (spans) {
 		ctx.out = NULL;
-		if (cmd->cross_fn) {
-			cmd->cross_fn(&ctx);
-		} else {
-			xshard_split(sh, c, &ctx);
-		}
+		if (cmd->merge != MERGE_NONE && !cmd->cross_fn && !cmd->keys_fn)
+			txn_split(sh, c, &ctx, mask);
+		else
+			txn_cross(sh, c, &ctx, mask, cmd->cross_fn ? cmd->cross_fn : xshard_gather);
 		c->discard_cur = false;
 		return;
 	}
@@ -238,14 +338,34 @@ void route_dispatch(struct shard *sh, struct conn *c, struct resp_req *req)
 		send_single(sh, c, &ctx, target, discard);
 		return;
 	}
-	ctx.out = reply_slot(sh, c, discard);
+	struct pend *bp = NULL;
+	if ((cmd->flags & CMD_BLOCKING) && ctx.may_block) {
+		/* Its reply may come later: it takes a slot of its own. */
+		bp = conn_pend_new(c);
+		bp->discard = discard;
+		ctx.out = &bp->buf;
+	} else {
+		ctx.out = reply_slot(sh, c, discard);
+	}
 	uint64_t t0 = shard_clock_us();
 	route_exec(sh, &ctx);
 	c->discard_cur = false;
+	if (bp) {
+		if (ctx.blocked) {
+			c->inflight++;
+			c->barrier = true;
+			c->blk_shard = (int)sh->id;
+			block_park(sh, &ctx, c, bp, NULL);
+		} else {
+			conn_pend_done(sh, c, bp);
+		}
+	}
+	if (!c->txn_exec && block_any(sh))
+		block_serve(sh);
 	if (monitored && (cmd->flags & CMD_CONN))
-		shard_monitor_feed(sh, c, c->db, req->argc, req->argv);
+		shard_monitor_feed(sh, c, c->db, argc, argv);
 	int64_t dur = (int64_t)(shard_clock_us() - t0);
 	if (sh->cfg->slowlog_log_slower_than_us >= 0 &&
 	    dur >= sh->cfg->slowlog_log_slower_than_us && !(cmd->flags & CMD_NOAUTH))
-		shard_slowlog_add(sh, c, req->argc, req->argv, dur);
+		shard_slowlog_add(sh, c, argc, argv, dur);
 }

@@ -13,6 +13,7 @@
  * .sleeping. Both sides put a full fence between their store and load, so
  * at least one of them sees the other and no wake-up is lost. */
 #include "shards/shard_int.h"
+#include "shards/pubsub.h"
 
 #include <errno.h>
 #include <sched.h>
@@ -166,7 +167,7 @@ static bool outbox_empty(const struct shard *sh)
 	return true;
 }
 
-static void exec_msg(struct shard *sh, struct shard_msg *m)
+void shard_exec_msg(struct shard *sh, struct shard_msg *m)
 {
 	struct cmd_ctx ctx = {
 		.sh = sh,
@@ -180,9 +181,22 @@ static void exec_msg(struct shard *sh, struct shard_msg *m)
 		.proto = m->proto,
 		.now_ms = sh->now_ms,
 		.payload = m->payload,
+		.may_block = !m->txn,
+		.in_multi = m->txn,
 	};
 	uint64_t t0 = shard_clock_us();
 	route_exec(sh, &ctx);
+	if (ctx.blocked) {
+		block_park(sh, &ctx, NULL, NULL, m);
+		return;
+	}
+	if (!m->txn && block_any(sh))
+		block_serve(sh);
+	if (m->noreply) {
+		rbuf_free(&m->reply);
+		free(m);
+		return;
+	}
 	/* The client's shard logs it: it knows the client's name. */
 	m->exec_us = (int64_t)(shard_clock_us() - t0);
 	m->payload = ctx.payload;
@@ -208,7 +222,15 @@ static unsigned rings_drain(struct shard *sh)
 			struct shard_msg *m = objs[i];
 			switch (m->kind) {
 			case MSG_EXEC:
-				exec_msg(sh, m);
+				if ((sh->lock_owner || sh->def_head) && !m->txn)
+					txn_defer(sh, m);
+				else
+					shard_exec_msg(sh, m);
+				break;
+			case MSG_LOCK:
+			case MSG_LOCKED:
+			case MSG_UNLOCK:
+				txn_on_msg(sh, m);
 				break;
 			case MSG_REPLY:
 				route_on_reply(sh, m);
@@ -420,6 +442,45 @@ static void shard_arena(struct shard *sh)
 #endif
 }
 
+static void shard_events(struct shard *sh, struct dp_event *ev, int n)
+{
+	for (int i = 0; i < n; i++) {
+		struct conn *c = ev[i].udata;
+		switch (ev[i].kind) {
+		case DP_EV_ACCEPT:
+			conn_new(sh, &ev[i]);
+			break;
+		case DP_EV_READABLE:
+			if (c && !c->closed)
+				conn_on_readable(sh, c);
+			break;
+		case DP_EV_WRITABLE:
+			if (c && !c->closed)
+				conn_on_writable(sh, c);
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+/* A script has run past busy-reply-threshold: keep this shard's clients
+ * answered (-BUSY, or SCRIPT KILL / SHUTDOWN NOSAVE run) while nothing else
+ * moves: ring messages and timers wait, so the script stays atomic. */
+bool shard_busy_poll(struct shard *sh)
+{
+	struct dp_event ev[SHARD_BURST];
+	if (sh->busy)
+		return atomic_load(&sh->script_kill);   /* no nesting */
+	sh->busy = true;
+	sh->now_ms = shard_clock_ms();
+	int n = dp_poll(sh->port, ev, SHARD_BURST, 0);
+	shard_events(sh, ev, n);
+	conn_flush_all(sh);
+	sh->busy = false;
+	return atomic_load(&sh->script_kill);
+}
+
 static void *shard_main(void *arg)
 {
 	struct shard *sh = arg;
@@ -429,17 +490,28 @@ static void *shard_main(void *arg)
 	pthread_setname_np(pthread_self(), name);
 	shard_pin(sh);
 	shard_arena(sh);
+	ps_shard_init(sh);
 
 	while (!atomic_load_explicit(&g_shutdown, memory_order_acquire)) {
 		sh->now_ms = shard_clock_ms();
 		ks_set_clock(sh->now_ms);
 		unsigned work = rings_drain(sh);
+		if (block_any(sh))
+			block_serve(sh);
+		if (sh->unlock_work) {
+			txn_after_unlock(sh);
+			work++;
+		}
 		outbox_flush(sh);
 		conn_flush_all(sh);
 
 		int timeout = 0;
 		if (!work && !sh->cfg->busy_poll && outbox_empty(sh)) {
-			int64_t wait = sh->next_cron_ms - shard_clock_ms();
+			int64_t next = sh->next_cron_ms;
+			int64_t bd = block_timeouts(sh);
+			if (bd && bd < next)
+				next = bd;
+			int64_t wait = next - shard_clock_ms();
 			timeout = wait < 0 ? 0 : (int)wait;
 			atomic_store_explicit(&sh->sleeping, 1, memory_order_relaxed);
 			atomic_thread_fence(memory_order_seq_cst);
@@ -452,24 +524,13 @@ static void *shard_main(void *arg)
 		atomic_store_explicit(&sh->sleeping, 0, memory_order_relaxed);
 		sh->now_ms = shard_clock_ms();
 		ks_set_clock(sh->now_ms);
-		for (int i = 0; i < n; i++) {
-			struct conn *c = ev[i].udata;
-			switch (ev[i].kind) {
-			case DP_EV_ACCEPT:
-				conn_new(sh, &ev[i]);
-				break;
-			case DP_EV_READABLE:
-				if (c && !c->closed)
-					conn_on_readable(sh, c);
-				break;
-			case DP_EV_WRITABLE:
-				if (c && !c->closed)
-					conn_on_writable(sh, c);
-				break;
-			default:
-				break;
-			}
+		shard_events(sh, ev, n);
+		if (block_any(sh)) {
+			block_serve(sh);
+			block_timeouts(sh);
 		}
+		if (sh->unlock_work)
+			txn_after_unlock(sh);
 		outbox_flush(sh);
 		conn_flush_all(sh);
 		if (sh->now_ms >= sh->next_cron_ms)
@@ -477,6 +538,7 @@ static void *shard_main(void *arg)
 		conn_reap(sh);
 	}
 	dp_stop_listening(sh->port);
+	ps_shard_free(sh);
 	return NULL;
 }
 
@@ -512,6 +574,7 @@ int shard_start_all(const struct cfg *cfg, char *err, size_t errlen)
 	g_start_ms = shard_clock_ms();
 	uint64_t seed = (uint64_t)g_start_ms ^ ((uint64_t)getpid() << 32);
 	ks_set_seed(seed * 0x9E3779B97F4A7C15ull);
+	types_register();
 
 	struct dp_port_conf probe = {
 		.bind = (const char *const *)cfg->bind,

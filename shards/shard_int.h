@@ -45,6 +45,7 @@ struct pend {
 	struct rbuf buf;          /* the finished reply bytes (or parts so far) */
 	bool done;
 	bool discard;             /* CLIENT REPLY OFF/SKIP: drop when done */
+	bool barrier;             /* a blocking command: the client waits for it */
 };
 
 enum conn_reply_mode { REPLY_ON = 0, REPLY_OFF, REPLY_SKIP };
@@ -87,6 +88,11 @@ struct conn {
 	struct ps_conn *ps;             /* pubsub.c: subscriptions, NULL if none */
 	struct multi_state *mstate;     /* multi.c: MULTI queue and WATCHes */
 	struct blocked *blk;            /* block.c: set while blocked */
+	struct txn *txn_exec;           /* multi.c: EXEC running: its commands
+					 * bypass the locks it holds */
+	bool gated;                     /* waits for this shard's lock to go */
+	int blk_shard;                  /* blocking command out on this shard, or -1 */
+	struct conn *gated_next;
 	char peer[64];                  /* "ip:port" — immutable after accept */
 	char local[64];
 };
@@ -99,6 +105,9 @@ enum msg_kind {
 	MSG_EXEC = 1,             /* run cmd on the receiving shard */
 	MSG_REPLY,                /* .reply holds the answer for .tag */
 	MSG_MONITOR,              /* .argv[0] is a line for local monitors */
+	MSG_LOCK,                 /* multi.c: lock request of transaction .tag */
+	MSG_LOCKED,               /* multi.c: granted (.part = 1: a WATCH failed) */
+	MSG_UNLOCK,               /* multi.c: release (FIFO after the txn's parts) */
 };
 
 struct shard_msg {
@@ -111,6 +120,9 @@ struct shard_msg {
 	const struct cmd_def *cmd;
 	void *tag;                /* origin's: struct pend * or struct fanout * */
 	bool is_fanout;
+	bool txn;                 /* sent by the holder of the receiver's lock */
+	bool noreply;             /* MSG_EXEC whose reply nobody waits for */
+	uint64_t wid;             /* MSG_LOCK: client whose WATCHes to check */
 	struct conn *conn;        /* origin's client (never dereferenced remotely
 				   * except the immutable .peer) */
 	void *payload;            /* internal ops (RENAME/COPY): entry moved */
@@ -126,6 +138,7 @@ struct shard_stats {
 	_Atomic uint64_t cmds;            /* commands executed here */
 	_Atomic uint64_t cmds_dispatched; /* commands received from clients here */
 	_Atomic uint64_t conns;           /* current connections */
+	_Atomic uint64_t blocked;         /* clients blocked on keys here */
 	_Atomic uint64_t conns_total;
 	_Atomic uint64_t rejected;
 	_Atomic uint64_t hits, misses;
@@ -187,6 +200,17 @@ struct shard {
 	struct lua_shard *lua;            /* t_script.c: interpreter and cache */
 	struct txn_shard *txn;            /* multi.c: locks, deferred work, watches */
 	struct block_shard *blocking;     /* block.c: clients blocked on keys here */
+	/* Cross-shard transactions (multi.c). While lock_owner is set, only
+	 * that transaction runs commands here: other shards' requests wait in
+	 * the deferred FIFO and local clients wait (gated) until unlock. */
+	const void *lock_owner;
+	struct shard_msg *lock_wait_head, *lock_wait_tail;
+	struct shard_msg *def_head, *def_tail;
+	struct conn *gated;
+	bool unlock_work;                 /* deferred work to run after unlock */
+	struct txn *cur_txn;              /* fan-outs created now belong to it */
+	long long dirty;                  /* changes since start (server.dirty) */
+	bool busy;                        /* shard_busy_poll() runs: reply -BUSY */
 
 	struct shard_stats stats __attribute__((aligned(64)));
 	/* A script runs on this shard (set by t_script.c, read by SCRIPT KILL
@@ -285,6 +309,9 @@ struct fanout {
 	int stage;                    /* coordinators' kind and flags */
 	int round;                    /* coordinators' current round */
 	bool holds_barrier;           /* this fan-out set c->barrier */
+	struct txn *txn;              /* locks its messages bypass */
+	struct rbuf saved;            /* gather: the reply, kept during write-back */
+	bool owns_txn;                /* release txn when finished */
 	long long aux;                /* coordinators' argument (RENAME/COPY: db) */
 };
 struct fanout *fanout_new(struct shard *sh, struct conn *c, struct cmd_ctx *ctx,
@@ -305,7 +332,69 @@ void xshard_split(struct shard *sh, struct conn *c, struct cmd_ctx *ctx);
 void xshard_broadcast(struct shard *sh, struct conn *c, struct cmd_ctx *ctx);
 /* first error among parts, or NULL */
 const struct rbuf *fanout_first_error(const struct fanout *fo);
-cmd_cross_fn xshard_rename, xshard_renamenx, xshard_copy, xshard_msetnx;
+cmd_cross_fn xshard_rename, xshard_renamenx, xshard_copy, xshard_msetnx, xshard_gather;
+
+/* multi.c: transactions. */
+struct txn;
+/* Handle MULTI/EXEC/DISCARD/WATCH/UNWATCH and queue commands inside MULTI:
+ * true if the command was consumed. Called after lookup, arity and auth. */
+bool txn_dispatch(struct shard *sh, struct conn *c, const struct cmd_def *cmd,
+		  int argc, const struct resp_arg *argv, bool discard);
+/* A queue-time error (unknown command, arity) inside MULTI. */
+void txn_flag_error(struct conn *c);
+/* Run a split (MGET MSET DEL ...) or a coordinator (cross_fn) spanning
+ * shards atomically: locks every shard it touches first. */
+void txn_split(struct shard *sh, struct conn *c, struct cmd_ctx *ctx, uint64_t mask);
+void txn_cross(struct shard *sh, struct conn *c, struct cmd_ctx *ctx, uint64_t mask,
+	       cmd_cross_fn *fn);
+/* Release every lock t holds (remote ones by a FIFO sentinel) and free t. */
+void txn_release(struct shard *sh, struct txn *t);
+void txn_on_msg(struct shard *sh, struct shard_msg *m);
+/* Hold a remote request while this shard is locked. */
+void txn_defer(struct shard *sh, struct shard_msg *m);
+/* After an unlock: run deferred requests, resume gated clients, grant the
+ * next waiting lock. */
+void txn_after_unlock(struct shard *sh);
+/* c must wait until this shard is unlocked. */
+void txn_gate(struct shard *sh, struct conn *c);
+/* After a command with ctx->dirty > 0: WATCHes on its keys fail, clients
+ * blocked on them are served. */
+void txn_post_write(struct shard *sh, const struct cmd_ctx *ctx);
+/* The client closes or RESETs: forget its MULTI state and WATCHes. */
+void txn_conn_reset(struct shard *sh, struct conn *c);
+/* Commands queued by MULTI (CLIENT LIST multi=), -1 outside MULTI. */
+int txn_queued(const struct conn *c);
+/* EXEC continues once a coordinator it started has finished. */
+bool txn_exec_continue(struct shard *sh, struct conn *c);
+/* Shards owning the keys of a command: bit per shard; *nkeys set. */
+uint64_t route_key_mask(const struct cmd_def *cmd, int argc, const struct resp_arg *argv,
+			int *nkeys);
+/* Route and run one validated command for c (the dispatcher's second
+ * half, also used by EXEC for its queued commands). */
+void route_run(struct shard *sh, struct conn *c, const struct cmd_def *cmd,
+	       int argc, const struct resp_arg *argv, bool discard);
+
+/* types.c: register the collection types with ks (once, at start). */
+void types_register(void);
+
+/* shard.c: run a request from another shard and send its reply back. */
+void shard_exec_msg(struct shard *sh, struct shard_msg *m);
+/* block.c: a key was written: clients blocked on it get a try. */
+void block_on_key(struct shard *sh, int dbid, const void *key, size_t len);
+bool block_any(const struct shard *sh);
+/* ctx->blocked after execution: park the request until served or timed
+ * out. Local: the reply goes to pend p of c; remote: into m, sent back. */
+void block_park(struct shard *sh, struct cmd_ctx *ctx, struct conn *c, struct pend *p,
+		struct shard_msg *m);
+/* Serve blocked clients whose keys were written (not inside a transaction). */
+void block_serve(struct shard *sh);
+/* Expire timed-out blocked clients; the earliest deadline left (0: none). */
+int64_t block_timeouts(struct shard *sh);
+/* c is closing: forget it wherever it is blocked. */
+void block_conn_gone(struct shard *sh, struct conn *c);
+/* CLIENT UNBLOCK on this shard: 1 if client cid was blocked here. */
+int block_unblock(struct shard *sh, uint64_t cid, bool error);
+
 
 /* t_server.c */
 void shard_slowlog_reset(struct shard *sh);

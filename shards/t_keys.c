@@ -118,6 +118,7 @@ static void keys_del_generic(struct cmd_ctx *ctx)
 	for (int j = 1; j < ctx->argc; j++)
 		deleted += ks_delete_key(ctx->db, ctx->argv[j].p, ctx->argv[j].len,
 					 ctx->now_ms);
+	ctx->dirty += deleted;
 	resp_add_int(ctx->out, deleted);
 }
 
@@ -234,6 +235,7 @@ static void keys_expire_generic(struct cmd_ctx *ctx, long long basetime_ms, bool
 		ks_delete(ctx->db, e);
 	else
 		ks_set_expire(ctx->db, e, when);
+	ctx->dirty++;
 	resp_add_int(ctx->out, 1);
 	return;
 no:
@@ -315,6 +317,7 @@ void cmd_persist(struct cmd_ctx *ctx)
 		return;
 	}
 	ks_persist(ctx->db, e);
+	ctx->dirty++;
 	resp_add_int(ctx->out, 1);
 }
 
@@ -368,6 +371,7 @@ static void keys_rename_generic(struct cmd_ctx *ctx, bool nx)
 		return;
 	}
 	ks_delete(ctx->db, e);
+	ctx->dirty++;
 	if (nx)
 		resp_add_int(ctx->out, 1);
 	else
@@ -434,6 +438,10 @@ void cmd_copy(struct cmd_ctx *ctx)
 		resp_add_error(ctx->out, "ERR out of memory");
 		return;
 	}
+	ctx->dirty++;
+	if (dst != ctx->db)   /* the dispatcher signals keys of ctx->db only */
+		txn_signal_key(ctx->sh, (int)(dst - shard_ks(ctx->sh)->db), ctx->argv[2].p,
+			       ctx->argv[2].len);
 	resp_add_int(ctx->out, 1);
 }
 
@@ -650,7 +658,9 @@ void cmd_flushdb(struct cmd_ctx *ctx)
 {
 	if (keys_flush_args_ok(ctx) != 0)
 		return;
+	ctx->dirty += (long long)ks_size(ctx->db);
 	ks_flush(ctx->db);
+	txn_signal_db(ctx->sh, ctx->dbid);
 	resp_add_ok(ctx->out);
 }
 
@@ -659,8 +669,11 @@ void cmd_flushall(struct cmd_ctx *ctx)
 	if (keys_flush_args_ok(ctx) != 0)
 		return;
 	struct ks_space *ks = shard_ks(ctx->sh);
-	for (int i = 0; i < ks->ndb; i++)
+	for (int i = 0; i < ks->ndb; i++) {
+		ctx->dirty += (long long)ks_size(&ks->db[i]);
 		ks_flush(&ks->db[i]);
+		txn_signal_db(ctx->sh, i);
+	}
 	resp_add_ok(ctx->out);
 }
 
@@ -680,8 +693,12 @@ void cmd_swapdb(struct cmd_ctx *ctx)
 		resp_add_error(ctx->out, ERR_DBRANGE);
 		return;
 	}
-	if (a != b)
+	if (a != b) {
 		ks_swap(&ks->db[a], &ks->db[b]);
+		txn_signal_db(ctx->sh, a);
+		txn_signal_db(ctx->sh, b);
+		ctx->dirty++;
+	}
 	resp_add_ok(ctx->out);
 }
 
@@ -700,23 +717,7 @@ static const struct ks_entry *keys_object_lookup(struct cmd_ctx *ctx)
 
 static const char *keys_encoding_name(const struct ks_entry *e)
 {
-	switch (e->type) {
-	case KS_STRING:
-		switch (e->enc) {
-		case KS_ENC_INT: return "int";
-		case KS_ENC_EMBSTR: return "embstr";
-		case KS_ENC_RAW: return "raw";
-		}
-		break;
-	/* The other types do not exist yet; these are Redis 7's names for
-	 * their general encodings. */
-	case KS_LIST: return "quicklist";
-	case KS_SET: return "hashtable";
-	case KS_ZSET: return "skiplist";
-	case KS_HASH: return "hashtable";
-	case KS_STREAM: return "stream";
-	}
-	return "unknown";
+	return ks_enc_name(e->enc);
 }
 
 void cmd_object_encoding(struct cmd_ctx *ctx)

@@ -6,6 +6,7 @@
  * Broadcast commands (CMD_BCAST) run their handler on every shard (local
  * part) and the merge function here builds the one reply. */
 #include "shards/shard_int.h"
+#include "shards/pubsub.h"
 
 #include <math.h>
 #include <signal.h>
@@ -40,6 +41,16 @@ void cmd_ping(struct cmd_ctx *ctx)
 {
 	if (ctx->argc > 2) {
 		resp_add_error(ctx->out, "ERR wrong number of arguments for 'ping' command");
+		return;
+	}
+	if (ctx->c && ctx->proto == 2 && ctx->c->ps && ps_subscribed(ctx->c)) {
+		/* RESP2 subscriber: a pong in the shape of a message. */
+		resp_add_array(ctx->out, 2);
+		resp_add_bulk(ctx->out, "pong", 4);
+		if (ctx->argc == 2)
+			resp_add_bulk(ctx->out, ctx->argv[1].p, ctx->argv[1].len);
+		else
+			resp_add_bulk(ctx->out, "", 0);
 		return;
 	}
 	if (ctx->argc == 2)
@@ -82,6 +93,9 @@ void cmd_reset(struct cmd_ctx *ctx)
 {
 	struct conn *c = ctx->c;
 	monitor_off(ctx->sh, c);
+	txn_conn_reset(ctx->sh, c);
+	if (c->ps)
+		ps_conn_reset(ctx->sh, c);
 	c->db = 0;
 	c->proto = 2;
 	c->reply_mode = REPLY_ON;
@@ -374,6 +388,29 @@ static void kill_done(struct shard *sh, struct fanout *fo)
 		resp_add_int(&out, sum);
 	}
 	fanout_finish(sh, fo, &out);
+}
+
+/* CLIENT UNBLOCK id [TIMEOUT|ERROR]: every shard looks for the client among
+ * those blocked on its keys (a broadcast; the parts are summed). */
+void cmd_client_unblock(struct cmd_ctx *ctx)
+{
+	long long id;
+	bool error = false;
+	if (arg_ll(ctx, &ctx->argv[2], &id) != 0)
+		return;
+	if (ctx->argc > 4) {
+		resp_add_error(ctx->out, ERR_SYNTAX);
+		return;
+	}
+	if (ctx->argc == 4) {
+		if (arg_is(&ctx->argv[3], "error")) {
+			error = true;
+		} else if (!arg_is(&ctx->argv[3], "timeout")) {
+			resp_add_error(ctx->out, "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR");
+			return;
+		}
+	}
+	resp_add_int(ctx->out, block_unblock(ctx->sh, (uint64_t)id, error));
 }
 
 void cmd_client_kill(struct cmd_ctx *ctx)
@@ -675,13 +712,14 @@ void server_info_merge(struct cmd_ctx *ctx, struct rbuf *parts, int n)
 	{
 	struct rbuf t = {0};
 	int64_t now = shard_clock_ms();
-	uint64_t cmds = 0, conns = 0, conns_total = 0, rejected = 0, hits = 0, misses = 0;
+	uint64_t cmds = 0, conns = 0, conns_total = 0, rejected = 0, hits = 0, misses = 0, blocked = 0;
 	uint64_t net_in = 0, net_out = 0, ops = 0;
 	long long expired = 0;
 	for (unsigned i = 0; i < g_nshards; i++) {
 		struct shard_stats *st = &g_shards[i]->stats;
 		cmds += STAT_GET(st->cmds_dispatched);
 		conns += STAT_GET(st->conns);
+		blocked += STAT_GET(st->blocked);
 		conns_total += STAT_GET(st->conns_total);
 		rejected += STAT_GET(st->rejected);
 		hits += STAT_GET(st->hits);
@@ -720,7 +758,7 @@ void server_info_merge(struct cmd_ctx *ctx, struct rbuf *parts, int n)
 		SECTION("Clients");
 		infof(&t, "connected_clients:%llu\r\n", (unsigned long long)conns);
 		infof(&t, "maxclients:%lld\r\n", sh->cfg->maxclients);
-		infof(&t, "blocked_clients:0\r\n");
+		infof(&t, "blocked_clients:%llu\r\n", (unsigned long long)blocked);
 	}
 	if (section_wanted(ctx, "memory", true)) {
 		char h1[32], h2[32], h3[32];
@@ -953,24 +991,30 @@ static void command_flags(struct rbuf *o, const struct cmd_def *c)
 
 static void command_acl(struct rbuf *o, const struct cmd_def *c)
 {
-	const char *cats[6];
+	/* Redis's category of each COMMAND DOCS group. */
+	static const struct { const char *group, *cat; } groups[] = {
+		{ "string", "@string" }, { "connection", "@connection" },
+		{ "generic", "@keyspace" }, { "list", "@list" }, { "hash", "@hash" },
+		{ "set", "@set" }, { "sorted_set", "@sortedset" }, { "bitmap", "@bitmap" },
+		{ "hyperloglog", "@hyperloglog" }, { "pubsub", "@pubsub" },
+		{ "transactions", "@transaction" }, { "scripting", "@scripting" },
+	};
+	const char *cats[8];
 	int n = 0;
-	char grp[40];
 	if (c->flags & CMD_WRITE)
 		cats[n++] = "@write";
 	if (c->flags & CMD_READONLY)
 		cats[n++] = "@read";
-	if (!strcmp(c->group, "string") || !strcmp(c->group, "connection")) {
-		snprintf(grp, sizeof(grp), "@%s", c->group);
-		cats[n++] = grp;
-	} else if (!strcmp(c->group, "generic")) {
-		cats[n++] = "@keyspace";
-	}
+	for (size_t i = 0; i < sizeof(groups) / sizeof(groups[0]); i++)
+		if (!strcmp(c->group, groups[i].group))
+			cats[n++] = groups[i].cat;
 	if (c->flags & CMD_ADMIN) {
 		cats[n++] = "@admin";
 		cats[n++] = "@dangerous";
 	}
 	cats[n++] = (c->flags & CMD_FAST) ? "@fast" : "@slow";
+	if (c->flags & CMD_BLOCKING)
+		cats[n++] = "@blocking";
 	resp_add_array(o, n);
 	for (int i = 0; i < n; i++)
 		resp_add_simple(o, cats[i]);
@@ -1317,15 +1361,6 @@ void cmd_debug_populate(struct cmd_ctx *ctx)
 	resp_add_ok(ctx->out);
 }
 
-static const char *enc_name(const struct ks_entry *e)
-{
-	switch (e->enc) {
-	case KS_ENC_INT: return "int";
-	case KS_ENC_EMBSTR: return "embstr";
-	default: return "raw";
-	}
-}
-
 void cmd_debug_object(struct cmd_ctx *ctx)
 {
 	struct ks_entry *e = ks_find(ctx->db, ctx->argv[2].p, ctx->argv[2].len, ctx->now_ms);
@@ -1333,14 +1368,65 @@ void cmd_debug_object(struct cmd_ctx *ctx)
 		resp_add_error(ctx->out, ERR_NOKEY);
 		return;
 	}
-	char buf[32];
+	/* serializedlength: the string's bytes; for collections the memory
+	 * they use (keyrail has no RDB serialiser yet to measure with). */
 	size_t vlen;
-	ks_str_get(e, buf, &vlen);
+	if (e->type == KS_STRING) {
+		char buf[32];
+		ks_str_get(e, buf, &vlen);
+		vlen++;
+	} else {
+		vlen = ks_entry_mem(e);
+	}
 	char line[256];
 	snprintf(line, sizeof(line), "Value at:%p refcount:1 encoding:%s serializedlength:%zu lru:%u lru_seconds_idle:%lld",
-		 (void *)e, enc_name(e), vlen + 1, e->lru_s & 0xffffff,
+		 (void *)e, ks_enc_name(e->enc), vlen, e->lru_s & 0xffffff,
 		 (long long)(ctx->now_ms / 1000 - e->lru_s));
 	resp_add_simple(ctx->out, line);
+}
+
+/* MEMORY USAGE key [SAMPLES count]: what the key takes (header, key, value
+ * and its structures: exact, so SAMPLES only gets validated). */
+void cmd_memory_usage(struct cmd_ctx *ctx)
+{
+	if (ctx->argc != 3 && ctx->argc != 5) {
+		resp_add_error(ctx->out, ERR_SYNTAX);
+		return;
+	}
+	if (ctx->argc == 5) {
+		long long n;
+		if (!arg_is(&ctx->argv[3], "samples")) {
+			resp_add_error(ctx->out, ERR_SYNTAX);
+			return;
+		}
+		if (arg_ll(ctx, &ctx->argv[4], &n) != 0)
+			return;
+		if (n < 0) {
+			resp_add_error(ctx->out, "ERR value is out of range, must be positive");
+			return;
+		}
+	}
+	struct ks_entry *e = ks_find(ctx->db, ctx->argv[2].p, ctx->argv[2].len, ctx->now_ms);
+	if (!e) {
+		resp_add_null(ctx->out, ctx->proto);
+		return;
+	}
+	/* + the bucket slot that points to it */
+	resp_add_int(ctx->out, (long long)(ks_entry_mem(e) + sizeof(void *)));
+}
+
+void cmd_memory_help(struct cmd_ctx *ctx)
+{
+	static const char *const lines[] = {
+		"MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+		"USAGE <key> [SAMPLES <count>]",
+		"    Return memory in bytes used by <key> and its value. Nested values are",
+		"    sampled up to <count> times (default: 5, 0 means sample all).",
+		"HELP",
+		"    Print this help.",
+		NULL,
+	};
+	add_help(ctx, lines);
 }
 
 void cmd_debug_help(struct cmd_ctx *ctx)

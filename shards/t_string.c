@@ -236,6 +236,7 @@ static void set_generic(struct cmd_ctx *ctx, unsigned flags, const struct resp_a
 		       (flags & STRF_KEEPTTL) != 0);
 	if (when_ms != KS_NO_EXPIRE)
 		ks_set_expire(ctx->db, e, when_ms);
+	ctx->dirty++;
 
 	if (flags & STRF_GET)
 		return;
@@ -296,6 +297,7 @@ static void mset_pairs(struct cmd_ctx *ctx)
 		const struct resp_arg *k = &ctx->argv[j], *v = &ctx->argv[j + 1];
 
 		ks_set_str(ctx->db, k->p, k->len, v->p, v->len, false);
+		ctx->dirty++;
 	}
 }
 
@@ -347,6 +349,7 @@ void cmd_getdel(struct cmd_ctx *ctx)
 		return;
 	cmd_reply_str(ctx, e);   /* copied into the reply before the free */
 	ks_delete(ctx->db, e);
+	ctx->dirty++;
 }
 
 /* GETEX key [EX s|PX ms|EXAT s|PXAT ms|PERSIST]
@@ -373,12 +376,16 @@ void cmd_getex(struct cmd_ctx *ctx)
 		return;
 	cmd_reply_str(ctx, e);
 
-	if ((flags & (STRF_EXAT | STRF_PXAT)) && when_ms <= ctx->now_ms)
+	if ((flags & (STRF_EXAT | STRF_PXAT)) && when_ms <= ctx->now_ms) {
 		ks_delete(ctx->db, e);
-	else if (exp)
+		ctx->dirty++;
+	} else if (exp) {
 		ks_set_expire(ctx->db, e, when_ms);
-	else if ((flags & STRF_PERSIST) && e->expire_ms != KS_NO_EXPIRE)
+		ctx->dirty++;
+	} else if ((flags & STRF_PERSIST) && e->expire_ms != KS_NO_EXPIRE) {
 		ks_persist(ctx->db, e);
+		ctx->dirty++;
+	}
 }
 
 /* ------------------------------------------------- APPEND STRLEN */
@@ -393,6 +400,7 @@ void cmd_append(struct cmd_ctx *ctx)
 	if (!e) {
 		/* A new key is stored like SET stores it (may become INT). */
 		ks_set_str(ctx->db, key->p, key->len, val->p, val->len, false);
+		ctx->dirty++;
 		resp_add_int(ctx->out, (long long)val->len);
 		return;
 	}
@@ -405,6 +413,7 @@ void cmd_append(struct cmd_ctx *ctx)
 	memcpy(s->buf + s->len, val->p, val->len);
 	s->len += val->len;
 	s->buf[s->len] = '\0';
+	ctx->dirty++;
 	resp_add_int(ctx->out, (long long)s->len);
 }
 
@@ -458,6 +467,7 @@ static void incr_generic(struct cmd_ctx *ctx, long long delta)
 		e->v.i = nv;
 	else
 		ks_set_int(ctx->db, key->p, key->len, nv, true);
+	ctx->dirty++;
 	resp_add_int(ctx->out, nv);
 }
 
@@ -553,6 +563,7 @@ void cmd_incrbyfloat(struct cmd_ctx *ctx)
 	}
 	len = ldbl_human(out, cur);
 	ks_set_str_noint(ctx->db, key->p, key->len, out, len, true);
+	ctx->dirty++;
 	resp_add_bulk(ctx->out, out, len);
 }
 
@@ -651,6 +662,7 @@ void cmd_setrange(struct cmd_ctx *ctx)
 	memcpy(s->buf + off, val->p, val->len);
 	s->len = newlen;
 	s->buf[newlen] = '\0';
+	ctx->dirty++;
 	resp_add_int(ctx->out, (long long)newlen);
 }
 

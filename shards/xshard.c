@@ -27,7 +27,6 @@
 struct fanout *fanout_new(struct shard *sh, struct conn *c, struct cmd_ctx *ctx,
 			  unsigned nparts, fanout_done_fn *done)
 {
-	(void)sh;
 	struct fanout *fo = calloc(1, sizeof(*fo));
 	if (!fo)
 		abort();
@@ -53,6 +52,9 @@ struct fanout *fanout_new(struct shard *sh, struct conn *c, struct cmd_ctx *ctx,
 	fo->ctx.out = NULL;
 	fo->ctx.c = NULL;   /* the client may go away; coordinators never need it */
 	fo->done = done;
+	fo->txn = sh->cur_txn ? sh->cur_txn : c->txn_exec;
+	fo->owns_txn = sh->cur_txn != NULL;
+	sh->cur_txn = NULL;
 	c->inflight++;
 	fanout_reset(fo, nparts);
 	return fo;
@@ -119,6 +121,7 @@ void fanout_send(struct shard *sh, struct fanout *fo, unsigned i, unsigned dst,
 	m->part = (uint16_t)i;
 	m->conn = fo->c;
 	m->payload = payload;
+	m->txn = fo->txn != NULL;
 	fo->c->inflight++;
 	shard_send(sh, dst, m);
 }
@@ -136,6 +139,9 @@ void fanout_finish(struct shard *sh, struct fanout *fo, struct rbuf *out)
 	free(fo->key_part);
 	free(fo->argv);
 	free(fo->argbuf);
+	rbuf_free(&fo->saved);
+	if (fo->owns_txn)
+		txn_release(sh, fo->txn);
 	bool held = fo->holds_barrier;
 	free(fo);
 	c->inflight--;
@@ -337,6 +343,7 @@ static void cmd_int_take(struct cmd_ctx *ctx)
 	}
 	ks_detach(ctx->db, e);
 	ctx->payload = e;
+	ctx->dirty++;
 	resp_add_int(ctx->out, 1);
 }
 
@@ -371,6 +378,9 @@ static void cmd_int_put(struct cmd_ctx *ctx)
 	struct ks_entry *ne = ks_entry_clone(e, ctx->argv[1].p, ctx->argv[1].len);
 	ks_entry_free(e);
 	ks_attach(db, ne);
+	if (db != ctx->db)
+		txn_signal_key(ctx->sh, (int)dbid, ctx->argv[1].p, ctx->argv[1].len);
+	ctx->dirty++;
 	resp_add_int(ctx->out, 1);
 }
 
@@ -625,11 +635,64 @@ void xshard_renamenx(struct cmd_ctx *ctx) { cross_rename_generic(ctx, XR_RENAMEN
 void xshard_copy(struct cmd_ctx *ctx) { cross_rename_generic(ctx, XR_COPY); }
 void xshard_msetnx(struct cmd_ctx *ctx) { cross_msetnx(ctx); }
 
-/* Read-only commands over keys on several shards (LCS; later SINTER &c.):
- * round 1 clones every key from its shard; then the handler runs on the
- * client's shard against a scratch db holding just those clones. */
+/* Any other command whose keys span shards (LCS SMOVE LMOVE SINTERSTORE
+ * ZUNIONSTORE BITOP PFMERGE SORT ... STORE, scripts), run under the
+ * transaction's locks on every shard involved:
+ *   round 1  clone every key from its shard into a scratch db here;
+ *   then     run the handler here against the scratch db;
+ *   round 2  (writes only, if it changed anything) put every key back on
+ *            its shard: present ones replace the original, absent ones are
+ *            deleted. */
+static int gather_keys(const struct fanout *fo, int **idx)
+{
+	int buf[64];
+	int *out = NULL;
+	const struct cmd_def *cmd = fo->ctx.cmd;
+	int n;
+	if (cmd->keys_fn) {
+		n = cmd->keys_fn(fo->ctx.argc, fo->argv, buf, 64);
+		if (n < 0)
+			n = 0;
+		out = malloc(sizeof(int) * (size_t)(n ? n : 1));
+		if (!out)
+			abort();
+		if (n > 64)
+			n = cmd->keys_fn(fo->ctx.argc, fo->argv, out, n);
+		else
+			memcpy(out, buf, sizeof(int) * (size_t)n);
+	} else {
+		int first, last, step;
+		n = cmd_key_range(cmd, fo->ctx.argc, &first, &last, &step);
+		out = malloc(sizeof(int) * (size_t)(n ? n : 1));
+		if (!out)
+			abort();
+		for (int k = 0; k < n; k++)
+			out[k] = first + k * step;
+	}
+	/* Each distinct key once. */
+	int m = 0;
+	for (int k = 0; k < n; k++) {
+		const struct resp_arg *a = &fo->argv[out[k]];
+		bool dup = false;
+		for (int j = 0; j < m && !dup; j++)
+			dup = fo->argv[out[j]].len == a->len && memcmp(fo->argv[out[j]].p, a->p, a->len) == 0;
+		if (!dup)
+			out[m++] = out[k];
+	}
+	*idx = out;
+	return m;
+}
+
 static void gather_step(struct shard *sh, struct fanout *fo)
 {
+	if (fo->round == 2) {
+		struct rbuf out = fo->saved;
+		memset(&fo->saved, 0, sizeof(fo->saved));
+		fanout_finish(sh, fo, &out);
+		return;
+	}
+	int *idx;
+	int nk = gather_keys(fo, &idx);
 	struct ks_space *tmp = ks_space_new(1);
 	if (!tmp)
 		abort();
@@ -639,30 +702,71 @@ static void gather_step(struct shard *sh, struct fanout *fo)
 			fo->payloads[i] = NULL;
 		}
 	}
+	struct resp_arg *gk = malloc(sizeof(*gk) * (size_t)(nk ? nk : 1));
+	if (!gk)
+		abort();
+	for (int k = 0; k < nk; k++)
+		gk[k] = fo->argv[idx[k]];
 	struct rbuf out = {0};
 	struct cmd_ctx ctx = fo->ctx;
 	ctx.sh = sh;
 	ctx.out = &out;
 	ctx.db = &tmp->db[0];
 	ctx.now_ms = sh->now_ms;
-	route_exec(sh, &ctx);
+	ctx.may_block = false;
+	ctx.scratch = true;
+	ctx.gkeys = gk;
+	ctx.ngkeys = nk;
+	ctx.dirty = 0;
+	fo->ctx.cmd->fn(&ctx);
+	STAT_ADD(sh->stats.cmds, 1);
+	if (ctx.dirty == 0) {
+		ks_space_free(tmp);
+		free(gk);
+		free(idx);
+		fanout_finish(sh, fo, &out);
+		return;
+	}
+	/* Write back every key (the handler may have changed any of them). */
+	fo->saved = out;
+	fo->round = 2;
+	fanout_reset(fo, (unsigned)nk);
+	char dbbuf[24];
+	size_t dblen = ks_ll2str(dbbuf, fo->ctx.dbid);
+	const struct cmd_def *del = cmd_lookup("del", 3);
+	for (int k = 0; k < nk; k++) {
+		const struct resp_arg *key = &gk[k];
+		struct ks_entry *e = ks_find(&tmp->db[0], key->p, key->len, sh->now_ms);
+		if (e) {
+			ks_detach(&tmp->db[0], e);
+			struct resp_arg av[4] = { { "__put", 5 }, *key, { dbbuf, dblen }, { "replace", 7 } };
+			fanout_send(sh, fo, (unsigned)k, key_shard(key), &cmd_internal_put, 4, av, e);
+		} else {
+			struct resp_arg av[2] = { { "del", 3 }, *key };
+			fanout_send(sh, fo, (unsigned)k, key_shard(key), del, 2, av, NULL);
+		}
+	}
 	ks_space_free(tmp);
-	fanout_finish(sh, fo, &out);
+	free(gk);
+	free(idx);
+	fanout_arm(sh, fo);
 }
 
 void xshard_gather(struct cmd_ctx *ctx)
 {
 	struct shard *sh = ctx->sh;
-	const struct cmd_def *cmd = ctx->cmd;
-	int first, last, step;
-	unsigned nkeys = (unsigned)cmd_key_range(cmd, ctx->argc, &first, &last, &step);
-	struct fanout *fo = fanout_new(sh, ctx->c, ctx, nkeys, gather_step);
+	struct fanout *fo = fanout_new(sh, ctx->c, ctx, 0, gather_step);
 	ctx->c->barrier = true;
 	fo->holds_barrier = true;
-	for (unsigned k = 0; k < nkeys; k++) {
-		const struct resp_arg *key = &fo->argv[first + (int)k * step];
+	fo->round = 1;
+	int *idx;
+	int nk = gather_keys(fo, &idx);
+	fanout_reset(fo, (unsigned)nk);
+	for (int k = 0; k < nk; k++) {
+		const struct resp_arg *key = &fo->argv[idx[k]];
 		struct resp_arg av[2] = { { "__clone", 7 }, *key };
-		fanout_send(sh, fo, k, key_shard(key), &cmd_internal_clone, 2, av, NULL);
+		fanout_send(sh, fo, (unsigned)k, key_shard(key), &cmd_internal_clone, 2, av, NULL);
 	}
+	free(idx);
 	fanout_arm(sh, fo);
 }

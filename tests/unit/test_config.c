@@ -78,14 +78,14 @@ static struct cfg *new_cfg(void)
 
 struct got {
 	int n;
-	char *names[64];
-	char *values[64];
+	char *names[96];
+	char *values[96];
 };
 
 static void collect(void *arg, const char *name, const char *value)
 {
 	struct got *g = arg;
-	cr_assert(g->n < 64);
+	cr_assert(g->n < 96);
 	g->names[g->n] = strdup(name);
 	g->values[g->n] = strdup(value);
 	g->n++;
@@ -197,6 +197,17 @@ Test(config, defaults_as_redis)
 		{ "busy-poll", "no" }, { "enable-debug-command", "local" },
 		{ "slowlog-log-slower-than", "10000" }, { "slowlog-max-len", "128" },
 		{ "hz", "10" }, { "save", "" }, { "appendonly", "no" },
+		/* value types: Redis 7's defaults, under both names */
+		{ "list-max-listpack-size", "-2" }, { "list-max-ziplist-size", "-2" },
+		{ "list-compress-depth", "0" },
+		{ "hash-max-listpack-entries", "128" }, { "hash-max-ziplist-entries", "128" },
+		{ "hash-max-listpack-value", "64" }, { "hash-max-ziplist-value", "64" },
+		{ "set-max-intset-entries", "512" }, { "set-max-listpack-entries", "128" },
+		{ "set-max-listpack-value", "64" },
+		{ "zset-max-listpack-entries", "128" }, { "zset-max-ziplist-entries", "128" },
+		{ "zset-max-listpack-value", "64" }, { "zset-max-ziplist-value", "64" },
+		{ "hll-sparse-max-bytes", "3000" },
+		{ "busy-reply-threshold", "5000" }, { "lua-time-limit", "5000" },
 	};
 	size_t nwant = sizeof want / sizeof want[0];
 
@@ -245,13 +256,16 @@ Test(config, get_patterns)
 		{ "Port", { "port" } },
 		{ "tcp-*", { "tcp-backlog", "tcp-keepalive" } },
 		{ "slowlog*", { "slowlog-log-slower-than", "slowlog-max-len" } },
-		{ "*max*", { "maxclients", "proto-max-bulk-len", "slowlog-max-len" } },
-		{ "s*", { "save", "server-threads", "shards", "slowlog-log-slower-than",
-			  "slowlog-max-len" } },
+		{ "*max*b*", { "hll-sparse-max-bytes", "proto-max-bulk-len" } },
+		{ "hash-*", { "hash-max-listpack-entries", "hash-max-listpack-value",
+			      "hash-max-ziplist-entries", "hash-max-ziplist-value" } },
+		{ "s*", { "save", "server-threads", "set-max-intset-entries",
+			  "set-max-listpack-entries", "set-max-listpack-value", "shards",
+			  "slowlog-log-slower-than", "slowlog-max-len" } },
 		{ "shards", { "shards" } },
 		{ "server-threads", { "server-threads" } },
 		{ "?z", { "hz" } },
-		{ "[bd]*", { "bind", "busy-poll", "daemonize", "databases", "dir" } },
+		{ "[bd]*", { "bind", "busy-poll", "busy-reply-threshold", "daemonize", "databases", "dir" } },
 		{ "*-mode", { "protected-mode" } },
 		{ "appendonly", { "appendonly" } },
 		{ "save", { "save" } },
