@@ -38,6 +38,7 @@ struct blocked {
 	struct shard_msg *m;              /* remote request, or NULL */
 	int nkeys;
 	struct bkey **keys;
+	bool counted;                     /* one client (INFO blocked_clients) */
 };
 
 struct bwait {
@@ -60,7 +61,7 @@ struct block_shard {
 	struct bkey **b;
 	uint64_t mask, nkeys;
 	struct blocked *all;
-	uint64_t nblocked;
+	uint64_t nblocked, ncounted;
 	struct bkey *ready;
 	int64_t next_deadline;            /* 0: none */
 };
@@ -239,7 +240,8 @@ static void blocked_free(struct shard *sh, struct block_shard *bs, struct blocke
 	if (b->next)
 		b->next->prev = b->prev;
 	bs->nblocked--;
-	STAT_SET(sh->stats.blocked, bs->nblocked);
+	bs->ncounted -= b->counted;
+	STAT_SET(sh->stats.blocked, bs->ncounted);
 	free(b->keys);
 	free(b->argv);
 	free(b);
@@ -353,7 +355,9 @@ void block_park(struct shard *sh, struct cmd_ctx *ctx, struct conn *c, struct pe
 		bs->all->prev = b;
 	bs->all = b;
 	bs->nblocked++;
-	STAT_SET(sh->stats.blocked, bs->nblocked);
+	b->counted = block_counted(b->cmd, b->argc, b->argv);
+	bs->ncounted += b->counted;
+	STAT_SET(sh->stats.blocked, bs->ncounted);
 	if (b->deadline && (!bs->next_deadline || b->deadline < bs->next_deadline))
 		bs->next_deadline = b->deadline;
 }
@@ -459,16 +463,20 @@ void block_conn_gone(struct shard *sh, struct conn *c)
 			break;
 		}
 	}
-	if (c->blk_shard >= 0 && (unsigned)c->blk_shard != sh->id) {
-		/* Blocked on another shard: have it drop the request (its
-		 * answer, if already on the way, is discarded here). */
+	if (c->blk_shard == -2 || (c->blk_shard >= 0 && (unsigned)c->blk_shard != sh->id)) {
+		/* Blocked on another shard (-2: on several): have them drop
+		 * the request (an answer already on the way is discarded). */
 		char idbuf[24];
 		size_t idlen = ks_ll2str(idbuf, (long long)c->id);
 		struct resp_arg av[3] = { { "client", 6 }, { "unblock", 7 }, { idbuf, idlen } };
-		struct shard_msg *m = shard_msg_new(sh, cmd_lookup_sub(cmd_lookup("client", 6), "unblock", 7),
-						    3, av);
-		m->noreply = true;
-		shard_send(sh, (unsigned)c->blk_shard, m);
+		const struct cmd_def *ub = cmd_lookup_sub(cmd_lookup("client", 6), "unblock", 7);
+		for (unsigned d = 0; d < g_nshards; d++) {
+			if (c->blk_shard >= 0 && d != (unsigned)c->blk_shard)
+				continue;
+			struct shard_msg *m = shard_msg_new(sh, ub, 3, av);
+			m->noreply = true;
+			shard_send(sh, d, m);
+		}
 	}
 }
 
@@ -477,17 +485,23 @@ int block_unblock(struct shard *sh, uint64_t cid, bool error)
 	struct block_shard *bs = sh->blocking;
 	if (!bs)
 		return 0;
-	for (struct blocked *b = bs->all; b; b = b->next) {
-		if (b->cid != cid)
-			continue;
-		struct rbuf out = {0};
-		if (error)
-			resp_add_error(&out, "UNBLOCKED client unblocked via CLIENT UNBLOCK");
-		else
-			reply_null(&out, b->proto, b->null_array);
-		blocked_answer(sh, b, &out);
-		blocked_free(sh, bs, b);
-		return 1;
+	int counted = 0;
+	struct blocked *b = bs->all;
+	while (b) {
+		struct blocked *nx = b->next;
+		if (b->cid == cid) {
+			/* A client waiting on several shards has a request on
+			 * each; one of them counts it. */
+			counted += b->counted;
+			struct rbuf out = {0};
+			if (error)
+				resp_add_error(&out, "UNBLOCKED client unblocked via CLIENT UNBLOCK");
+			else
+				reply_null(&out, b->proto, b->null_array);
+			blocked_answer(sh, b, &out);
+			blocked_free(sh, bs, b);
+		}
+		b = nx;
 	}
-	return 0;
+	return counted;
 }

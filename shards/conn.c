@@ -402,7 +402,7 @@ void conn_on_readable(struct shard *sh, struct conn *c)
 {
 	if (c->eof)
 		return;
-	if ((c->barrier && c->blk_shard < 0) || c->throttled || c->gated) {
+	if ((c->barrier && c->blk_shard == -1) || c->throttled || c->gated) {
 		/* Nothing can be parsed now: leave the rest in the socket (the
 		 * client's own flow control) until conn_resume(). */
 		if (!c->read_off) {
@@ -426,7 +426,7 @@ void conn_on_readable(struct shard *sh, struct conn *c)
 			conn_parse(sh, c);
 		return;
 	}
-	if (n == 0 && c->blk_shard >= 0) {
+	if (n == 0 && c->blk_shard != -1) {
 		/* A blocked client went away: forget it (as Redis does). */
 		conn_close(sh, c);
 		return;
@@ -472,7 +472,7 @@ void conn_client_info(const struct conn *c, int64_t now_ms, struct rbuf *out)
 		flags[nf++] = 'P';
 	if (txn_queued(c) >= 0)
 		flags[nf++] = 'x';
-	if (c->blk_shard >= 0)
+	if (c->blk_shard != -1)
 		flags[nf++] = 'b';
 	if (!nf)
 		flags[nf++] = 'N';

@@ -42,6 +42,9 @@ struct txn {
 	struct resp_arg *argv;
 	char *argbuf;
 	bool discard;
+	/* txn_lock_then */
+	void (*then)(struct shard *sh, struct txn *t, void *arg);
+	void *arg;
 };
 
 struct mcmd {
@@ -578,6 +581,24 @@ void txn_cross(struct shard *sh, struct conn *c, struct cmd_ctx *ctx, uint64_t m
 	t->on_locked = cross_locked;
 	/* Nothing after this command may run before it has locked. */
 	c->barrier = true;
+	c->inflight++;
+	txn_acquire(sh, t);
+}
+
+static void then_locked(struct shard *sh, struct txn *t)
+{
+	t->c->inflight--;
+	t->then(sh, t, t->arg);
+	conn_maybe_free(sh, t->c);
+}
+
+void txn_lock_then(struct shard *sh, struct conn *c, uint64_t mask,
+		   void (*fn)(struct shard *sh, struct txn *t, void *arg), void *arg)
+{
+	struct txn *t = txn_new(sh, c, mask);
+	t->then = fn;
+	t->arg = arg;
+	t->on_locked = then_locked;
 	c->inflight++;
 	txn_acquire(sh, t);
 }

@@ -91,7 +91,7 @@ struct conn {
 	struct txn *txn_exec;           /* multi.c: EXEC running: its commands
 					 * bypass the locks it holds */
 	bool gated;                     /* waits for this shard's lock to go */
-	int blk_shard;                  /* blocking command out on this shard, or -1 */
+	int blk_shard;                  /* blocked: on this shard, -2 on several, -1 not */
 	struct conn *gated_next;
 	char peer[64];                  /* "ip:port" — immutable after accept */
 	char local[64];
@@ -347,6 +347,10 @@ void txn_flag_error(struct conn *c);
 void txn_split(struct shard *sh, struct conn *c, struct cmd_ctx *ctx, uint64_t mask);
 void txn_cross(struct shard *sh, struct conn *c, struct cmd_ctx *ctx, uint64_t mask,
 	       cmd_cross_fn *fn);
+/* Lock the shards of mask, then call fn(sh, t, arg); fn owns t (release
+ * it with txn_release, or hand it to a fan-out as fo->txn / owns_txn). */
+void txn_lock_then(struct shard *sh, struct conn *c, uint64_t mask,
+		   void (*fn)(struct shard *sh, struct txn *t, void *arg), void *arg);
 /* Release every lock t holds (remote ones by a FIFO sentinel) and free t. */
 void txn_release(struct shard *sh, struct txn *t);
 void txn_on_msg(struct shard *sh, struct shard_msg *m);
@@ -382,6 +386,9 @@ void shard_exec_msg(struct shard *sh, struct shard_msg *m);
 /* block.c: a key was written: clients blocked on it get a try. */
 void block_on_key(struct shard *sh, int dbid, const void *key, size_t len);
 bool block_any(const struct shard *sh);
+/* xshard.c: does this blocked request stand for a client in INFO
+ * blocked_clients (a cross-shard wait counts on one shard only)? */
+bool block_counted(const struct cmd_def *cmd, int argc, const struct resp_arg *argv);
 /* ctx->blocked after execution: park the request until served or timed
  * out. Local: the reply goes to pend p of c; remote: into m, sent back. */
 void block_park(struct shard *sh, struct cmd_ctx *ctx, struct conn *c, struct pend *p,

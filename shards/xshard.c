@@ -24,6 +24,10 @@
 
 /* -------------------------------------------------------- fan-out core */
 
+static void gather_step(struct shard *sh, struct fanout *fo);
+static void gather_wait_part(struct shard *sh, struct fanout *fo, unsigned part);
+enum { G_GATHER = 1, G_WRITEBACK = 2, G_WAIT = 3 };
+
 struct fanout *fanout_new(struct shard *sh, struct conn *c, struct cmd_ctx *ctx,
 			  unsigned nparts, fanout_done_fn *done)
 {
@@ -90,6 +94,8 @@ void route_fanout_part_done(struct shard *sh, struct fanout *fo, unsigned part,
 	rbuf_free(&fo->replies[part]);
 	fo->replies[part] = *reply;
 	fo->payloads[part] = payload;
+	if (fo->done == gather_step && fo->round == G_WAIT)
+		gather_wait_part(sh, fo, part);
 	if (--fo->pending == 0)
 		fo->done(sh, fo);
 }
@@ -98,7 +104,7 @@ void fanout_send(struct shard *sh, struct fanout *fo, unsigned i, unsigned dst,
 		 const struct cmd_def *cmd, int argc, const struct resp_arg *argv,
 		 void *payload)
 {
-	if (dst == sh->id) {
+	if (dst == sh->id && !(cmd->flags & CMD_BLOCKING)) {
 		struct rbuf r = {0};
 		struct cmd_ctx ctx = fo->ctx;
 		ctx.sh = sh;
@@ -122,6 +128,7 @@ void fanout_send(struct shard *sh, struct fanout *fo, unsigned i, unsigned dst,
 	m->conn = fo->c;
 	m->payload = payload;
 	m->txn = fo->txn != NULL;
+	m->wid = fo->c->id;
 	fo->c->inflight++;
 	shard_send(sh, dst, m);
 }
@@ -683,9 +690,166 @@ static int gather_keys(const struct fanout *fo, int **idx)
 	return m;
 }
 
+/* Blocking commands whose keys span shards (BLMOVE src dst, BLPOP over
+ * keys of several shards): the gathered run found nothing to serve. Locks
+ * are released and every shard owning a key gets a __bwait waiter, which
+ * answers "woke" once one of its keys exists (at once if it already
+ * does); the first answer cancels the others and the whole command runs
+ * again under fresh locks. Waiters carry the original deadline: when all
+ * time out the client gets the null. */
+static void cmd_int_bwait(struct cmd_ctx *ctx)
+{
+	/* __bwait <deadline-ms> <null-array 0|1> <counted 0|1> key... */
+	for (int i = 4; i < ctx->argc; i++) {
+		if (ks_find(ctx->db, ctx->argv[i].p, ctx->argv[i].len, ctx->now_ms)) {
+			resp_add_simple(ctx->out, "WOKE");
+			return;
+		}
+	}
+	long long deadline = 0, na = 1;
+	arg_to_ll(&ctx->argv[1], &deadline);
+	arg_to_ll(&ctx->argv[2], &na);
+	cmd_block(ctx, deadline, na != 0);
+}
+
+static int bwait_keys(int argc, const struct resp_arg *argv, int *idx, int max)
+{
+	(void)argv;
+	for (int i = 4; i < argc; i++)
+		if (i - 4 < max)
+			idx[i - 4] = i;
+	return argc - 4;
+}
+
+static const struct cmd_def cmd_internal_bwait = {
+	.name = "__bwait", .arity = -5, .flags = CMD_INTERNAL | CMD_BLOCKING,
+	.fn = cmd_int_bwait, .keys_fn = bwait_keys,
+};
+
+bool block_counted(const struct cmd_def *cmd, int argc, const struct resp_arg *argv)
+{
+	return cmd != &cmd_internal_bwait || (argc > 3 && argv[3].len == 1 && argv[3].p[0] == '1');
+}
+
+static void gather_begin(struct shard *sh, struct fanout *fo);
+
+static void gather_relocked(struct shard *sh, struct txn *t, void *arg)
+{
+	struct fanout *fo = arg;
+	fo->txn = t;
+	fo->owns_txn = true;
+	gather_begin(sh, fo);
+}
+
+static uint64_t gather_mask(const struct fanout *fo, const int *idx, int nk)
+{
+	uint64_t mask = 0;
+	for (int k = 0; k < nk; k++)
+		mask |= 1ull << key_shard(&fo->argv[idx[k]]);
+	return mask;
+}
+
+static void gather_wait(struct shard *sh, struct fanout *fo, int64_t deadline, bool null_array)
+{
+	int *idx;
+	int nk = gather_keys(fo, &idx);
+	uint64_t mask = gather_mask(fo, idx, nk);
+	if (fo->owns_txn) {
+		txn_release(sh, fo->txn);
+		fo->owns_txn = false;
+	}
+	fo->txn = NULL;
+	fo->round = G_WAIT;
+	fo->aux = deadline ? deadline : -1;   /* kept across retries */
+	fo->stage = null_array;
+	fanout_reset(fo, (unsigned)__builtin_popcountll(mask));
+	char dl[24], idbuf[24];
+	size_t dllen = ks_ll2str(dl, deadline);
+	struct resp_arg *av = malloc(sizeof(*av) * (size_t)(nk + 4));
+	if (!av)
+		abort();
+	unsigned part = 0;
+	for (unsigned d = 0; d < g_nshards; d++) {
+		if (!(mask & (1ull << d)))
+			continue;
+		int n = 0;
+		av[n++] = (struct resp_arg){ "__bwait", 7 };
+		av[n++] = (struct resp_arg){ dl, dllen };
+		av[n++] = (struct resp_arg){ null_array ? "1" : "0", 1 };
+		av[n++] = (struct resp_arg){ part == 0 ? "1" : "0", 1 };
+		for (int k = 0; k < nk; k++)
+			if (key_shard(&fo->argv[idx[k]]) == d)
+				av[n++] = fo->argv[idx[k]];
+		fanout_send(sh, fo, part++, d, &cmd_internal_bwait, n, av, NULL);
+	}
+	(void)idbuf;
+	free(av);
+	free(idx);
+	fo->c->blk_shard = -2;
+	fanout_arm(sh, fo);
+}
+
+/* Every waiter has answered: run again if one woke, else time out. */
+static void gather_waited(struct shard *sh, struct fanout *fo)
+{
+	bool woke = false;
+	const struct rbuf *err = NULL;
+	for (unsigned i = 0; i < fo->nparts; i++) {
+		const struct rbuf *r = &fo->replies[i];
+		if (r->len >= 5 && memcmp(r->data, "+WOKE", 5) == 0)
+			woke = true;
+		else if (r->len && r->data[0] == '-' && !err)
+			err = r;
+	}
+	fo->c->blk_shard = -1;
+	if (err || !woke || fo->c->closed) {
+		struct rbuf out = {0};
+		if (err)
+			rbuf_append(&out, err->data, err->len);
+		else if (fo->ctx.proto >= 3)
+			rbuf_append(&out, "_\r\n", 3);
+		else
+			rbuf_append(&out, fo->stage ? "*-1\r\n" : "$-1\r\n", 5);
+		fanout_finish(sh, fo, &out);
+		return;
+	}
+	int *idx;
+	int nk = gather_keys(fo, &idx);
+	uint64_t mask = gather_mask(fo, idx, nk);
+	free(idx);
+	txn_lock_then(sh, fo->c, mask, gather_relocked, fo);
+}
+
+/* One waiter answered: the first "woke" cancels the others. */
+static void gather_wait_part(struct shard *sh, struct fanout *fo, unsigned part)
+{
+	const struct rbuf *r = &fo->replies[part];
+	if (fo->pending > 1 && r->len >= 5 && memcmp(r->data, "+WOKE", 5) == 0 &&
+	    !(fo->stage & 2)) {
+		fo->stage |= 2;
+		char idbuf[24];
+		size_t idlen = ks_ll2str(idbuf, (long long)fo->c->id);
+		struct resp_arg av[3] = { { "client", 6 }, { "unblock", 7 }, { idbuf, idlen } };
+		const struct cmd_def *ub = cmd_lookup_sub(cmd_lookup("client", 6), "unblock", 7);
+		for (unsigned d = 0; d < g_nshards; d++) {
+			struct shard_msg *m = shard_msg_new(sh, ub, 3, av);
+			m->noreply = true;
+			if (d == sh->id) {
+				shard_exec_msg(sh, m);
+				continue;
+			}
+			shard_send(sh, d, m);
+		}
+	}
+}
+
 static void gather_step(struct shard *sh, struct fanout *fo)
 {
-	if (fo->round == 2) {
+	if (fo->round == G_WAIT) {
+		gather_waited(sh, fo);
+		return;
+	}
+	if (fo->round == G_WRITEBACK) {
 		struct rbuf out = fo->saved;
 		memset(&fo->saved, 0, sizeof(fo->saved));
 		fanout_finish(sh, fo, &out);
@@ -713,13 +877,22 @@ static void gather_step(struct shard *sh, struct fanout *fo)
 	ctx.out = &out;
 	ctx.db = &tmp->db[0];
 	ctx.now_ms = sh->now_ms;
-	ctx.may_block = false;
+	ctx.may_block = fo->ctx.may_block;
 	ctx.scratch = true;
 	ctx.gkeys = gk;
 	ctx.ngkeys = nk;
 	ctx.dirty = 0;
 	fo->ctx.cmd->fn(&ctx);
 	STAT_ADD(sh->stats.cmds, 1);
+	if (ctx.blocked) {
+		ks_space_free(tmp);
+		free(gk);
+		free(idx);
+		rbuf_free(&out);
+		int64_t deadline = fo->aux ? (fo->aux < 0 ? 0 : fo->aux) : ctx.block_deadline_ms;
+		gather_wait(sh, fo, deadline, ctx.block_null_array);
+		return;
+	}
 	if (ctx.dirty == 0) {
 		ks_space_free(tmp);
 		free(gk);
@@ -729,7 +902,7 @@ static void gather_step(struct shard *sh, struct fanout *fo)
 	}
 	/* Write back every key (the handler may have changed any of them). */
 	fo->saved = out;
-	fo->round = 2;
+	fo->round = G_WRITEBACK;
 	fanout_reset(fo, (unsigned)nk);
 	char dbbuf[24];
 	size_t dblen = ks_ll2str(dbbuf, fo->ctx.dbid);
@@ -752,13 +925,10 @@ static void gather_step(struct shard *sh, struct fanout *fo)
 	fanout_arm(sh, fo);
 }
 
-void xshard_gather(struct cmd_ctx *ctx)
+static void gather_begin(struct shard *sh, struct fanout *fo)
 {
-	struct shard *sh = ctx->sh;
-	struct fanout *fo = fanout_new(sh, ctx->c, ctx, 0, gather_step);
-	ctx->c->barrier = true;
-	fo->holds_barrier = true;
-	fo->round = 1;
+	fo->round = G_GATHER;
+	fo->stage &= 1;
 	int *idx;
 	int nk = gather_keys(fo, &idx);
 	fanout_reset(fo, (unsigned)nk);
@@ -769,4 +939,13 @@ void xshard_gather(struct cmd_ctx *ctx)
 	}
 	free(idx);
 	fanout_arm(sh, fo);
+}
+
+void xshard_gather(struct cmd_ctx *ctx)
+{
+	struct shard *sh = ctx->sh;
+	struct fanout *fo = fanout_new(sh, ctx->c, ctx, 0, gather_step);
+	ctx->c->barrier = true;
+	fo->holds_barrier = true;
+	gather_begin(sh, fo);
 }

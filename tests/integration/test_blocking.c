@@ -243,3 +243,55 @@ Test(blocking, disconnect_cleans_up)
 	}
 	redisFree(o);
 }
+
+/* Keys on different shards in one blocking call: BLMOVE from a list on
+ * one shard to a list on another, BLPOP over keys of all shards. */
+Test(blocking, keys_on_several_shards)
+{
+	redisContext *o = kr_connect(&srv), *b = kr_connect(&srv);
+	char k[3][32];
+	for (unsigned s = 0; s < 3; s++)
+		key_on_shard(k[s], sizeof k[s], "bx", s, 0);
+	redisAppendCommand(b, "BLMOVE %s %s LEFT RIGHT 0", k[0], k[1]);
+	redisBufferWrite(b, &(int){0});
+	wait_blocked(o, 1);
+	kr_int(o, 1, "RPUSH %s moved", k[0]);
+	redisReply *r;
+	cr_assert_eq(redisGetReply(b, (void **)&r), REDIS_OK);
+	cr_assert_str_eq(r->str, "moved");
+	freeReplyObject(r);
+	kr_bulk(o, "moved", "LINDEX %s 0", k[1]);
+	kr_int(o, 0, "LLEN %s", k[0]);
+
+	redisAppendCommand(b, "BLPOP %s %s %s 0", k[0], k[2], k[0]);
+	redisBufferWrite(b, &(int){0});
+	wait_blocked(o, 1);
+	kr_int(o, 1, "RPUSH %s late", k[2]);
+	expect_pair(b, k[2], "late");
+
+	/* Timeout, CLIENT UNBLOCK and disconnect work for them too. */
+	long long t0 = now_ms();
+	r = kr_cmd(b, "BLPOP %s %s 0.1", k[0], k[2]);
+	cr_assert_eq(r->type, REDIS_REPLY_NIL);
+	freeReplyObject(r);
+	cr_assert_geq(now_ms() - t0, 95);
+	r = kr_cmd(b, "CLIENT ID");
+	long long id = r->integer;
+	freeReplyObject(r);
+	redisAppendCommand(b, "BLMOVE %s %s LEFT RIGHT 0", k[2], k[0]);
+	redisBufferWrite(b, &(int){0});
+	wait_blocked(o, 1);
+	kr_int(o, 1, "CLIENT UNBLOCK %lld", id);
+	cr_assert_eq(redisGetReply(b, (void **)&r), REDIS_OK);
+	cr_assert_eq(r->type, REDIS_REPLY_NIL);
+	freeReplyObject(r);
+	redisAppendCommand(b, "BLMOVE %s %s LEFT RIGHT 0", k[2], k[0]);
+	redisBufferWrite(b, &(int){0});
+	wait_blocked(o, 1);
+	redisFree(b);
+	wait_blocked(o, 0);
+	kr_int(o, 1, "RPUSH %s stays", k[2]);
+	kr_int(o, 1, "LLEN %s", k[2]);
+	kr_int(o, 0, "LLEN %s", k[0]);
+	redisFree(o);
+}
