@@ -139,10 +139,6 @@ static struct block_shard *bs_get(struct shard *sh)
 	return sh->blocking;
 }
 
-bool block_any(const struct shard *sh)
-{
-	return sh->blocking && sh->blocking->nblocked;
-}
 
 static uint32_t bkey_hash(int db, const void *key, size_t len)
 {
@@ -240,6 +236,7 @@ static void blocked_free(struct shard *sh, struct block_shard *bs, struct blocke
 	if (b->next)
 		b->next->prev = b->prev;
 	bs->nblocked--;
+	sh->nblocked = bs->nblocked;
 	bs->ncounted -= b->counted;
 	STAT_SET(sh->stats.blocked, bs->ncounted);
 	free(b->keys);
@@ -355,6 +352,7 @@ void block_park(struct shard *sh, struct cmd_ctx *ctx, struct conn *c, struct pe
 		bs->all->prev = b;
 	bs->all = b;
 	bs->nblocked++;
+	sh->nblocked = bs->nblocked;
 	b->counted = block_counted(b->cmd, b->argc, b->argv);
 	bs->ncounted += b->counted;
 	STAT_SET(sh->stats.blocked, bs->ncounted);

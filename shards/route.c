@@ -301,8 +301,9 @@ void route_run(struct shard *sh, struct conn *c, const struct cmd_def *cmd,
 		return;
 	} else if (cmd->route_fn) {
 		target = cmd->route_fn(&ctx);
-	} else if (!(cmd->flags & (CMD_CONN | CMD_NOKEYS_ANY)) &&
+	} else if (g_nshards > 1 && !(cmd->flags & (CMD_CONN | CMD_NOKEYS_ANY)) &&
 		   (cmd->first_key > 0 || cmd->keys_fn)) {
+		/* (With one shard every key is here: nothing to find out.) */
 		int buf[64], *idx;
 		int nk = route_keys(cmd, argc, argv, buf, 64, &idx);
 		/* A key/value list with a missing value (MSET k1 v1 k2) is not

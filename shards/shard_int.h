@@ -211,6 +211,7 @@ struct shard {
 	struct txn *cur_txn;              /* fan-outs created now belong to it */
 	long long dirty;                  /* changes since start (server.dirty) */
 	bool busy;                        /* shard_busy_poll() runs: reply -BUSY */
+	uint64_t nblocked;                /* requests blocked on keys here (block.c) */
 
 	struct shard_stats stats __attribute__((aligned(64)));
 	/* A script runs on this shard (set by t_script.c, read by SCRIPT KILL
@@ -385,7 +386,7 @@ void types_register(void);
 void shard_exec_msg(struct shard *sh, struct shard_msg *m);
 /* block.c: a key was written: clients blocked on it get a try. */
 void block_on_key(struct shard *sh, int dbid, const void *key, size_t len);
-bool block_any(const struct shard *sh);
+static inline bool block_any(const struct shard *sh);
 /* xshard.c: does this blocked request stand for a client in INFO
  * blocked_clients (a cross-shard wait counts on one shard only)? */
 bool block_counted(const struct cmd_def *cmd, int argc, const struct resp_arg *argv);
@@ -408,5 +409,10 @@ void shard_slowlog_reset(struct shard *sh);
 /* conn.c: continue parsing a client that waited for a multi-round op. */
 void conn_resume(struct shard *sh, struct conn *c);
 void server_info_merge(struct cmd_ctx *ctx, struct rbuf *parts, int n);
+
+static inline bool block_any(const struct shard *sh)
+{
+	return sh->nblocked != 0;
+}
 
 #endif
