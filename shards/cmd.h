@@ -77,6 +77,9 @@ typedef void cmd_fn(struct cmd_ctx *ctx);
 #define CMD_ALLOW_BUSY (1u << 16)  /* runs while a script is busy (SCRIPT KILL) */
 #define CMD_BLOCKING   (1u << 17)  /* may block (BLPOP ...) */
 #define CMD_NOMULTI    (1u << 18)  /* not queued by MULTI: runs at once (WATCH ...) */
+#define CMD_SCRIPT     (1u << 19)  /* runs other commands (EVAL): their writes are
+				    * counted and signalled as they happen, so its
+				    * own ctx->dirty (their sum) is not again */
 
 /* How replies of sub-requests combine (multi-key spanning shards, BCAST). */
 enum cmd_merge {

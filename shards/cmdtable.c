@@ -114,11 +114,11 @@ static const struct cmd_def client_subs[] = {
 };
 
 static const struct cmd_def config_subs[] = {
-	C("config|get", -3, A | CMD_NOKEYS_ANY | L | S, K0, cmd_config_get, "server", "2.0.0",
+	C("config|get", -3, A | CMD_NOSCRIPT | CMD_NOKEYS_ANY | L | S, K0, cmd_config_get, "server", "2.0.0",
 	  "Returns the effective values of configuration parameters.", .merge = MERGE_NONE),
-	C("config|set", -4, A | CMD_BCAST | L | S, K0, cmd_config_set, "server", "2.0.0",
+	C("config|set", -4, A | CMD_NOSCRIPT | CMD_BCAST | L | S, K0, cmd_config_set, "server", "2.0.0",
 	  "Sets configuration parameters in-flight.", .merge = MERGE_OK),
-	C("config|resetstat", 2, A | CMD_BCAST | L | S, K0, cmd_config_resetstat, "server", "2.0.0",
+	C("config|resetstat", 2, A | CMD_NOSCRIPT | CMD_BCAST | L | S, K0, cmd_config_resetstat, "server", "2.0.0",
 	  "Resets the server's statistics.", .merge = MERGE_OK),
 	C("config|help", 2, L | S, K0, cmd_config_help, "server", "5.0.0",
 	  "Returns helpful text about the different subcommands.", .merge = MERGE_NONE),
@@ -245,9 +245,9 @@ static const struct cmd_def table[] = {
 	C("command", -1, L | S | CMD_NOKEYS_ANY, K0, cmd_command, "server", "2.8.13", "Returns detailed information about all commands.", .subs = command_subs),
 	C("time", 1, F | L | S | CMD_NOKEYS_ANY, K0, cmd_time, "server", "2.6.0", "Returns the server time.", .merge = MERGE_NONE),
 	C("lastsave", 1, F | L | S | CMD_NOKEYS_ANY, K0, cmd_lastsave, "server", "1.0.0", "Returns the Unix timestamp of the last successful save to disk.", .merge = MERGE_NONE),
-	C("shutdown", -1, A | L | S | CMD_NOKEYS_ANY | CMD_ALLOW_BUSY, K0, cmd_shutdown, "server", "1.0.0", "Synchronously saves the database(s) to disk and shuts down the Redis server.", .merge = MERGE_NONE),
-	C("debug", -2, A | CMD_PROTECTED, K0, NULL, "server", "1.0.0", "A container for debugging commands.", .subs = debug_subs),
-	C("monitor", 1, A | CMD_CONN | L | S, K0, cmd_monitor, "server", "1.0.0", "Listens for all requests received by the server in real-time.", .merge = MERGE_NONE),
+	C("shutdown", -1, A | L | S | CMD_NOKEYS_ANY | CMD_ALLOW_BUSY | CMD_NOSCRIPT, K0, cmd_shutdown, "server", "1.0.0", "Synchronously saves the database(s) to disk and shuts down the Redis server.", .merge = MERGE_NONE),
+	C("debug", -2, A | CMD_PROTECTED | CMD_NOSCRIPT, K0, NULL, "server", "1.0.0", "A container for debugging commands.", .subs = debug_subs),
+	C("monitor", 1, A | CMD_NOSCRIPT | CMD_CONN | L | S, K0, cmd_monitor, "server", "1.0.0", "Listens for all requests received by the server in real-time.", .merge = MERGE_NONE),
 	C("slowlog", -2, 0, K0, NULL, "server", "2.2.12", "A container for slow log commands.", .subs = slowlog_subs),
 	C("memory", -2, 0, K0, NULL, "server", "4.0.0", "A container for memory diagnostics commands.", .subs = memory_subs),
 

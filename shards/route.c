@@ -22,7 +22,7 @@ void route_exec(struct shard *sh, struct cmd_ctx *ctx)
 	long long before = ctx->dirty;
 	ctx->cmd->fn(ctx);
 	STAT_ADD(sh->stats.cmds, 1);
-	if (ctx->dirty != before) {
+	if (ctx->dirty != before && !(ctx->cmd->flags & CMD_SCRIPT)) {
 		sh->dirty += ctx->dirty - before;
 		txn_post_write(sh, ctx);
 	}
@@ -351,6 +351,8 @@ void route_run(struct shard *sh, struct conn *c, const struct cmd_def *cmd,
 	uint64_t t0 = shard_clock_us();
 	route_exec(sh, &ctx);
 	c->discard_cur = false;
+	if (ctx.out == &c->out && !c->in_flush)
+		conn_mark_flush(sh, c);   /* a busy script's poll flushed c meanwhile */
 	if (bp) {
 		if (ctx.blocked) {
 			c->inflight++;

@@ -14,6 +14,7 @@
  * at least one of them sees the other and no wake-up is lost. */
 #include "shards/shard_int.h"
 #include "shards/pubsub.h"
+#include "shards/script.h"
 
 #include <errno.h>
 #include <sched.h>
@@ -442,13 +443,21 @@ static void shard_arena(struct shard *sh)
 #endif
 }
 
+/* Handle a batch of events. The batch is kept in the shard so that a busy
+ * script's poll (shard_busy_poll) handles the rest of it too. */
 static void shard_events(struct shard *sh, struct dp_event *ev, int n)
 {
-	for (int i = 0; i < n; i++) {
-		struct conn *c = ev[i].udata;
-		switch (ev[i].kind) {
+	struct dp_event *saved_ev = sh->ev;
+	int saved_n = sh->ev_n, saved_pos = sh->ev_pos;
+	sh->ev = ev;
+	sh->ev_n = n;
+	sh->ev_pos = 0;
+	while (sh->ev_pos < sh->ev_n) {
+		struct dp_event *e = &ev[sh->ev_pos++];
+		struct conn *c = e->udata;
+		switch (e->kind) {
 		case DP_EV_ACCEPT:
-			conn_new(sh, &ev[i]);
+			conn_new(sh, e);
 			break;
 		case DP_EV_READABLE:
 			if (c && !c->closed)
@@ -462,6 +471,9 @@ static void shard_events(struct shard *sh, struct dp_event *ev, int n)
 			break;
 		}
 	}
+	sh->ev = saved_ev;
+	sh->ev_n = saved_n;
+	sh->ev_pos = saved_pos;
 }
 
 /* A script has run past busy-reply-threshold: keep this shard's clients
@@ -474,6 +486,14 @@ bool shard_busy_poll(struct shard *sh)
 		return atomic_load(&sh->script_kill);   /* no nesting */
 	sh->busy = true;
 	sh->now_ms = shard_clock_ms();
+	/* First what was left of the batch being handled when the script
+	 * started (e.g. the connection that wants to SCRIPT KILL it). */
+	if (sh->ev && sh->ev_pos < sh->ev_n) {
+		struct dp_event *rest = sh->ev + sh->ev_pos;
+		int nrest = sh->ev_n - sh->ev_pos;
+		sh->ev_pos = sh->ev_n;
+		shard_events(sh, rest, nrest);
+	}
 	int n = dp_poll(sh->port, ev, SHARD_BURST, 0);
 	shard_events(sh, ev, n);
 	conn_flush_all(sh);
@@ -539,6 +559,7 @@ static void *shard_main(void *arg)
 	}
 	dp_stop_listening(sh->port);
 	ps_shard_free(sh);
+	script_shard_free(sh);
 	return NULL;
 }
 
@@ -652,5 +673,6 @@ int shard_wait_all(void)
 {
 	for (unsigned i = 0; i < g_nshards; i++)
 		pthread_join(g_shards[i]->thread, NULL);
+	script_store_free();
 	return atomic_load(&g_shutdown_status);
 }

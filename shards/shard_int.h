@@ -211,6 +211,8 @@ struct shard {
 	struct txn *cur_txn;              /* fan-outs created now belong to it */
 	long long dirty;                  /* changes since start (server.dirty) */
 	bool busy;                        /* shard_busy_poll() runs: reply -BUSY */
+	struct dp_event *ev;              /* the event batch being handled */
+	int ev_n, ev_pos;
 	uint64_t nblocked;                /* requests blocked on keys here (block.c) */
 
 	struct shard_stats stats __attribute__((aligned(64)));
