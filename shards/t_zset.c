@@ -32,7 +32,7 @@
 /* Sets as inputs of ZUNION & co. (score 1 each) are read through
  * obj_set.h (the set type's own module). TODO: switch on when obj_set.h
  * lands; until then a set key is WRONGTYPE here like any non-zset. */
-#define ZSET_HAVE_SETS 0
+#define ZSET_HAVE_SETS 1
 #if ZSET_HAVE_SETS
 #include "shards/obj_set.h"
 #endif
@@ -850,7 +850,7 @@ static unsigned long zsrc_len(const struct ks_entry *e)
 	if (e->type == KS_ZSET)
 		return obj_zset_len(e->v.ptr, e->enc);
 #if ZSET_HAVE_SETS
-	return obj_set_len(e->v.ptr, e->enc);
+	return obj_set_size(e->v.ptr, e->enc);
 #else
 	return 0;
 #endif
@@ -878,7 +878,7 @@ static bool zsrc_next(struct zsrc_iter *it, struct obj_zset_elem *el)
 	if (e->type == KS_ZSET)
 		return obj_zset_iter_next(&it->zi, el);
 #if ZSET_HAVE_SETS
-	struct obj_set_str m;
+	struct obj_set_elem m;
 	if (!obj_set_iter_next(&it->si, &m))
 		return false;
 	el->m = m.p;
