@@ -38,6 +38,7 @@ PY
 	return $rc
 }
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+export LSAN_OPTIONS="suppressions=$(pwd)/tests/lsan.supp:print_suppressions=0"
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 run_build build --buildtype=release || fail=1
 run_build build-asan --buildtype=debugoptimized -Db_sanitize=address,undefined -Djemalloc=false || fail=1

@@ -24,18 +24,8 @@
 static struct kr_srv srv;
 static redisContext *c;
 
-static void setup(void)
-{
-	kr_srv_start(&srv, NULL);
-	c = kr_connect(&srv);
-}
-
-static void teardown(void)
-{
-	redisFree(c);
-	cr_expect(kr_srv_alive(&srv), "server died during the test");
-	kr_srv_stop(&srv);
-}
+static void setup(void) { kr_srv_start_client(&srv, &c, NULL); }
+static void teardown(void) { kr_srv_stop_client(&srv, &c); }
 
 TestSuite(sort, .init = setup, .fini = teardown, .timeout = 120);
 
@@ -46,55 +36,14 @@ TestSuite(sort, .init = setup, .fini = teardown, .timeout = 120);
 
 /* ------------------------------------------------------------ helpers */
 
-/* Run a command given as space-separated words and return the reply. */
-static redisReply *words(const char *line)
-{
-	char buf[16384];
-	const char *argv[1024];
-	size_t lens[1024];
-	int argc = 0;
-	char *save = NULL;
-
-	cr_assert(strlen(line) < sizeof(buf), "command too long: %s", line);
-	strcpy(buf, line);
-	for (char *w = strtok_r(buf, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
-		cr_assert(argc < 1024);
-		argv[argc] = w;
-		lens[argc] = strlen(w);
-		argc++;
-	}
-	return kr_cmdv(c, argc, argv, lens);
-}
-
-/* Assert that `line` replies exactly `want` (kr_render text). */
-static void X(const char *line, const char *want)
-{
-	struct kr_sb b = { 0 };
-	redisReply *r = words(line);
-
-	kr_render(&b, r);
-	cr_assert(strcmp(b.s, want) == 0, "%s\n  want: %s\n  got:  %s", line, want, b.s);
-	free(b.s);
-	freeReplyObject(r);
-}
-
-struct step {
-	const char *cmd, *want;
-};
-
-static void run_steps(const struct step *st, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		X(st[i].cmd, st[i].want);
-}
-
-#define RUN(steps) run_steps(steps, sizeof(steps) / sizeof(steps[0]))
+static void X(const char *line, const char *want) { kr_expect_render(c, line, want); }
+#define RUN(steps) KR_RUN(c, steps)
 
 /* ------------------------------------------------------------- lists */
 
 Test(sort, list_numeric)
 {
-	static const struct step st[] = {
+	static const struct kr_step st[] = {
 		{ "RPUSH {s}l 3 1 2 10 -5 1.5", ":6" },
 		{ "SORT {s}l", "*6[$-5,$1,$1.5,$2,$3,$10]" },
 		{ "SORT {s}l ASC", "*6[$-5,$1,$1.5,$2,$3,$10]" },
@@ -128,7 +77,7 @@ Test(sort, list_numeric)
 
 Test(sort, list_alpha_and_errors)
 {
-	static const struct step st[] = {
+	static const struct kr_step st[] = {
 		{ "RPUSH {s}a b a c B 10 9 ab", ":7" },
 		{ "SORT {s}a ALPHA", "*7[$10,$9,$B,$a,$ab,$b,$c]" },
 		{ "SORT {s}a ALPHA DESC", "*7[$c,$b,$ab,$a,$B,$9,$10]" },
@@ -198,7 +147,7 @@ Test(sort, list_lenient_numbers)
 
 Test(sort, list_nosort)
 {
-	static const struct step st[] = {
+	static const struct kr_step st[] = {
 		{ "RPUSH {s}l c a d b", ":4" },
 		{ "SORT {s}l BY nosort", "*4[$c,$a,$d,$b]" },
 		{ "SORT {s}l BY nosort DESC", "*4[$b,$d,$a,$c]" },
@@ -223,7 +172,7 @@ Test(sort, list_nosort)
 
 Test(sort, by_and_get_patterns)
 {
-	static const struct step st[] = {
+	static const struct kr_step st[] = {
 		{ "RPUSH {s}l a b c d", ":4" },
 		{ "MSET {s}w_a 3 {s}w_b 1 {s}w_c 2 {s}v_a A {s}v_b B {s}v_d D", "+OK" },
 		/* d has no weight: 0, first */
@@ -278,7 +227,7 @@ Test(sort, by_and_get_patterns)
 
 Test(sort, store)
 {
-	static const struct step st[] = {
+	static const struct kr_step st[] = {
 		{ "RPUSH {s}l 3 1 2", ":3" },
 		{ "SORT {s}l STORE {s}d", ":3" },
 		{ "TYPE {s}d", "+list" },
@@ -325,7 +274,7 @@ Test(sort, store_big)
 		kr_sb_fmt(&b, "RPUSH {s}l");
 		for (int k = i; k < i + 100; k++)
 			kr_sb_fmt(&b, " %d", (k * 7919) % N);   /* a permutation of 0..N-1 */
-		r = words(b.s);
+		r = kr_words(c, b.s);
 		cr_assert_eq(r->type, REDIS_REPLY_INTEGER);
 		freeReplyObject(r);
 		free(b.s);
@@ -359,7 +308,7 @@ Test(sort, store_big)
 
 Test(sort, sets)
 {
-	static const struct step st[] = {
+	static const struct kr_step st[] = {
 		{ "SADD {s}i 30 1 20 -4", ":4" },                  /* intset */
 		{ "SORT {s}i", "*4[$-4,$1,$20,$30]" },
 		{ "SORT {s}i DESC LIMIT 0 2", "*2[$30,$20]" },
@@ -400,24 +349,9 @@ Test(sort, big_set)
 		kr_sb_fmt(&b, " m%03d", (i * 367) % N);
 	for (int i = 0; i < 10; i++)
 		kr_sb_fmt(&b, " %d", i * 3);
-	{
-		/* too many words for words(): send as argv */
-		const char **argv = malloc(sizeof(*argv) * (N + 20));
-		size_t *lens = malloc(sizeof(*lens) * (N + 20));
-		int argc = 0;
-		char *save = NULL;
-
-		for (char *w = strtok_r(b.s, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
-			argv[argc] = w;
-			lens[argc] = strlen(w);
-			argc++;
-		}
-		r = kr_cmdv(c, argc, argv, lens);
-		cr_assert_eq(r->integer, N + 10);
-		freeReplyObject(r);
-		free(argv);
-		free(lens);
-	}
+	r = kr_words(c, b.s);
+	cr_assert_eq(r->integer, N + 10);
+	freeReplyObject(r);
 	free(b.s);
 	r = kr_cmd(c, "SORT {s}s ALPHA LIMIT 8 4");
 	cr_assert_eq(r->elements, 4);
@@ -434,7 +368,7 @@ Test(sort, big_set)
 
 Test(sort, zsets)
 {
-	static const struct step st[] = {
+	static const struct kr_step st[] = {
 		{ "ZADD {s}z 1 30 2 10 3 20 4 -1", ":4" },
 		{ "SORT {s}z", "*4[$-1,$10,$20,$30]" },
 		{ "SORT {s}z DESC", "*4[$30,$20,$10,$-1]" },
@@ -499,7 +433,7 @@ Test(sort, getkeys)
  * the sort, whatever shard owns it. */
 Test(sort, store_on_other_shards)
 {
-	static const struct step st[] = {
+	static const struct kr_step st[] = {
 		{ "RPUSH {s}l 3 1 2", ":3" },
 		{ "SET k0 x", "+OK" },
 		{ "SORT {s}l STORE k0", ":3" },
@@ -534,8 +468,10 @@ Test(sort, patterns_and_shards)
 	cr_assert_str_eq(r->element[2]->str, "A");
 	freeReplyObject(r);
 	const char *ns = getenv("KR_SHARDS");
-	if (srv.is_redis || !ns || atoi(ns) < 2)
+	if (srv.is_redis || !ns || atoi(ns) < 2) {
+		redisFree(c);
 		return;
+	}
 	/* w_a w_b w_c without a tag: at least one lands on another shard
 	 * than {u}:l for 2+ shards (checked below by the slot rule). */
 	kr_ok(c, "MSET w_a 3 w_b 1 w_c 2");
