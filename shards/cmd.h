@@ -192,6 +192,39 @@ void txn_signal_db(struct shard *sh, int dbid);
 /* Reply the value of a string entry as a bulk string. */
 void cmd_reply_str(struct cmd_ctx *ctx, const struct ks_entry *e);
 
+/* The SCAN family (SCAN HSCAN SSCAN ZSCAN). cmd_parse_cursor parses a
+ * cursor as Redis 7.0 does (strtoul, base 10, the whole argument, no
+ * leading space, no overflow; "" is 0): 0 ok, -1 invalid, no reply.
+ * cmd_scan_opts parses argv[first..]: [MATCH pattern] [COUNT count], and
+ * [TYPE type] when type != NULL, in any order, the last of each winning;
+ * *pat becomes NULL for MATCH "*" (everything), *count and *type keep the
+ * caller's defaults when absent. Replies the error (syntax, not an
+ * integer, COUNT < 1) and returns -1 on bad input. cmd_reply_scan_cursor
+ * starts the reply, [cursor, ...]; cmd_reply_scan is the whole reply with
+ * n elements already encoded in items (NULL when n is 0). */
+int cmd_parse_cursor(const struct resp_arg *a, uint64_t *cursor);
+int cmd_scan_opts(struct cmd_ctx *ctx, int first, const struct resp_arg **pat, long long *count,
+		  const struct resp_arg **type);
+void cmd_reply_scan_cursor(struct cmd_ctx *ctx, uint64_t cursor);
+void cmd_reply_scan(struct cmd_ctx *ctx, uint64_t cursor, long long n, const struct rbuf *items);
+
+/* The count form of HRANDFIELD / ZRANDMEMBER: key count [opt]. Checks, in
+ * Redis 7.0's order: count an integer; not LLONG_MIN (out of range); no
+ * other word than opt, nothing after it (syntax); with opt, |count| at
+ * most LLONG_MAX / 2 (the reply's size would overflow). Replies the error
+ * and returns -1 on bad input; else 0, *count = |count|, *unique = count
+ * >= 0 (distinct picks), *with_opt = opt given. */
+int arg_rand_count(struct cmd_ctx *ctx, const char *opt, unsigned long *count, bool *unique,
+		   bool *with_opt);
+
+/* Redis's "human" long double text (INCRBYFLOAT, HINCRBYFLOAT): "%.17Lf"
+ * without trailing zeros or a bare trailing point, "-0" as "0". buf holds
+ * CMD_LDBL_STR_MAX bytes (Redis's MAX_LONG_DOUBLE_CHARS: room for up to
+ * 4933 integer digits, sign, point and 17 decimals); v is finite. Returns
+ * the length (NUL-terminated). */
+#define CMD_LDBL_STR_MAX (5 * 1024)
+size_t cmd_ld2str(char *buf, long double v);
+
 /* Shard facts for handlers that need them (SCAN cursors, DEBUG POPULATE). */
 unsigned shard_self_id(const struct shard *sh);
 unsigned shard_nshards(void);

@@ -1,11 +1,16 @@
 /* Helpers every command handler uses: argument parsing that replies its own
- * errors, key lookups that keep the keyspace statistics, and the command
- * name index (an open-addressing hash over the one table in cmdtable.c). */
+ * errors, key lookups that keep the keyspace statistics, pieces that several
+ * type families share (the SCAN family's cursor, options and reply, the
+ * count of HRANDFIELD/ZRANDMEMBER, the text of a long double), and the
+ * command name index (an open-addressing hash over the one table in
+ * cmdtable.c). */
 #include "shards/shard_int.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -131,6 +136,135 @@ void cmd_reply_str(struct cmd_ctx *ctx, const struct ks_entry *e)
 		break;
 	}
 	}
+}
+
+/* ------------------------------------------------------- SCAN family */
+
+int cmd_parse_cursor(const struct resp_arg *a, uint64_t *cursor)
+{
+	char small[64], *s = small, *end;
+	unsigned long long v;
+	int rc = -1;
+
+	if (a->len >= sizeof(small)) {   /* leading zeros can make it long */
+		s = malloc(a->len + 1);
+		if (!s)
+			return -1;
+	}
+	memcpy(s, a->p, a->len);
+	s[a->len] = '\0';
+	/* an embedded NUL would end strtoull early and pass as valid */
+	if (strlen(s) != a->len || (a->len > 0 && isspace((unsigned char)s[0])))
+		goto out;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (*end != '\0' || errno == ERANGE)
+		goto out;
+	*cursor = v;
+	rc = 0;
+out:
+	if (s != small)
+		free(s);
+	return rc;
+}
+
+int cmd_scan_opts(struct cmd_ctx *ctx, int first, const struct resp_arg **pat, long long *count,
+		  const struct resp_arg **type)
+{
+	for (int j = first; j < ctx->argc; j += 2) {
+		const struct resp_arg *opt = &ctx->argv[j], *val;
+
+		if (j + 1 >= ctx->argc) {
+			resp_add_error(ctx->out, ERR_SYNTAX);
+			return -1;
+		}
+		val = &ctx->argv[j + 1];
+		if (arg_is(opt, "count")) {
+			if (arg_ll(ctx, val, count) < 0)
+				return -1;
+			if (*count < 1) {
+				resp_add_error(ctx->out, ERR_SYNTAX);
+				return -1;
+			}
+		} else if (arg_is(opt, "match")) {
+			*pat = (val->len == 1 && val->p[0] == '*') ? NULL : val;
+		} else if (type && arg_is(opt, "type")) {
+			*type = val;
+		} else {
+			resp_add_error(ctx->out, ERR_SYNTAX);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+void cmd_reply_scan_cursor(struct cmd_ctx *ctx, uint64_t cursor)
+{
+	char cbuf[24];
+	int clen = snprintf(cbuf, sizeof(cbuf), "%llu", (unsigned long long)cursor);
+
+	resp_add_array(ctx->out, 2);
+	resp_add_bulk(ctx->out, cbuf, (size_t)clen);
+}
+
+void cmd_reply_scan(struct cmd_ctx *ctx, uint64_t cursor, long long n, const struct rbuf *items)
+{
+	cmd_reply_scan_cursor(ctx, cursor);
+	resp_add_array(ctx->out, n);
+	if (items && items->len)
+		rbuf_append(ctx->out, items->data, items->len);
+}
+
+/* ------------------------------------------- HRANDFIELD ZRANDMEMBER */
+
+int arg_rand_count(struct cmd_ctx *ctx, const char *opt, unsigned long *count, bool *unique,
+		   bool *with_opt)
+{
+	long long l;
+
+	if (arg_ll(ctx, &ctx->argv[2], &l) < 0)
+		return -1;
+	if (l == LLONG_MIN) {
+		resp_add_error(ctx->out, "ERR value is out of range, value must between "
+			       "-9223372036854775807 and 9223372036854775807");
+		return -1;
+	}
+	if (ctx->argc > 4 || (ctx->argc == 4 && !arg_is(&ctx->argv[3], opt))) {
+		resp_add_error(ctx->out, ERR_SYNTAX);
+		return -1;
+	}
+	*with_opt = ctx->argc == 4;
+	if (*with_opt && (l < -(LLONG_MAX / 2) || l > LLONG_MAX / 2)) {
+		resp_add_error(ctx->out, "ERR value is out of range");
+		return -1;
+	}
+	*unique = l >= 0;
+	*count = l < 0 ? (unsigned long)-l : (unsigned long)l;
+	return 0;
+}
+
+/* ----------------------------------------------------- long doubles */
+
+size_t cmd_ld2str(char *buf, long double v)
+{
+	int n = snprintf(buf, CMD_LDBL_STR_MAX, "%.17Lf", v);
+	size_t len;
+
+	if (n < 0 || n >= CMD_LDBL_STR_MAX)
+		return 0;   /* cannot happen for a finite long double */
+	len = (size_t)n;
+	if (memchr(buf, '.', len)) {
+		while (buf[len - 1] == '0')
+			len--;
+		if (buf[len - 1] == '.')
+			len--;
+	}
+	if (len == 2 && buf[0] == '-' && buf[1] == '0') {
+		buf[0] = '0';
+		len = 1;
+	}
+	buf[len] = '\0';
+	return len;
 }
 
 /* ------------------------------------------------- command name index */

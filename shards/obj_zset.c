@@ -980,6 +980,33 @@ void obj_zset_shrink(void **ptr, uint8_t *enc, const struct obj_zset_lim *lim)
 	obj_zset_convert(ptr, enc, KS_ENC_LISTPACK);
 }
 
+/* ZADD's flags applied to a member already present with score cur: NX
+ * leaves it, INCR adds cur to *score (NaN is an error), LT/GT refuse a
+ * move the wrong way. Sets *out (and *newscore) as ZADD reports them.
+ * Returns 1 when the score must change to *score, 0 when nothing changes,
+ * -1 when INCR made NaN. */
+static int zs_add_existing(unsigned in, double cur, double *score, unsigned *out, double *newscore)
+{
+	if (in & OBJ_ZSET_NX) {
+		*out |= OBJ_ZSET_OUT_NOP;
+		return 0;
+	}
+	if (in & OBJ_ZSET_INCR) {
+		*score += cur;
+		if (isnan(*score)) {
+			*out |= OBJ_ZSET_OUT_NAN;
+			return -1;
+		}
+	}
+	if (((in & OBJ_ZSET_LT) && *score >= cur) || ((in & OBJ_ZSET_GT) && *score <= cur)) {
+		*out |= OBJ_ZSET_OUT_NOP;
+		return 0;
+	}
+	if (newscore)
+		*newscore = *score;
+	return *score == cur ? 0 : 1;
+}
+
 static int zl_add(void **ptr, uint8_t *enc, const void *m, size_t mlen, double score,
 		  unsigned in, unsigned *out, double *newscore, const struct obj_zset_lim *lim)
 {
@@ -988,25 +1015,9 @@ static int zl_add(void **ptr, uint8_t *enc, const void *m, size_t mlen, double s
 	unsigned char *p = zl_find(lp, m, mlen, &cur);
 
 	if (p) {
-		if (in & OBJ_ZSET_NX) {
-			*out |= OBJ_ZSET_OUT_NOP;
-			return 0;
-		}
-		if (in & OBJ_ZSET_INCR) {
-			score += cur;
-			if (isnan(score)) {
-				*out |= OBJ_ZSET_OUT_NAN;
-				return -1;
-			}
-		}
-		if (((in & OBJ_ZSET_LT) && score >= cur) || ((in & OBJ_ZSET_GT) && score <= cur)) {
-			*out |= OBJ_ZSET_OUT_NOP;
-			return 0;
-		}
-		if (newscore)
-			*newscore = score;
-		if (score == cur)
-			return 0;
+		int rc = zs_add_existing(in, cur, &score, out, newscore);
+		if (rc <= 0)
+			return rc;
 		/* Same place (strictly between its neighbours' scores): rewrite
 		 * the score element only; else delete and re-insert. */
 		unsigned char *sp = lp_next(lp, p);
@@ -1053,25 +1064,9 @@ static int sl_add(struct obj_zset_sl *sl, const void *m, size_t mlen, double sco
 	if (e) {
 		struct obj_zset_node *n = e->v.ptr;
 		double cur = n->score;
-		if (in & OBJ_ZSET_NX) {
-			*out |= OBJ_ZSET_OUT_NOP;
-			return 0;
-		}
-		if (in & OBJ_ZSET_INCR) {
-			score += cur;
-			if (isnan(score)) {
-				*out |= OBJ_ZSET_OUT_NAN;
-				return -1;
-			}
-		}
-		if (((in & OBJ_ZSET_LT) && score >= cur) || ((in & OBJ_ZSET_GT) && score <= cur)) {
-			*out |= OBJ_ZSET_OUT_NOP;
-			return 0;
-		}
-		if (newscore)
-			*newscore = score;
-		if (score == cur)
-			return 0;
+		int rc = zs_add_existing(in, cur, &score, out, newscore);
+		if (rc <= 0)
+			return rc;
 		if ((!n->back || n->back->score < score) &&
 		    (!n->lv[0].fwd || n->lv[0].fwd->score > score)) {
 			n->score = score;

@@ -331,37 +331,12 @@ static bool hash_str2ld(const char *s, size_t len, long double *out)
 	return true;
 }
 
-/* Redis's "human" long double text: "%.17Lf" without trailing zeros (or a
- * bare trailing point), "-0" as "0" — the form INCRBYFLOAT uses too.
- * buf holds HASH_LDBL_MAX bytes; v is finite. Returns the length. */
-static size_t hash_ld2str(char *buf, long double v)
-{
-	int n = snprintf(buf, HASH_LDBL_MAX, "%.17Lf", v);
-	size_t len;
-
-	if (n < 0 || n >= HASH_LDBL_MAX)
-		return 0;   /* cannot happen for a finite long double */
-	len = (size_t)n;
-	if (memchr(buf, '.', len)) {
-		while (buf[len - 1] == '0')
-			len--;
-		if (buf[len - 1] == '.')
-			len--;
-	}
-	if (len == 2 && buf[0] == '-' && buf[1] == '0') {
-		buf[0] = '0';
-		len = 1;
-	}
-	buf[len] = '\0';
-	return len;
-}
-
 void cmd_hincrbyfloat(struct cmd_ctx *ctx)
 {
 	struct obj_hash_lim lim = hash_lim(ctx);
 	struct ks_entry *e;
 	struct obj_hash_str v;
-	char buf[OBJ_HASH_NUMBUF], out[HASH_LDBL_MAX];
+	char buf[OBJ_HASH_NUMBUF], out[CMD_LDBL_STR_MAX];
 	long double incr, cur = 0;
 	size_t len;
 
@@ -382,7 +357,7 @@ void cmd_hincrbyfloat(struct cmd_ctx *ctx)
 		resp_add_error(ctx->out, "ERR increment would produce NaN or Infinity");
 		return;
 	}
-	len = hash_ld2str(out, cur);
+	len = cmd_ld2str(out, cur);
 	e = hash_create(ctx, e);
 	hash_set(e, &ctx->argv[2], out, len, &lim);
 	ctx->dirty++;
@@ -422,9 +397,8 @@ static uint64_t hash_rnd(void *sh)
 void cmd_hrandfield(struct cmd_ctx *ctx)
 {
 	struct ks_entry *e;
-	long long l;
 	unsigned long count, len;
-	bool withvalues = false, unique = true;
+	bool withvalues, unique;
 
 	if (ctx->argc == 2) {
 		struct obj_hash_str f, v;
@@ -441,30 +415,8 @@ void cmd_hrandfield(struct cmd_ctx *ctx)
 		return;
 	}
 
-	if (arg_ll(ctx, &ctx->argv[2], &l) < 0)
+	if (arg_rand_count(ctx, "withvalues", &count, &unique, &withvalues) < 0)
 		return;
-	if (l == LLONG_MIN) {
-		resp_add_error(ctx->out, "ERR value is out of range, value must between "
-			       "-9223372036854775807 and 9223372036854775807");
-		return;
-	}
-	if (ctx->argc > 4 || (ctx->argc == 4 && !arg_is(&ctx->argv[3], "withvalues"))) {
-		resp_add_error(ctx->out, ERR_SYNTAX);
-		return;
-	}
-	if (ctx->argc == 4) {
-		withvalues = true;
-		if (l < -(LLONG_MAX / 2) || l > LLONG_MAX / 2) {
-			resp_add_error(ctx->out, "ERR value is out of range");
-			return;
-		}
-	}
-	if (l < 0) {
-		count = (unsigned long)-l;
-		unique = false;
-	} else {
-		count = (unsigned long)l;
-	}
 
 	if (hash_read(ctx, &e) < 0)
 		return;
@@ -483,36 +435,6 @@ void cmd_hrandfield(struct cmd_ctx *ctx)
 }
 
 /* --------------------------------------------------------------- HSCAN */
-
-/* Parse a cursor as Redis 7.0 does (strtoul, base 10, whole argument, no
- * leading space, no overflow). 0 ok, -1 invalid. */
-static int hash_parse_cursor(const struct resp_arg *a, uint64_t *cursor)
-{
-	char small[64], *s = small, *end;
-	unsigned long long v;
-	int rc = -1;
-
-	if (a->len >= sizeof(small)) {   /* leading zeros can make it long */
-		s = malloc(a->len + 1);
-		if (!s)
-			return -1;
-	}
-	memcpy(s, a->p, a->len);
-	s[a->len] = '\0';
-	/* an embedded NUL would end strtoull early and pass as valid */
-	if (strlen(s) != a->len || (a->len > 0 && isspace((unsigned char)s[0])))
-		goto out;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (*end != '\0' || errno == ERANGE)
-		goto out;
-	*cursor = v;
-	rc = 0;
-out:
-	if (s != small)
-		free(s);
-	return rc;
-}
 
 /* Pairs collected by a scan step, filtered by MATCH, then replied. The
  * strings are copied: listpack integers are formatted into a buffer that
@@ -544,52 +466,23 @@ void cmd_hscan(struct cmd_ctx *ctx)
 	uint64_t cursor, next;
 	long long count = HASH_SCAN_DEFAULT_COUNT;
 	struct hscan_acc acc = { .pat = NULL };
-	char cbuf[24];
-	int clen;
 
-	if (hash_parse_cursor(&ctx->argv[2], &cursor) < 0) {
+	if (cmd_parse_cursor(&ctx->argv[2], &cursor) < 0) {
 		resp_add_error(ctx->out, "ERR invalid cursor");
 		return;
 	}
 	if (hash_read(ctx, &e) < 0)
 		return;
 	if (!e) {
-		resp_add_array(ctx->out, 2);
-		resp_add_bulk(ctx->out, "0", 1);
-		resp_add_array(ctx->out, 0);
+		cmd_reply_scan(ctx, 0, 0, NULL);
 		return;
 	}
-	for (int j = 3; j < ctx->argc; j += 2) {
-		const struct resp_arg *opt = &ctx->argv[j], *val;
-
-		if (j + 1 >= ctx->argc) {
-			resp_add_error(ctx->out, ERR_SYNTAX);
-			return;
-		}
-		val = &ctx->argv[j + 1];
-		if (arg_is(opt, "count")) {
-			if (arg_ll(ctx, val, &count) < 0)
-				return;
-			if (count < 1) {
-				resp_add_error(ctx->out, ERR_SYNTAX);
-				return;
-			}
-		} else if (arg_is(opt, "match")) {
-			acc.pat = (val->len == 1 && val->p[0] == '*') ? NULL : val;
-		} else {
-			resp_add_error(ctx->out, ERR_SYNTAX);
-			return;
-		}
-	}
+	if (cmd_scan_opts(ctx, 3, &acc.pat, &count, NULL) < 0)
+		return;
 
 	next = obj_hash_scan(e->v.ptr, e->enc, cursor,
 			     count > HASH_SCAN_MAX_COUNT ? HASH_SCAN_MAX_COUNT : (unsigned)count,
 			     hscan_cb, &acc);
-	clen = snprintf(cbuf, sizeof(cbuf), "%llu", (unsigned long long)next);
-	resp_add_array(ctx->out, 2);
-	resp_add_bulk(ctx->out, cbuf, (size_t)clen);
-	resp_add_array(ctx->out, acc.n);
-	if (acc.items.len)
-		rbuf_append(ctx->out, acc.items.data, acc.items.len);
+	cmd_reply_scan(ctx, next, acc.n, &acc.items);
 	rbuf_free(&acc.items);
 }

@@ -499,42 +499,11 @@ void cmd_keys(struct cmd_ctx *ctx)
 
 /* ------------------------------------------------------------- SCAN */
 
-/* Parse a cursor as Redis 7.0 does (strtoul, base 10, whole argument, no
- * leading space, no overflow): so "" is 0 and "-1" wraps to 2^64-1.
- * 0 ok, -1 invalid. */
-static int keys_parse_cursor(const struct resp_arg *a, uint64_t *cursor)
-{
-	char buf[64];
-	char *s = buf, *end;
-	int rc = -1;
-
-	if (a->len >= sizeof(buf)) {
-		s = malloc(a->len + 1);
-		if (!s)
-			return -1;
-	}
-	memcpy(s, a->p, a->len);
-	s[a->len] = '\0';
-	/* An embedded NUL would end strtoull early and pass as valid. */
-	if (strlen(s) != a->len || (a->len > 0 && isspace((unsigned char)s[0])))
-		goto out;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (*end != '\0' || errno == ERANGE)
-		goto out;
-	*cursor = v;
-	rc = 0;
-out:
-	if (s != buf)
-		free(s);
-	return rc;
-}
-
 unsigned cmd_scan_route(const struct cmd_ctx *ctx)
 {
 	uint64_t cursor;
 	unsigned n = shard_nshards();
-	if (ctx->argc < 2 || n == 0 || keys_parse_cursor(&ctx->argv[1], &cursor) != 0)
+	if (ctx->argc < 2 || n == 0 || cmd_parse_cursor(&ctx->argv[1], &cursor) != 0)
 		return 0;
 	return (unsigned)(cursor % n);
 }
@@ -558,34 +527,18 @@ void cmd_scan(struct cmd_ctx *ctx)
 	long long count = KEYS_SCAN_DEFAULT_COUNT;
 	struct keys_match m = { .pat = NULL, .type = -1, .now_ms = ctx->now_ms };
 
-	if (keys_parse_cursor(&ctx->argv[1], &cursor) != 0) {
+	if (cmd_parse_cursor(&ctx->argv[1], &cursor) != 0) {
 		resp_add_error(ctx->out, "ERR invalid cursor");
 		return;
 	}
-	for (int j = 2; j < ctx->argc; j += 2) {
-		if (j + 1 >= ctx->argc) {
-			resp_add_error(ctx->out, ERR_SYNTAX);
-			return;
-		}
-		const struct resp_arg *opt = &ctx->argv[j], *val = &ctx->argv[j + 1];
-		if (arg_is(opt, "count")) {
-			if (arg_ll(ctx, val, &count) != 0)
-				return;
-			if (count < 1) {
-				resp_add_error(ctx->out, ERR_SYNTAX);
-				return;
-			}
-		} else if (arg_is(opt, "match")) {
-			m.pat = keys_pat_is_all(val) ? NULL : val;
-		} else if (arg_is(opt, "type")) {
-			m.type = KS_NTYPES;
-			for (int t = 0; t < KS_NTYPES; t++)
-				if (arg_is(val, keys_type_names[t]))
-					m.type = t;
-		} else {
-			resp_add_error(ctx->out, ERR_SYNTAX);
-			return;
-		}
+	const struct resp_arg *type = NULL;
+	if (cmd_scan_opts(ctx, 2, &m.pat, &count, &type) != 0)
+		return;
+	if (type) {
+		m.type = KS_NTYPES;
+		for (int t = 0; t < KS_NTYPES; t++)
+			if (arg_is(type, keys_type_names[t]))
+				m.type = t;
 	}
 
 	unsigned nshards = shard_nshards(), self = shard_self_id(ctx->sh);
@@ -604,10 +557,7 @@ void cmd_scan(struct cmd_ctx *ctx)
 	else
 		out_cursor = 0;
 
-	char cbuf[24];
-	int clen = snprintf(cbuf, sizeof(cbuf), "%llu", (unsigned long long)out_cursor);
-	resp_add_array(ctx->out, 2);
-	resp_add_bulk(ctx->out, cbuf, (size_t)clen);
+	cmd_reply_scan_cursor(ctx, out_cursor);
 	keys_reply_entries(ctx, &m.hits);
 
 	/* Expired keys met on the way are removed now that the walk is over,

@@ -626,28 +626,6 @@ void cmd_sintercard(struct cmd_ctx *ctx)
 
 /* --------------------------------------------------------------- SSCAN */
 
-/* Parse a cursor as Redis 7.0 does (strtoul, base 10, whole argument, no
- * leading space, no overflow; "-1" wraps as strtoul makes it). 0 ok, -1
- * invalid. */
-static int set_parse_cursor(const struct resp_arg *a, uint64_t *cursor)
-{
-	char buf[64], *end;
-	unsigned long long v;
-
-	if (a->len >= sizeof(buf))
-		return -1;
-	memcpy(buf, a->p, a->len);
-	buf[a->len] = '\0';
-	if (strlen(buf) != a->len || (a->len > 0 && isspace((unsigned char)buf[0])))
-		return -1;
-	errno = 0;
-	v = strtoull(buf, &end, 10);
-	if (*end != '\0' || errno == ERANGE)
-		return -1;
-	*cursor = v;
-	return 0;
-}
-
 /* Members collected by a scan step, filtered by MATCH (copied into RESP
  * at once: integer members are formatted into a reused buffer). */
 struct sscan_acc {
@@ -676,51 +654,22 @@ void cmd_sscan(struct cmd_ctx *ctx)
 	uint64_t cursor, next;
 	long long count = SET_SCAN_DEFAULT_COUNT;
 	struct sscan_acc acc = { .pat = NULL };
-	char cbuf[24];
-	int clen;
 
-	if (set_parse_cursor(&ctx->argv[2], &cursor) < 0) {
+	if (cmd_parse_cursor(&ctx->argv[2], &cursor) < 0) {
 		resp_add_error(ctx->out, "ERR invalid cursor");
 		return;
 	}
 	if (set_read(ctx, &ctx->argv[1], &e) < 0)
 		return;
 	if (!e) {
-		resp_add_array(ctx->out, 2);
-		resp_add_bulk(ctx->out, "0", 1);
-		resp_add_array(ctx->out, 0);
+		cmd_reply_scan(ctx, 0, 0, NULL);
 		return;
 	}
-	for (int j = 3; j < ctx->argc; j += 2) {
-		const struct resp_arg *opt = &ctx->argv[j], *val;
-
-		if (j + 1 >= ctx->argc) {
-			resp_add_error(ctx->out, ERR_SYNTAX);
-			return;
-		}
-		val = &ctx->argv[j + 1];
-		if (arg_is(opt, "count")) {
-			if (arg_ll(ctx, val, &count) < 0)
-				return;
-			if (count < 1) {
-				resp_add_error(ctx->out, ERR_SYNTAX);
-				return;
-			}
-		} else if (arg_is(opt, "match")) {
-			acc.pat = (val->len == 1 && val->p[0] == '*') ? NULL : val;
-		} else {
-			resp_add_error(ctx->out, ERR_SYNTAX);
-			return;
-		}
-	}
+	if (cmd_scan_opts(ctx, 3, &acc.pat, &count, NULL) < 0)
+		return;
 	next = obj_set_scan(e->v.ptr, e->enc, cursor,
 			    count > SET_SCAN_MAX_COUNT ? SET_SCAN_MAX_COUNT : (unsigned)count,
 			    sscan_cb, &acc);
-	clen = snprintf(cbuf, sizeof(cbuf), "%llu", (unsigned long long)next);
-	resp_add_array(ctx->out, 2);
-	resp_add_bulk(ctx->out, cbuf, (size_t)clen);
-	resp_add_array(ctx->out, acc.n);
-	if (acc.items.len)
-		rbuf_append(ctx->out, acc.items.data, acc.items.len);
+	cmd_reply_scan(ctx, next, acc.n, &acc.items);
 	rbuf_free(&acc.items);
 }

@@ -39,10 +39,6 @@ enum {
 /* Which command's option grammar parse_str_opts() applies. */
 enum str_opts_for { OPTS_SET, OPTS_GETEX };
 
-/* Large enough for "%.17Lf" of any finite long double: up to 4933 integer
- * digits, sign, point and 17 decimals (Redis's MAX_LONG_DOUBLE_CHARS). */
-#define LDBL_STR_MAX (5 * 1024)
-
 /* ------------------------------------------------------------ helpers */
 
 static inline bool str_arg_eq(const struct resp_arg *a, const char *lit, size_t litlen)
@@ -503,31 +499,6 @@ void cmd_decrby(struct cmd_ctx *ctx)
 	incr_generic(ctx, -by);
 }
 
-/* Format v as Redis's "human" long double: "%.17Lf" with trailing zeros
- * (and a bare trailing point) removed, and "-0" printed as "0". Returns the
- * length; buf holds LDBL_STR_MAX bytes and v is finite. */
-static size_t ldbl_human(char *buf, long double v)
-{
-	int n = snprintf(buf, LDBL_STR_MAX, "%.17Lf", v);
-	size_t len;
-
-	if (n < 0 || n >= LDBL_STR_MAX)
-		return 0;   /* cannot happen for a finite long double */
-	len = (size_t)n;
-	if (memchr(buf, '.', len)) {
-		while (buf[len - 1] == '0')
-			len--;
-		if (buf[len - 1] == '.')
-			len--;
-	}
-	if (len == 2 && buf[0] == '-' && buf[1] == '0') {
-		buf[0] = '0';
-		len = 1;
-	}
-	buf[len] = '\0';
-	return len;
-}
-
 /* INCRBYFLOAT key increment: long double arithmetic; the result is stored
  * (and replied, as a bulk string) in its human decimal form; TTL kept. */
 void cmd_incrbyfloat(struct cmd_ctx *ctx)
@@ -535,7 +506,7 @@ void cmd_incrbyfloat(struct cmd_ctx *ctx)
 	const struct resp_arg *key = &ctx->argv[1];
 	struct ks_entry *e = cmd_lookup_write(ctx, key);
 	long double cur = 0, by;
-	char out[LDBL_STR_MAX];
+	char out[CMD_LDBL_STR_MAX];
 	size_t len;
 
 	if (e) {
@@ -561,7 +532,7 @@ void cmd_incrbyfloat(struct cmd_ctx *ctx)
 		resp_add_error(ctx->out, "ERR increment would produce NaN or Infinity");
 		return;
 	}
-	len = ldbl_human(out, cur);
+	len = cmd_ld2str(out, cur);
 	ks_set_str_noint(ctx->db, key->p, key->len, out, len, true);
 	ctx->dirty++;
 	resp_add_bulk(ctx->out, out, len);

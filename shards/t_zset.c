@@ -371,6 +371,38 @@ static bool norm_ranks(long long start, long long end, unsigned long len, unsign
 	return true;
 }
 
+/* The two bounds of a range command, parsed for its type: ZR_SCORE a score
+ * interval, ZR_LEX a lex interval, otherwise (ranks) two integers. */
+struct zr_bounds {
+	long long start, end;
+	struct obj_zset_range r;
+	struct obj_zset_lex lex;
+};
+
+/* Parse amin/amax into b as type says; replies Redis's error and returns
+ * -1 on bad input, 0 ok. */
+static int zr_parse_bounds(struct cmd_ctx *ctx, enum zr_type type, const struct resp_arg *amin,
+			   const struct resp_arg *amax, struct zr_bounds *b)
+{
+	switch (type) {
+	case ZR_SCORE:
+		if (obj_zset_parse_range(amin->p, amin->len, amax->p, amax->len, &b->r) < 0) {
+			resp_add_error(ctx->out, "ERR min or max is not a float");
+			return -1;
+		}
+		return 0;
+	case ZR_LEX:
+		if (obj_zset_parse_lex(amin->p, amin->len, amax->p, amax->len, &b->lex) < 0) {
+			resp_add_error(ctx->out, "ERR min or max not valid string range item");
+			return -1;
+		}
+		return 0;
+	default:
+		b->start = b->end = 0;
+		return arg_ll(ctx, amin, &b->start) < 0 || arg_ll(ctx, amax, &b->end) < 0 ? -1 : 0;
+	}
+}
+
 /* Every ZRANGE-style command. src_idx is the source key's index (min and
  * max follow it); dst is ZRANGESTORE's destination (NULL otherwise); type
  * and dir are fixed by the legacy commands or ZR_AUTO/ZR_DIR_AUTO for
@@ -427,27 +459,9 @@ static void zrange_generic(struct cmd_ctx *ctx, int src_idx, const struct resp_a
 		maxidx = t;
 	}
 	const struct resp_arg *amin = &ctx->argv[minidx], *amax = &ctx->argv[maxidx];
-	long long start = 0, end = 0;
-	struct obj_zset_range r;
-	struct obj_zset_lex lex;
-	switch (type) {
-	case ZR_SCORE:
-		if (obj_zset_parse_range(amin->p, amin->len, amax->p, amax->len, &r) < 0) {
-			resp_add_error(ctx->out, "ERR min or max is not a float");
-			return;
-		}
-		break;
-	case ZR_LEX:
-		if (obj_zset_parse_lex(amin->p, amin->len, amax->p, amax->len, &lex) < 0) {
-			resp_add_error(ctx->out, "ERR min or max not valid string range item");
-			return;
-		}
-		break;
-	default:
-		if (arg_ll(ctx, amin, &start) < 0 || arg_ll(ctx, amax, &end) < 0)
-			return;
-		break;
-	}
+	struct zr_bounds b;
+	if (zr_parse_bounds(ctx, type, amin, amax, &b) < 0)
+		return;
 
 	struct ks_entry *e;
 	if (zset_get(ctx, &ctx->argv[src_idx], dst != NULL, &e) < 0)
@@ -462,7 +476,7 @@ static void zrange_generic(struct cmd_ctx *ctx, int src_idx, const struct resp_a
 		struct obj_zset_elem el;
 		unsigned long s, t, len = obj_zset_len(ptr, enc);
 		if (type == ZR_RANK) {
-			if (norm_ranks(start, end, len, &s, &t)) {
+			if (norm_ranks(b.start, b.end, len, &s, &t)) {
 				obj_zset_iter_rank(&it, ptr, enc, s, rev);
 				for (unsigned long k = s; k <= t && obj_zset_iter_next(&it, &el); k++)
 					zr_add(&o, &el);
@@ -471,9 +485,9 @@ static void zrange_generic(struct cmd_ctx *ctx, int src_idx, const struct resp_a
 			/* A negative offset selects nothing (Redis skips the whole
 			 * range); a negative limit means no limit. */
 			if (type == ZR_SCORE)
-				obj_zset_iter_range(&it, ptr, enc, &r, rev);
+				obj_zset_iter_range(&it, ptr, enc, &b.r, rev);
 			else
-				obj_zset_iter_lex(&it, ptr, enc, &lex, rev);
+				obj_zset_iter_lex(&it, ptr, enc, &b.lex, rev);
 			obj_zset_iter_skip(&it, (unsigned long)offset);
 			while ((limit < 0 || (unsigned long long)limit > 0) &&
 			       obj_zset_iter_next(&it, &el)) {
@@ -508,32 +522,26 @@ void cmd_zrevrangebylex(struct cmd_ctx *ctx) { zrange_generic(ctx, 1, NULL, ZR_L
 
 void cmd_zcount(struct cmd_ctx *ctx)
 {
-	const struct resp_arg *a = &ctx->argv[2], *b = &ctx->argv[3];
-	struct obj_zset_range r;
+	struct zr_bounds b;
 	struct ks_entry *e;
 
-	if (obj_zset_parse_range(a->p, a->len, b->p, b->len, &r) < 0) {
-		resp_add_error(ctx->out, "ERR min or max is not a float");
+	if (zr_parse_bounds(ctx, ZR_SCORE, &ctx->argv[2], &ctx->argv[3], &b) < 0)
 		return;
-	}
 	if (zset_get(ctx, &ctx->argv[1], false, &e) < 0)
 		return;
-	resp_add_int(ctx->out, e ? (long long)obj_zset_count_range(e->v.ptr, e->enc, &r) : 0);
+	resp_add_int(ctx->out, e ? (long long)obj_zset_count_range(e->v.ptr, e->enc, &b.r) : 0);
 }
 
 void cmd_zlexcount(struct cmd_ctx *ctx)
 {
-	const struct resp_arg *a = &ctx->argv[2], *b = &ctx->argv[3];
-	struct obj_zset_lex r;
+	struct zr_bounds b;
 	struct ks_entry *e;
 
-	if (obj_zset_parse_lex(a->p, a->len, b->p, b->len, &r) < 0) {
-		resp_add_error(ctx->out, "ERR min or max not valid string range item");
+	if (zr_parse_bounds(ctx, ZR_LEX, &ctx->argv[2], &ctx->argv[3], &b) < 0)
 		return;
-	}
 	if (zset_get(ctx, &ctx->argv[1], false, &e) < 0)
 		return;
-	resp_add_int(ctx->out, e ? (long long)obj_zset_count_lex(e->v.ptr, e->enc, &r) : 0);
+	resp_add_int(ctx->out, e ? (long long)obj_zset_count_lex(e->v.ptr, e->enc, &b.lex) : 0);
 }
 
 /* ------------------------------------------------------ ZREMRANGEBY* */
@@ -541,29 +549,11 @@ void cmd_zlexcount(struct cmd_ctx *ctx)
 static void zremrange_generic(struct cmd_ctx *ctx, enum zr_type type)
 {
 	const struct resp_arg *a = &ctx->argv[2], *b = &ctx->argv[3];
-	long long start = 0, end = 0;
-	struct obj_zset_range r;
-	struct obj_zset_lex lex;
+	struct zr_bounds bd;
 	struct ks_entry *e;
 
-	switch (type) {
-	case ZR_SCORE:
-		if (obj_zset_parse_range(a->p, a->len, b->p, b->len, &r) < 0) {
-			resp_add_error(ctx->out, "ERR min or max is not a float");
-			return;
-		}
-		break;
-	case ZR_LEX:
-		if (obj_zset_parse_lex(a->p, a->len, b->p, b->len, &lex) < 0) {
-			resp_add_error(ctx->out, "ERR min or max not valid string range item");
-			return;
-		}
-		break;
-	default:
-		if (arg_ll(ctx, a, &start) < 0 || arg_ll(ctx, b, &end) < 0)
-			return;
-		break;
-	}
+	if (zr_parse_bounds(ctx, type, a, b, &bd) < 0)
+		return;
 	if (zset_get(ctx, &ctx->argv[1], true, &e) < 0)
 		return;
 	unsigned long removed = 0;
@@ -571,13 +561,13 @@ static void zremrange_generic(struct cmd_ctx *ctx, enum zr_type type)
 		unsigned long s, t;
 		switch (type) {
 		case ZR_SCORE:
-			removed = obj_zset_del_range(&e->v.ptr, e->enc, &r);
+			removed = obj_zset_del_range(&e->v.ptr, e->enc, &bd.r);
 			break;
 		case ZR_LEX:
-			removed = obj_zset_del_lex(&e->v.ptr, e->enc, &lex);
+			removed = obj_zset_del_lex(&e->v.ptr, e->enc, &bd.lex);
 			break;
 		default:
-			if (norm_ranks(start, end, obj_zset_len(e->v.ptr, e->enc), &s, &t))
+			if (norm_ranks(bd.start, bd.end, obj_zset_len(e->v.ptr, e->enc), &s, &t))
 				removed = obj_zset_del_ranks(&e->v.ptr, e->enc, s, t);
 			break;
 		}
@@ -771,36 +761,17 @@ void cmd_zrandmember(struct cmd_ctx *ctx)
 	struct ks_entry *e;
 
 	if (ctx->argc >= 3) {
-		long long l;
-		bool withscores = false;
-		char msg[128];
-		snprintf(msg, sizeof(msg), "ERR value is out of range, value must between %lld and %lld",
-			 -LLONG_MAX, LLONG_MAX);
-		if (arg_ll(ctx, &ctx->argv[2], &l) < 0)
+		unsigned long count;
+		bool withscores, unique;
+
+		if (arg_rand_count(ctx, "withscores", &count, &unique, &withscores) < 0)
 			return;
-		if (l < -LLONG_MAX) {
-			resp_add_error(ctx->out, msg);
-			return;
-		}
-		if (ctx->argc > 4 || (ctx->argc == 4 && !arg_is(&ctx->argv[3], "withscores"))) {
-			resp_add_error(ctx->out, ERR_SYNTAX);
-			return;
-		}
-		if (ctx->argc == 4) {
-			withscores = true;
-			if (l < -LLONG_MAX / 2 || l > LLONG_MAX / 2) {
-				resp_add_error(ctx->out, "ERR value is out of range");
-				return;
-			}
-		}
 		if (zset_get(ctx, &ctx->argv[1], false, &e) < 0)
 			return;
-		if (!e || l == 0) {
+		if (!e || count == 0) {
 			resp_add_array(ctx->out, 0);
 			return;
 		}
-		bool unique = l > 0;
-		unsigned long count = unique ? (unsigned long)l : (unsigned long)-l;
 		unsigned long len = obj_zset_len(e->v.ptr, e->enc);
 		if (unique && count > len)
 			count = len;
@@ -1148,24 +1119,6 @@ void cmd_zdiffstore(struct cmd_ctx *ctx)
 
 /* ---------------------------------------------------------------- ZSCAN */
 
-/* Redis's cursor parser (strtoul of the whole argument). */
-static int parse_cursor(const struct resp_arg *a, uint64_t *v)
-{
-	char buf[32];
-	char *end;
-
-	if (a->len == 0 || a->len >= sizeof(buf) || isspace((unsigned char)a->p[0]))
-		return -1;
-	memcpy(buf, a->p, a->len);
-	buf[a->len] = 0;
-	errno = 0;
-	unsigned long long c = strtoull(buf, &end, 10);
-	if (*end || errno == ERANGE)
-		return -1;
-	*v = c;
-	return 0;
-}
-
 struct zscan_acc {
 	const struct resp_arg *pat;   /* NULL: everything */
 	struct rbuf body;
@@ -1201,48 +1154,21 @@ void cmd_zscan(struct cmd_ctx *ctx)
 	struct zscan_acc acc = { 0 };
 	struct ks_entry *e;
 
-	if (parse_cursor(&ctx->argv[2], &cursor) < 0) {
+	if (cmd_parse_cursor(&ctx->argv[2], &cursor) < 0) {
 		resp_add_error(ctx->out, "ERR invalid cursor");
 		return;
 	}
 	if (zset_get(ctx, &ctx->argv[1], false, &e) < 0)
 		return;
 	if (!e) {
-		resp_add_array(ctx->out, 2);
-		resp_add_bulk(ctx->out, "0", 1);
-		resp_add_array(ctx->out, 0);
+		cmd_reply_scan(ctx, 0, 0, NULL);
 		return;
 	}
-	for (int j = 3; j < ctx->argc; j += 2) {
-		const struct resp_arg *opt = &ctx->argv[j];
-		if (j + 1 >= ctx->argc) {
-			resp_add_error(ctx->out, ERR_SYNTAX);
-			return;
-		}
-		if (arg_is(opt, "count")) {
-			if (arg_ll(ctx, &ctx->argv[j + 1], &count) < 0)
-				return;
-			if (count < 1) {
-				resp_add_error(ctx->out, ERR_SYNTAX);
-				return;
-			}
-		} else if (arg_is(opt, "match")) {
-			const struct resp_arg *p = &ctx->argv[j + 1];
-			acc.pat = p->len == 1 && p->p[0] == '*' ? NULL : p;
-		} else {
-			resp_add_error(ctx->out, ERR_SYNTAX);
-			return;
-		}
-	}
+	if (cmd_scan_opts(ctx, 3, &acc.pat, &count, NULL) < 0)
+		return;
 	unsigned want = count > ZSCAN_MAX_COUNT ? ZSCAN_MAX_COUNT : (unsigned)count;
 	uint64_t next = obj_zset_scan(e->v.ptr, e->enc, cursor, want, zscan_cb, &acc);
-	char cbuf[24];
-	int clen = snprintf(cbuf, sizeof(cbuf), "%llu", (unsigned long long)next);
-	resp_add_array(ctx->out, 2);
-	resp_add_bulk(ctx->out, cbuf, (size_t)clen);
-	resp_add_array(ctx->out, (long long)acc.n);
-	if (acc.body.len)
-		rbuf_append(ctx->out, acc.body.data, acc.body.len);
+	cmd_reply_scan(ctx, next, (long long)acc.n, &acc.body);
 	rbuf_free(&acc.body);
 }
 

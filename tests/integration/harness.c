@@ -1041,3 +1041,258 @@ void kr_render(struct kr_sb *b, const redisReply *r)
 		kr_sb_fmt(b, "?type%d", r->type);
 	}
 }
+
+/* ------------------------------------------------ shared test fixtures */
+
+void kr_srv_start_client(struct kr_srv *s, redisContext **c, const char *const *extra_args)
+{
+	kr_srv_start(s, extra_args);
+	*c = kr_connect(s);
+}
+
+void kr_srv_stop_client(struct kr_srv *s, redisContext **c)
+{
+	if (*c != NULL)
+		redisFree(*c);
+	*c = NULL;
+	cr_expect(kr_srv_alive(s), "server died during the test");
+	kr_srv_stop(s);
+}
+
+/* Put back (or remove) an environment variable saved by strdup. */
+static void h_restore_env(const char *name, char *saved)
+{
+	if (saved) {
+		setenv(name, saved, 1);
+		free(saved);
+	} else {
+		unsetenv(name);
+	}
+}
+
+/* kr_srv_start reads the binary from the environment, which belongs to this
+ * forked test process alone, so it is switched for the one call. */
+void kr_srv_start_redis(struct kr_srv *s, const char *const *extra_args)
+{
+	const char *kind = getenv("KR_SERVER_KIND"), *server = getenv("KR_SERVER");
+	const char *redis = getenv("KR_REDIS_SERVER");
+	char *saved_kind = kind ? strdup(kind) : NULL, *saved_server = server ? strdup(server) : NULL;
+
+	setenv("KR_SERVER_KIND", "redis", 1);
+	setenv("KR_SERVER", redis && *redis ? redis : "/usr/bin/redis-server", 1);
+	kr_srv_start(s, extra_args);
+	h_restore_env("KR_SERVER_KIND", saved_kind);
+	h_restore_env("KR_SERVER", saved_server);
+}
+
+void kr_sleep_ms(int ms)
+{
+	h_sleep_ms(ms);
+}
+
+double kr_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+void kr_key_on_shard_of(char *out, size_t outlen, const char *prefix, unsigned shard,
+			unsigned nshards, int nth)
+{
+	/* Slots spread evenly, so a shard has a key among the first few
+	 * dozen; the bound only turns a bad argument into a failure. */
+	for (int i = 0; i < 1000000; i++) {
+		snprintf(out, outlen, "%s%d", prefix, i);
+		if (kr_key_slot(out) % nshards == shard && nth-- == 0)
+			return;
+	}
+	cr_assert_fail("no key \"%s<i>\" on shard %u of %u", prefix, shard, nshards);
+}
+
+void kr_key_on_shard(char *out, size_t outlen, const char *prefix, unsigned shard, int nth)
+{
+	kr_key_on_shard_of(out, outlen, prefix, shard, 3, nth);
+}
+
+redisReply *kr_words(redisContext *c, const char *line)
+{
+	size_t n = strlen(line), maxw = 1;
+	char *buf = malloc(n + 1), *save = NULL;
+	const char **argv;
+	size_t *lens;
+	int argc = 0;
+	redisReply *r;
+
+	for (size_t i = 0; i < n; i++)
+		maxw += line[i] == ' ';
+	argv = malloc(maxw * sizeof(*argv));
+	lens = malloc(maxw * sizeof(*lens));
+	cr_assert(buf && argv && lens, "out of memory");
+	memcpy(buf, line, n + 1);
+	for (char *w = strtok_r(buf, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
+		if (strcmp(w, "''") == 0)
+			w[0] = '\0';
+		argv[argc] = w;
+		lens[argc] = strlen(w);
+		argc++;
+	}
+	r = kr_cmdv(c, argc, argv, lens);
+	free(lens);
+	free(argv);
+	free(buf);
+	return r;
+}
+
+void kr_expect_render(redisContext *c, const char *line, const char *want)
+{
+	struct kr_sb b = { 0 };
+	redisReply *r = kr_words(c, line);
+
+	kr_render(&b, r);
+	cr_assert(strcmp(b.s, want) == 0, "%s\n  want: %s\n  got:  %s", line, want, b.s);
+	free(b.s);
+	freeReplyObject(r);
+}
+
+void kr_run_steps(redisContext *c, const struct kr_step *st, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		kr_expect_render(c, st[i].cmd, st[i].want);
+}
+
+int kr_cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+char *kr_sorted_elements(const redisReply *r)
+{
+	char **v = calloc(r->elements + 1, sizeof(*v));
+	struct kr_sb b = { 0 };
+
+	cr_assert_not_null(v);
+	for (size_t i = 0; i < r->elements; i++) {
+		cr_assert_eq(r->element[i]->type, REDIS_REPLY_STRING);
+		v[i] = r->element[i]->str;
+	}
+	qsort(v, r->elements, sizeof(*v), kr_cmp_str);
+	kr_sb_add(&b, "", 0);
+	for (size_t i = 0; i < r->elements; i++) {
+		if (i)
+			kr_sb_add(&b, ",", 1);
+		kr_sb_add(&b, v[i], strlen(v[i]));
+	}
+	free(v);
+	return b.s;
+}
+
+void kr_expect_sorted(redisContext *c, const char *line, const char *want)
+{
+	redisReply *r = kr_words(c, line);
+	char *got;
+
+	cr_assert_eq(r->type, REDIS_REPLY_ARRAY, "%s: type %d (%s)", line, r->type,
+		     r->type == REDIS_REPLY_ERROR ? r->str : "");
+	got = kr_sorted_elements(r);
+	cr_assert(strcmp(got, want) == 0, "%s\n  want: %s\n  got:  %s", line, want, got);
+	free(got);
+	freeReplyObject(r);
+}
+
+void kr_expect_encoding(redisContext *c, const char *key, const char *enc)
+{
+	redisReply *r = kr_cmd(c, "OBJECT ENCODING %s", key);
+
+	cr_assert(r->type == REDIS_REPLY_STRING && strcmp(r->str, enc) == 0,
+		  "OBJECT ENCODING %s: want %s, got type %d '%s'", key, enc, r->type,
+		  r->str ? r->str : "");
+	freeReplyObject(r);
+}
+
+void kr_set_bytes(redisContext *c, const char *key, const void *val, size_t len)
+{
+	redisReply *r = kr_cmd(c, "SET %s %b", key, val, len);
+
+	cr_assert(r->type == REDIS_REPLY_STATUS, "SET %s failed", key);
+	freeReplyObject(r);
+}
+
+void kr_expect_bytes(redisContext *c, const char *key, const void *want, size_t len)
+{
+	redisReply *r = kr_cmd(c, "GET %s", key);
+
+	cr_assert(r->type == REDIS_REPLY_STRING, "GET %s: not a string (type %d)", key, r->type);
+	cr_assert(r->len == len && memcmp(r->str, want, len) == 0,
+		  "GET %s: %zu bytes, want %zu / content differs", key, r->len, len);
+	freeReplyObject(r);
+}
+
+void kr_make_nonstring(redisContext *c, const char *key)
+{
+	static const char *const tries[] = { "LPUSH %s x", "SADD %s x", "HSET %s f v",
+					     "ZADD %s 1 x" };
+
+	for (size_t i = 0; i < sizeof(tries) / sizeof(tries[0]); i++) {
+		redisReply *r = kr_cmd(c, tries[i], key);
+		int ok = r->type == REDIS_REPLY_INTEGER;
+
+		freeReplyObject(r);
+		if (ok)
+			return;
+	}
+	cr_assert_fail("no collection command available to make a non-string key");
+}
+
+void kr_expect_same(redisContext *a, redisContext *b, int argc, const char **argv,
+		    const size_t *lens)
+{
+	redisReply *ra = kr_cmdv(a, argc, argv, lens), *rb = kr_cmdv(b, argc, argv, lens);
+	struct kr_sb sa = { 0 }, sb = { 0 }, cmd = { 0 };
+
+	kr_render(&sa, ra);
+	kr_render(&sb, rb);
+	for (int i = 0; i < argc; i++)
+		kr_sb_fmt(&cmd, "%s%.*s", i ? " " : "", (int)lens[i], argv[i]);
+	cr_assert(sa.len == sb.len && memcmp(sa.s, sb.s, sa.len) == 0,
+		  "%.300s\n  server: %.300s\n  redis:  %.300s", cmd.s, sa.s, sb.s);
+	freeReplyObject(ra);
+	freeReplyObject(rb);
+	free(sa.s);
+	free(sb.s);
+	free(cmd.s);
+}
+
+void kr_expect_samef(redisContext *a, redisContext *b, const char *fmt, ...)
+{
+	char line[512];
+	const char *argv[64];
+	size_t lens[64];
+	int argc = 0;
+	char *save = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	for (char *w = strtok_r(line, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
+		cr_assert(argc < 64, "too many words: %s", fmt);
+		argv[argc] = w;
+		lens[argc++] = strlen(w);
+	}
+	kr_expect_same(a, b, argc, argv, lens);
+}
+
+int kr_raw_resp3(const struct kr_srv *s)
+{
+	int fd = kr_raw_connect(s);
+	size_t len;
+	char *hello;
+
+	kr_raw_sends(fd, "HELLO 3\r\n");
+	hello = kr_raw_read(fd, 1, &len);
+	cr_assert(hello[0] == '%', "HELLO 3: %s", hello);
+	free(hello);
+	return fd;
+}

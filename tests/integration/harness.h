@@ -86,4 +86,75 @@ void kr_sb_reset(struct kr_sb *b);
  * +status  -error  :int  $bulk  nil  *N[a,b,...] */
 void kr_render(struct kr_sb *b, const redisReply *r);
 
+/* ------------------------------------------------ shared test fixtures */
+
+/* Start a server (as kr_srv_start) and connect one client to it: the
+ * .init of a suite with one server and one client. */
+void kr_srv_start_client(struct kr_srv *s, redisContext **c, const char *const *extra_args);
+/* Free *c (set to NULL), expect (cr_expect) that the server is still alive
+ * and stop it: the matching .fini. */
+void kr_srv_stop_client(struct kr_srv *s, redisContext **c);
+/* Start Redis itself (a reference server) whatever KR_SERVER_KIND and
+ * KR_SERVER say: $KR_REDIS_SERVER or /usr/bin/redis-server. The
+ * environment is restored afterwards. */
+void kr_srv_start_redis(struct kr_srv *s, const char *const *extra_args);
+
+/* Sleep ms milliseconds (resumed after a signal). */
+void kr_sleep_ms(int ms);
+/* A monotonic clock in milliseconds, for measuring intervals. */
+double kr_now_ms(void);
+
+/* Into out, the nth (0, 1, ...) key "<prefix><i>" whose slot lands on
+ * shard `shard` of nshards (slot % nshards). Asserts if none is found. */
+void kr_key_on_shard_of(char *out, size_t outlen, const char *prefix, unsigned shard,
+			unsigned nshards, int nth);
+/* The same for 3 shards, the count the cross-shard tests are written for. */
+void kr_key_on_shard(char *out, size_t outlen, const char *prefix, unsigned shard, int nth);
+
+/* Run a command given as words separated by spaces (no argument contains
+ * a space; the word '' is an empty argument). Caller frees the reply. */
+redisReply *kr_words(redisContext *c, const char *line);
+/* Run `line` (as kr_words) and assert that its reply, as kr_render() text,
+ * is exactly want. */
+void kr_expect_render(redisContext *c, const char *line, const char *want);
+
+/* A table of commands and their kr_render() replies, run in order. */
+struct kr_step {
+	const char *cmd;      /* as kr_words takes it */
+	const char *want;     /* kr_render() text of the reply */
+};
+void kr_run_steps(redisContext *c, const struct kr_step *st, size_t n);
+#define KR_RUN(c, steps) kr_run_steps(c, steps, sizeof(steps) / sizeof(steps[0]))
+
+/* qsort comparator of char * elements by strcmp. */
+int kr_cmp_str(const void *a, const void *b);
+/* The elements of a flat array reply of bulk strings, sorted, rendered
+ * "a,b,c" (caller frees). Asserts every element is a bulk string. */
+char *kr_sorted_elements(const redisReply *r);
+/* Run `line` (as kr_words) and assert an array reply whose elements,
+ * sorted, are want ("a,b,c"): for replies in no defined order. */
+void kr_expect_sorted(redisContext *c, const char *line, const char *want);
+
+/* Assert OBJECT ENCODING key is enc. */
+void kr_expect_encoding(redisContext *c, const char *key, const char *enc);
+
+/* SET key to len bytes at val (binary-safe); asserts +OK-like status. */
+void kr_set_bytes(redisContext *c, const char *key, const void *val, size_t len);
+/* Assert GET key is a bulk string of exactly the len bytes at want. */
+void kr_expect_bytes(redisContext *c, const char *key, const void *want, size_t len);
+/* Make key hold a value that is not a string, with whichever collection
+ * command the server has (LPUSH, SADD, HSET, ZADD). */
+void kr_make_nonstring(redisContext *c, const char *key);
+
+/* Differential check: run one command on server a and on server b and
+ * assert their kr_render() replies are equal. */
+void kr_expect_same(redisContext *a, redisContext *b, int argc, const char **argv,
+		    const size_t *lens);
+/* The same with a printf-formatted line split into words at spaces. */
+void kr_expect_samef(redisContext *a, redisContext *b, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* A raw connection switched to RESP3 (HELLO 3 answered with a map). */
+int kr_raw_resp3(const struct kr_srv *s);
+
 #endif

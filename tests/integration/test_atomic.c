@@ -21,15 +21,6 @@ static void stop_server(void) { kr_srv_stop(&srv); }
 
 TestSuite(atomic, .init = start_default, .fini = stop_server, .timeout = 300);
 
-static void key_on_shard(char *out, size_t outlen, const char *prefix, unsigned shard, int nth)
-{
-	for (int i = 0;; i++) {
-		snprintf(out, outlen, "%s%d", prefix, i);
-		if (kr_key_slot(out) % 3 == shard && nth-- == 0)
-			return;
-	}
-}
-
 enum { NACC = 6, TOTAL = NACC * 1000, MOVES = 1500 };
 static char acc[NACC][32];
 static atomic_int movers_left;
@@ -159,7 +150,7 @@ Test(atomic, transfers_keep_the_sum)
 {
 	redisContext *c = kr_connect(&srv);
 	for (int i = 0; i < NACC; i++) {
-		key_on_shard(acc[i], sizeof acc[i], "acct", (unsigned)i % 3, i / 3);
+		kr_key_on_shard(acc[i], sizeof acc[i], "acct", (unsigned)i % 3, i / 3);
 		kr_ok(c, "SET %s 1000", acc[i]);
 	}
 	atomic_store(&movers_left, 3);
@@ -259,8 +250,8 @@ Test(atomic, smove_lmove_keep_the_count)
 	atomic_store(&errors, 0);
 	atomic_store(&good_reads, 0);
 	for (int i = 0; i < NSET; i++) {
-		key_on_shard(sets[i], sizeof sets[i], "set", (unsigned)i, 0);
-		key_on_shard(lists[i], sizeof lists[i], "list", (unsigned)i, 0);
+		kr_key_on_shard(sets[i], sizeof sets[i], "set", (unsigned)i, 0);
+		kr_key_on_shard(lists[i], sizeof lists[i], "list", (unsigned)i, 0);
 	}
 	for (int m = 0; m < MEMBERS; m++) {
 		kr_int(c, 1, "SADD %s m%d", sets[m % NSET], m);
@@ -286,8 +277,8 @@ Test(atomic, open_multi_does_not_stall_others)
 {
 	redisContext *a = kr_connect(&srv), *b = kr_connect(&srv);
 	char k0[32], k1[32];
-	key_on_shard(k0, sizeof k0, "om", 0, 0);
-	key_on_shard(k1, sizeof k1, "om", 1, 0);
+	kr_key_on_shard(k0, sizeof k0, "om", 0, 0);
+	kr_key_on_shard(k1, sizeof k1, "om", 1, 0);
 	kr_ok(a, "WATCH %s", k1);
 	kr_ok(a, "MULTI");
 	for (int i = 0; i < 2000; i++)

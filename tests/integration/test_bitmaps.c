@@ -24,37 +24,7 @@
 static struct kr_srv srv, ref;
 static redisContext *c, *rc;
 
-/* The reference server: Redis whatever KR_SERVER_KIND and KR_SERVER say
- * (the harness picks the binary from the environment, which belongs to
- * this forked test process alone). */
-static void restore_env(const char *name, char *saved)
-{
-	if (saved) {
-		setenv(name, saved, 1);
-		free(saved);
-	} else {
-		unsetenv(name);
-	}
-}
-
-static void start_ref(struct kr_srv *s, const char *const *args)
-{
-	const char *kind = getenv("KR_SERVER_KIND"), *server = getenv("KR_SERVER");
-	const char *redis = getenv("KR_REDIS_SERVER");
-	char *saved_kind = kind ? strdup(kind) : NULL, *saved_server = server ? strdup(server) : NULL;
-
-	setenv("KR_SERVER_KIND", "redis", 1);
-	setenv("KR_SERVER", redis && *redis ? redis : "/usr/bin/redis-server", 1);
-	kr_srv_start(s, args);
-	restore_env("KR_SERVER_KIND", saved_kind);
-	restore_env("KR_SERVER", saved_server);
-}
-
-static void setup(void)
-{
-	kr_srv_start(&srv, NULL);
-	c = kr_connect(&srv);
-}
+static void setup(void) { kr_srv_start_client(&srv, &c, NULL); }
 
 /* proto-max-bulk-len at its 1 MiB minimum, so the offset limit can be hit
  * without 512 MiB strings. */
@@ -62,23 +32,18 @@ static void setup_small(void)
 {
 	static const char *const args[] = { "--proto-max-bulk-len", "1mb", NULL };
 
-	kr_srv_start(&srv, args);
-	c = kr_connect(&srv);
+	kr_srv_start_client(&srv, &c, args);
 }
 
+/* With a reference server: Redis whatever KR_SERVER_KIND and KR_SERVER say. */
 static void setup_diff(void)
 {
 	setup();
-	start_ref(&ref, NULL);
+	kr_srv_start_redis(&ref, NULL);
 	rc = kr_connect(&ref);
 }
 
-static void teardown(void)
-{
-	redisFree(c);
-	cr_expect(kr_srv_alive(&srv), "server died during the test");
-	kr_srv_stop(&srv);
-}
+static void teardown(void) { kr_srv_stop_client(&srv, &c); }
 
 static void teardown_diff(void)
 {
@@ -125,25 +90,6 @@ struct step {
 #define E_NOT1    "ERR BITOP NOT must be called with a single source key."
 #define E_BITARG  "ERR The bit argument must be 1 or 0."
 
-static redisReply *words(redisContext *ctx, const char *line)
-{
-	char buf[512];
-	const char *argv[48];
-	size_t lens[48];
-	int argc = 0;
-	char *save = NULL;
-
-	cr_assert(strlen(line) < sizeof(buf), "step too long: %s", line);
-	strcpy(buf, line);
-	for (char *w = strtok_r(buf, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
-		cr_assert(argc < 48);
-		argv[argc] = w;
-		lens[argc] = strlen(w);
-		argc++;
-	}
-	return kr_cmdv(ctx, argc, argv, lens);
-}
-
 static void check(const char *what, redisReply *r, const struct step *st)
 {
 	struct kr_sb sb = { 0 };
@@ -186,7 +132,7 @@ static void check(const char *what, redisReply *r, const struct step *st)
 static void run_steps(const struct step *st, size_t n)
 {
 	for (size_t k = 0; k < n; k++) {
-		redisReply *r = words(c, st[k].cmd);
+		redisReply *r = kr_words(c, st[k].cmd);
 
 		check(st[k].cmd, r, &st[k]);
 		freeReplyObject(r);
@@ -194,42 +140,6 @@ static void run_steps(const struct step *st, size_t n)
 }
 
 #define RUN(steps) run_steps(steps, sizeof(steps) / sizeof(steps[0]))
-
-static void set_bytes(redisContext *ctx, const char *key, const void *val, size_t len)
-{
-	redisReply *r = kr_cmd(ctx, "SET %s %b", key, val, len);
-
-	cr_assert(r->type == REDIS_REPLY_STATUS, "SET %s failed", key);
-	freeReplyObject(r);
-}
-
-static void expect_bytes(const char *key, const void *want, size_t len)
-{
-	redisReply *r = kr_cmd(c, "GET %s", key);
-
-	cr_assert(r->type == REDIS_REPLY_STRING, "GET %s: not a string (type %d)", key, r->type);
-	cr_assert(r->len == len && memcmp(r->str, want, len) == 0,
-		  "GET %s: %zu bytes, want %zu / content differs", key, r->len, len);
-	freeReplyObject(r);
-}
-
-/* A key holding a value that is not a string, with whichever collection
- * command the server has. */
-static void make_nonstring(const char *key)
-{
-	static const char *const tries[] = { "LPUSH %s x", "SADD %s x", "HSET %s f v",
-					     "ZADD %s 1 x" };
-
-	for (size_t i = 0; i < sizeof(tries) / sizeof(tries[0]); i++) {
-		redisReply *r = kr_cmd(c, tries[i], key);
-		bool ok = r->type == REDIS_REPLY_INTEGER;
-
-		freeReplyObject(r);
-		if (ok)
-			return;
-	}
-	cr_assert_fail("no collection command available to make a non-string key");
-}
 
 /* ------------------------------------------------------ SETBIT GETBIT */
 
@@ -281,7 +191,7 @@ Test(bitmaps, setbit_getbit)
 	};
 
 	RUN(steps);
-	make_nonstring("l");
+	kr_make_nonstring(c, "l");
 	static const struct step wrong[] = {
 		ERR("SETBIT l 0 1", E_WRONG),
 		ERR("GETBIT l 0", E_WRONG),
@@ -302,7 +212,7 @@ Test(bitmaps, setbit_keeps_ttl_and_grows_in_place)
 		  "TTL lost: %lld", r->integer);
 	freeReplyObject(r);
 	kr_int(c, 13, "STRLEN k");
-	expect_bytes("k", "abc\0\0\0\0\0\0\0\0\0\x08", 13);
+	kr_expect_bytes(c, "k", "abc\0\0\0\0\0\0\0\0\0\x08", 13);
 	kr_bulk(c, "raw", "OBJECT ENCODING k");
 	/* a new bitmap is a raw string too */
 	kr_int(c, 0, "SETBIT new 3 1");
@@ -375,11 +285,11 @@ Test(bitmaps, bitcount)
 	};
 
 	RUN(steps);
-	set_bytes(c, "e", "", 0);
+	kr_set_bytes(c, "e", "", 0);
 	kr_int(c, 0, "BITCOUNT e");
 	kr_int(c, 0, "BITCOUNT e 0 -1");
 	kr_int(c, 0, "BITCOUNT e 0 -1 BIT");
-	make_nonstring("l");
+	kr_make_nonstring(c, "l");
 	kr_err(c, E_WRONG, "BITCOUNT l");
 	kr_err(c, E_WRONG, "BITCOUNT l 0");
 
@@ -388,7 +298,7 @@ Test(bitmaps, bitcount)
 
 	for (int i = 0; i < 1000; i++)
 		big[i] = (char)(i * 37 + 11);
-	set_bytes(c, "big", big, sizeof(big));
+	kr_set_bytes(c, "big", big, sizeof(big));
 	long long total = 0, part = 0;
 
 	for (int i = 0; i < 1000; i++)
@@ -403,11 +313,11 @@ Test(bitmaps, bitcount)
 
 Test(bitmaps, bitpos)
 {
-	set_bytes(c, "a", "\xff\xf0\x00", 3);
-	set_bytes(c, "b", "\x00\xff\xf0", 3);
-	set_bytes(c, "z", "\x00\x00\x00", 3);
-	set_bytes(c, "o", "\xff\xff\xff", 3);
-	set_bytes(c, "e", "", 0);
+	kr_set_bytes(c, "a", "\xff\xf0\x00", 3);
+	kr_set_bytes(c, "b", "\x00\xff\xf0", 3);
+	kr_set_bytes(c, "z", "\x00\x00\x00", 3);
+	kr_set_bytes(c, "o", "\xff\xff\xff", 3);
+	kr_set_bytes(c, "e", "", 0);
 
 	static const struct step steps[] = {
 		INT("BITPOS a 0", 12),
@@ -457,7 +367,7 @@ Test(bitmaps, bitpos)
 	};
 
 	RUN(steps);
-	make_nonstring("l");
+	kr_make_nonstring(c, "l");
 	kr_err(c, E_WRONG, "BITPOS l 1");
 	kr_err(c, E_BITARG, "BITPOS l 3");
 
@@ -466,14 +376,14 @@ Test(bitmaps, bitpos)
 
 	memset(buf, 0, sizeof(buf));
 	buf[299] = 0x04;
-	set_bytes(c, "long0", buf, sizeof(buf));
+	kr_set_bytes(c, "long0", buf, sizeof(buf));
 	kr_int(c, 299 * 8 + 5, "BITPOS long0 1");
 	kr_int(c, 299 * 8 + 5, "BITPOS long0 1 3");
 	kr_int(c, 299 * 8 + 5, "BITPOS long0 1 19 2397 BIT");
 	kr_int(c, -1, "BITPOS long0 1 19 2396 BIT");
 	memset(buf, 0xff, sizeof(buf));
 	buf[250] = (char)0xfe;
-	set_bytes(c, "long1", buf, sizeof(buf));
+	kr_set_bytes(c, "long1", buf, sizeof(buf));
 	kr_int(c, 250 * 8 + 7, "BITPOS long1 0");
 	kr_int(c, 250 * 8 + 7, "BITPOS long1 0 1 -1");
 	kr_int(c, 301 * 8, "BITPOS long1 0 251");
@@ -533,10 +443,10 @@ Test(bitmaps, bitop)
 	kr_int(c, 6, "BITOP AND {b}t {b}1 {b}1");
 	kr_int(c, -1, "TTL {b}t");
 	kr_bulk(c, "raw", "OBJECT ENCODING {b}t");
-	make_nonstring("{b}l");
+	kr_make_nonstring(c, "{b}l");
 	kr_int(c, 6, "BITOP AND {b}l {b}1");
 	kr_bulk(c, "foobar", "GET {b}l");
-	make_nonstring("{b}l2");
+	kr_make_nonstring(c, "{b}l2");
 	kr_err(c, E_WRONG, "BITOP AND {b}d {b}1 {b}l2");
 	kr_err(c, E_WRONG, "BITOP NOT {b}d {b}l2");
 	kr_err(c, E_NOT1, "BITOP NOT {b}d {b}l2 {b}l2");
@@ -564,7 +474,7 @@ Test(bitmaps, bitop_keys_on_several_shards)
 	};
 
 	RUN(steps);
-	make_nonstring("k2");
+	kr_make_nonstring(c, "k2");
 	kr_err(c, E_WRONG, "BITOP OR k5 k0 k2");
 	kr_int(c, 22, "BITCOUNT k5");
 }
@@ -694,7 +604,7 @@ Test(bitmaps, bitfield_errors)
 	};
 
 	RUN(steps);
-	make_nonstring("l");
+	kr_make_nonstring(c, "l");
 	kr_err(c, E_WRONG, "BITFIELD l GET u8 0");
 	kr_err(c, E_WRONG, "BITFIELD l SET u8 0 1");
 	kr_err(c, E_WRONG, "BITFIELD_RO l GET u8 0");
@@ -719,45 +629,10 @@ Test(bitmaps, bitfield_resp3_null)
 
 /* ------------------------------------------------- differential vs Redis */
 
-/* Run one command on both servers; the rendered replies must be equal. */
-static void both(int argc, const char **argv, const size_t *lens)
-{
-	redisReply *a = kr_cmdv(c, argc, argv, lens), *b = kr_cmdv(rc, argc, argv, lens);
-	struct kr_sb sa = { 0 }, sb = { 0 }, cmd = { 0 };
-
-	kr_render(&sa, a);
-	kr_render(&sb, b);
-	for (int i = 0; i < argc; i++)
-		kr_sb_fmt(&cmd, "%s%.*s", i ? " " : "", (int)lens[i], argv[i]);
-	cr_assert(sa.len == sb.len && memcmp(sa.s, sb.s, sa.len) == 0,
-		  "%s\n  server: %s\n  redis:  %s", cmd.s, sa.s, sb.s);
-	freeReplyObject(a);
-	freeReplyObject(b);
-	free(sa.s);
-	free(sb.s);
-	free(cmd.s);
-}
-
-static void bothf(const char *fmt, ...)
-{
-	char line[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-
-	char *save = NULL, *w;
-	const char *argv[48];
-	size_t lens[48];
-	int argc = 0;
-
-	for (w = strtok_r(line, " ", &save); w && argc < 48; w = strtok_r(NULL, " ", &save)) {
-		argv[argc] = w;
-		lens[argc++] = strlen(w);
-	}
-	both(argc, argv, lens);
-}
+/* Run one command on both servers (this one and the Redis reference):
+ * the rendered replies must be equal. */
+#define both(argc, argv, lens) kr_expect_same(c, rc, argc, argv, lens)
+#define bothf(...) kr_expect_samef(c, rc, __VA_ARGS__)
 
 static uint64_t rng = 0x243f6a8885a308d3ULL;
 

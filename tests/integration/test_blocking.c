@@ -18,28 +18,6 @@ static void stop_server(void) { kr_srv_stop(&srv); }
 
 TestSuite(blocking, .init = start_default, .fini = stop_server, .timeout = 120);
 
-static void key_on_shard(char *out, size_t outlen, const char *prefix, unsigned shard, int nth)
-{
-	for (int i = 0;; i++) {
-		snprintf(out, outlen, "%s%d", prefix, i);
-		if (kr_key_slot(out) % 3 == shard && nth-- == 0)
-			return;
-	}
-}
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
-
-static long long now_ms(void)
-{
-	struct timeval tv;
-	gettimeofday(&tv, NULL);
-	return (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
-
 /* Number of clients blocked (CLIENT LIST cmd=b... is not portable across
  * versions: INFO clients' blocked_clients is). Waits until it reaches n. */
 static void wait_blocked(redisContext *c, int n)
@@ -51,7 +29,7 @@ static void wait_blocked(redisContext *c, int n)
 		freeReplyObject(r);
 		if (v == n)
 			return;
-		sleep_ms(5);
+		kr_sleep_ms(5);
 	}
 	cr_assert_fail("blocked_clients never reached %d", n);
 }
@@ -72,7 +50,7 @@ Test(blocking, woken_by_push_on_every_shard)
 	redisContext *o = kr_connect(&srv);
 	for (unsigned s = 0; s < 3; s++) {
 		char k[32];
-		key_on_shard(k, sizeof k, "bw", s, 0);
+		kr_key_on_shard(k, sizeof k, "bw", s, 0);
 		redisContext *b = kr_connect(&srv);
 		redisAppendCommand(b, "BLPOP %s 0", k);
 		redisBufferWrite(b, &(int){0});
@@ -93,7 +71,7 @@ Test(blocking, fifo_order)
 {
 	redisContext *o = kr_connect(&srv);
 	char k[32];
-	key_on_shard(k, sizeof k, "bf", 1, 0);
+	kr_key_on_shard(k, sizeof k, "bf", 1, 0);
 	redisContext *b[4];
 	for (int i = 0; i < 4; i++) {
 		b[i] = kr_connect(&srv);
@@ -135,8 +113,8 @@ Test(blocking, woken_by_multi_exec)
 {
 	redisContext *o = kr_connect(&srv), *b = kr_connect(&srv);
 	char k[32], other[32];
-	key_on_shard(k, sizeof k, "bm", 2, 0);
-	key_on_shard(other, sizeof other, "bm", 0, 0);
+	kr_key_on_shard(k, sizeof k, "bm", 2, 0);
+	kr_key_on_shard(other, sizeof other, "bm", 0, 0);
 	redisAppendCommand(b, "BLPOP %s 0", k);
 	redisBufferWrite(b, &(int){0});
 	wait_blocked(o, 1);
@@ -157,17 +135,17 @@ Test(blocking, woken_by_multi_exec)
 Test(blocking, subsecond_timeouts)
 {
 	redisContext *b = kr_connect(&srv);
-	long long t0 = now_ms();
+	double t0 = kr_now_ms();
 	redisReply *r = kr_cmd(b, "BLPOP bt_empty 0.15");
-	long long el = now_ms() - t0;
+	double el = kr_now_ms() - t0;
 	cr_assert_eq(r->type, REDIS_REPLY_NIL);
 	freeReplyObject(r);
-	cr_assert_geq(el, 140, "timed out after %lld ms", el);
-	t0 = now_ms();
+	cr_assert_geq(el, 140, "timed out after %.1f ms", el);
+	t0 = kr_now_ms();
 	r = kr_cmd(b, "BLMOVE {bt}empty {bt}dst LEFT RIGHT 0.05");
 	cr_assert_eq(r->type, REDIS_REPLY_NIL);
 	freeReplyObject(r);
-	cr_assert_geq(now_ms() - t0, 45);
+	cr_assert_geq(kr_now_ms() - t0, 45);
 	kr_err(b, "ERR timeout is negative", "BLPOP x -1");
 	kr_err(b, "ERR timeout is not a float or out of range", "BLPOP x abc");
 	redisFree(b);
@@ -231,7 +209,7 @@ Test(blocking, disconnect_cleans_up)
 	redisContext *o = kr_connect(&srv);
 	for (unsigned s = 0; s < 3; s++) {
 		char k[32];
-		key_on_shard(k, sizeof k, "bd", s, 0);
+		kr_key_on_shard(k, sizeof k, "bd", s, 0);
 		redisContext *b = kr_connect(&srv);
 		redisAppendCommand(b, "BLPOP %s 0", k);
 		redisBufferWrite(b, &(int){0});
@@ -251,7 +229,7 @@ Test(blocking, keys_on_several_shards)
 	redisContext *o = kr_connect(&srv), *b = kr_connect(&srv);
 	char k[3][32];
 	for (unsigned s = 0; s < 3; s++)
-		key_on_shard(k[s], sizeof k[s], "bx", s, 0);
+		kr_key_on_shard(k[s], sizeof k[s], "bx", s, 0);
 	redisAppendCommand(b, "BLMOVE %s %s LEFT RIGHT 0", k[0], k[1]);
 	redisBufferWrite(b, &(int){0});
 	wait_blocked(o, 1);
@@ -270,11 +248,11 @@ Test(blocking, keys_on_several_shards)
 	expect_pair(b, k[2], "late");
 
 	/* Timeout, CLIENT UNBLOCK and disconnect work for them too. */
-	long long t0 = now_ms();
+	double t0 = kr_now_ms();
 	r = kr_cmd(b, "BLPOP %s %s 0.1", k[0], k[2]);
 	cr_assert_eq(r->type, REDIS_REPLY_NIL);
 	freeReplyObject(r);
-	cr_assert_geq(now_ms() - t0, 95);
+	cr_assert_geq(kr_now_ms() - t0, 95);
 	r = kr_cmd(b, "CLIENT ID");
 	long long id = r->integer;
 	freeReplyObject(r);

@@ -33,23 +33,7 @@ static void stop_server(void) { kr_srv_stop(&srv); }
 
 TestSuite(crossshard, .init = start_default, .fini = stop_server, .timeout = 300);
 
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
-
 /* ---- slots ---- */
-
-/* The nth key "<prefix><i>" (n = 0, 1, ...) that lands on shard `shard` of 3. */
-static void key_on_shard(char *out, size_t outlen, const char *prefix, unsigned shard, int nth)
-{
-	for (int i = 0;; i++) {
-		snprintf(out, outlen, "%s%d", prefix, i);
-		if (kr_key_slot(out) % 3 == shard && nth-- == 0)
-			return;
-	}
-}
 
 /* ---- pipelined model check ---- */
 
@@ -353,8 +337,8 @@ struct xkeys {
 static void pick_keys(struct xkeys *x, const char *prefix)
 {
 	for (unsigned i = 0; i < 3; i++)
-		key_on_shard(x->k[i], sizeof(x->k[i]), prefix, i, 0);
-	key_on_shard(x->k0b, sizeof(x->k0b), prefix, 0, 1);
+		kr_key_on_shard(x->k[i], sizeof(x->k[i]), prefix, i, 0);
+	kr_key_on_shard(x->k0b, sizeof(x->k0b), prefix, 0, 1);
 }
 
 static void expect_render(redisContext *c, const char *want, const char *fmt, ...)
@@ -657,7 +641,7 @@ Test(crossshard, disconnect_with_replies_in_flight)
 		clients = p != NULL ? atoll(p + 18) : -1;
 		freeReplyObject(r);
 		if (clients != 1)
-			sleep_ms(20);
+			kr_sleep_ms(20);
 	}
 	cr_assert_eq(clients, 1, "connected_clients: %lld after the victims left", clients);
 	redisFree(c);

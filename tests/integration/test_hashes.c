@@ -27,18 +27,8 @@
 static struct kr_srv srv;
 static redisContext *c;
 
-static void setup(void)
-{
-	kr_srv_start(&srv, NULL);
-	c = kr_connect(&srv);
-}
-
-static void teardown(void)
-{
-	redisFree(c);
-	cr_expect(kr_srv_alive(&srv), "server died during the test");
-	kr_srv_stop(&srv);
-}
+static void setup(void) { kr_srv_start_client(&srv, &c, NULL); }
+static void teardown(void) { kr_srv_stop_client(&srv, &c); }
 
 TestSuite(hashes, .init = setup, .fini = teardown, .timeout = 120);
 
@@ -49,61 +39,9 @@ TestSuite(hashes, .init = setup, .fini = teardown, .timeout = 120);
 
 /* ------------------------------------------------------------ helpers */
 
-/* Run a command given as space-separated words (no word here contains a
- * space) and return the reply. */
-static redisReply *words(const char *line)
-{
-	char buf[1024];
-	const char *argv[64];
-	size_t lens[64];
-	int argc = 0;
-	char *save = NULL;
-
-	cr_assert(strlen(line) < sizeof(buf), "command too long: %s", line);
-	strcpy(buf, line);
-	for (char *w = strtok_r(buf, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
-		cr_assert(argc < 64);
-		argv[argc] = w;
-		lens[argc] = strlen(w);
-		argc++;
-	}
-	return kr_cmdv(c, argc, argv, lens);
-}
-
-/* Assert that `line` replies exactly `want` (kr_render text). */
-static void X(const char *line, const char *want)
-{
-	struct kr_sb b = { 0 };
-	redisReply *r = words(line);
-
-	kr_render(&b, r);
-	cr_assert(strcmp(b.s, want) == 0, "%s\n  want: %s\n  got:  %s", line, want, b.s);
-	kr_sb_reset(&b);
-	free(b.s);
-	freeReplyObject(r);
-}
-
-struct step {
-	const char *cmd, *want;
-};
-
-static void run_steps(const struct step *st, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		X(st[i].cmd, st[i].want);
-}
-
-#define RUN(steps) run_steps(steps, sizeof(steps) / sizeof(steps[0]))
-
-static void expect_encoding(const char *key, const char *enc)
-{
-	redisReply *r = kr_cmd(c, "OBJECT ENCODING %s", key);
-
-	cr_assert(r->type == REDIS_REPLY_STRING && strcmp(r->str, enc) == 0,
-		  "OBJECT ENCODING %s: want %s, got type %d '%s'", key, enc, r->type,
-		  r->str ? r->str : "");
-	freeReplyObject(r);
-}
+static void X(const char *line, const char *want) { kr_expect_render(c, line, want); }
+static void X_sorted(const char *line, const char *want) { kr_expect_sorted(c, line, want); }
+#define RUN(steps) KR_RUN(c, steps)
 
 /* HSET key with fields <prefix><from>..<prefix><to-1>, value "v<i>",
  * in batches. */
@@ -133,65 +71,11 @@ static void hset_range(const char *key, const char *prefix, int from, int to)
 	}
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* The elements of a flat array reply of bulk strings, sorted, rendered
- * "a,b,c". */
-static char *sorted_elements(const redisReply *r)
-{
-	char **v = calloc(r->elements + 1, sizeof(*v));
-	struct kr_sb b = { 0 };
-
-	cr_assert_not_null(v);
-	for (size_t i = 0; i < r->elements; i++) {
-		cr_assert_eq(r->element[i]->type, REDIS_REPLY_STRING);
-		v[i] = r->element[i]->str;
-	}
-	qsort(v, r->elements, sizeof(*v), cmp_str);
-	kr_sb_add(&b, "", 0);
-	for (size_t i = 0; i < r->elements; i++) {
-		if (i)
-			kr_sb_add(&b, ",", 1);
-		kr_sb_add(&b, v[i], strlen(v[i]));
-	}
-	free(v);
-	return b.s;
-}
-
-static void X_sorted(const char *line, const char *want)
-{
-	redisReply *r = words(line);
-	char *got;
-
-	cr_assert_eq(r->type, REDIS_REPLY_ARRAY, "%s: type %d", line, r->type);
-	got = sorted_elements(r);
-	cr_assert(strcmp(got, want) == 0, "%s\n  want: %s\n  got:  %s", line, want, got);
-	free(got);
-	freeReplyObject(r);
-}
-
-/* A RESP3 raw connection (hiredis 0.14 reads RESP2 only). */
-static int raw3(void)
-{
-	int fd = kr_raw_connect(&srv);
-	size_t len;
-	char *hello;
-
-	kr_raw_sends(fd, "HELLO 3\r\n");
-	hello = kr_raw_read(fd, 1, &len);
-	cr_assert(hello[0] == '%', "HELLO 3: %s", hello);
-	free(hello);
-	return fd;
-}
-
 /* ------------------------------------------------------- basic commands */
 
 Test(hashes, set_get_basics)
 {
-	static const struct step st[] = {
+	static const struct kr_step st[] = {
 		{ "HSET k0 a 1 b 2", ":2" },
 		{ "HSET k0 a 10 c 3", ":1" },          /* a updated, c new */
 		{ "HGET k0 a", "$10" },
@@ -245,7 +129,7 @@ Test(hashes, set_get_basics)
 
 Test(hashes, hdel_and_key_removal)
 {
-	static const struct step st[] = {
+	static const struct kr_step st[] = {
 		{ "HSET k0 a 1 b 2 c 3", ":3" },
 		{ "HDEL k0 a zz a", ":1" },           /* a counted once */
 		{ "HDEL k0 zz", ":0" },
@@ -267,7 +151,7 @@ Test(hashes, hdel_and_key_removal)
 
 Test(hashes, arity_and_wrongtype)
 {
-	static const struct step st[] = {
+	static const struct kr_step st[] = {
 		{ "HSET k0 a", "-ERR wrong number of arguments for 'hset' command" },
 		{ "HSET k0 a 1 b", "-ERR wrong number of arguments for 'hset' command" },
 		{ "HMSET k0 a 1 b", "-ERR wrong number of arguments for 'hmset' command" },
@@ -311,7 +195,7 @@ Test(hashes, arity_and_wrongtype)
 
 Test(hashes, hincrby)
 {
-	static const struct step st[] = {
+	static const struct kr_step st[] = {
 		{ "HINCRBY k0 n 5", ":5" },
 		{ "HINCRBY k0 n -7", ":-2" },
 		{ "HGET k0 n", "$-2" },
@@ -346,7 +230,7 @@ Test(hashes, hincrby)
 
 Test(hashes, hincrbyfloat)
 {
-	static const struct step st[] = {
+	static const struct kr_step st[] = {
 		{ "HINCRBYFLOAT k0 f 10.5", "$10.5" },
 		{ "HINCRBYFLOAT k0 f 0.1", "$10.6" },
 		{ "HINCRBYFLOAT k0 f2 -5.0e3", "$-5000" },
@@ -393,74 +277,74 @@ Test(hashes, encoding_by_entries)
 {
 	kr_ok(c, "CONFIG SET hash-max-listpack-entries 4");
 	X("HSET k0 a 1 b 2 c 3 d 4", ":4");
-	expect_encoding("k0", "listpack");
+	kr_expect_encoding(c, "k0", "listpack");
 	X("HSET k0 a 5", ":0");                     /* update at the limit */
-	expect_encoding("k0", "listpack");
+	kr_expect_encoding(c, "k0", "listpack");
 	X("HSET k0 e 5", ":1");
-	expect_encoding("k0", "hashtable");
+	kr_expect_encoding(c, "k0", "hashtable");
 	X_sorted("HKEYS k0", "a,b,c,d,e");
 	X_sorted("HVALS k0", "2,3,4,5,5");
 	X("HDEL k0 a b c d", ":4");
-	expect_encoding("k0", "hashtable");         /* never converts back */
+	kr_expect_encoding(c, "k0", "hashtable");         /* never converts back */
 	X("HGETALL k0", "*2[$e,$5]");
 
 	/* one HSET crossing the limit */
 	X("HSET k1 a 1 b 2 c 3 d 4 e 5 f 6", ":6");
-	expect_encoding("k1", "hashtable");
+	kr_expect_encoding(c, "k1", "hashtable");
 	X("HGET k1 f", "$6");
 
 	/* HSETNX, HINCRBY and HINCRBYFLOAT convert too */
 	X("HSET k2 a 1 b 2 c 3 d 4", ":4");
 	X("HSETNX k2 e 1", ":1");
-	expect_encoding("k2", "hashtable");
+	kr_expect_encoding(c, "k2", "hashtable");
 	X("HSET k3 a 1 b 2 c 3 d 4", ":4");
 	X("HINCRBY k3 e 1", ":1");
-	expect_encoding("k3", "hashtable");
+	kr_expect_encoding(c, "k3", "hashtable");
 	X("HSET k4 a 1 b 2 c 3 d 4", ":4");
 	X("HINCRBYFLOAT k4 e 1.5", "$1.5");
-	expect_encoding("k4", "hashtable");
+	kr_expect_encoding(c, "k4", "hashtable");
 
 	kr_ok(c, "CONFIG SET hash-max-listpack-entries 0");
 	X("HSET k5 a 1", ":1");
-	expect_encoding("k5", "hashtable");
+	kr_expect_encoding(c, "k5", "hashtable");
 }
 
 Test(hashes, encoding_by_value_size)
 {
 	kr_ok(c, "CONFIG SET hash-max-listpack-value 8");
 	X("HSET k0 f 12345678", ":1");
-	expect_encoding("k0", "listpack");
+	kr_expect_encoding(c, "k0", "listpack");
 	X("HSET k0 f 123456789", ":0");             /* update with a long value */
-	expect_encoding("k0", "hashtable");
+	kr_expect_encoding(c, "k0", "hashtable");
 	X("HGET k0 f", "$123456789");
 
 	X("HSET k1 12345678 v", ":1");
-	expect_encoding("k1", "listpack");
+	kr_expect_encoding(c, "k1", "listpack");
 	X("HSET k1 123456789 v", ":1");             /* long field name */
-	expect_encoding("k1", "hashtable");
+	kr_expect_encoding(c, "k1", "hashtable");
 
 	X("HSET k2 n 9999999", ":1");
 	X("HINCRBY k2 n 100", ":10000099");         /* 8 digits: stays */
-	expect_encoding("k2", "listpack");
+	kr_expect_encoding(c, "k2", "listpack");
 	X("HINCRBY k2 n 100000000", ":110000099");  /* 9 digits: converts */
-	expect_encoding("k2", "hashtable");
+	kr_expect_encoding(c, "k2", "hashtable");
 
 	X("HSETNX k3 f 123456789", ":1");
-	expect_encoding("k3", "hashtable");
+	kr_expect_encoding(c, "k3", "hashtable");
 
 	/* defaults back: 64 bytes */
 	kr_ok(c, "CONFIG SET hash-max-listpack-value 64");
 	X("HSET k4 f 0123456789012345678901234567890123456789012345678901234567890123", ":1");
-	expect_encoding("k4", "listpack");
+	kr_expect_encoding(c, "k4", "listpack");
 	X("HSET k4 g 01234567890123456789012345678901234567890123456789012345678901234", ":1");
-	expect_encoding("k4", "hashtable");
+	kr_expect_encoding(c, "k4", "hashtable");
 }
 
 /* The same commands give the same answers in both encodings. */
 Test(hashes, hashtable_commands)
 {
 	kr_ok(c, "CONFIG SET hash-max-listpack-entries 2");
-	static const struct step st[] = {
+	static const struct kr_step st[] = {
 		{ "HSET k0 a 1 b 2 c 3", ":3" },
 		{ "HSET k0 a 10", ":0" },
 		{ "HGET k0 a", "$10" },
@@ -490,7 +374,7 @@ Test(hashes, resp3_shapes)
 	int fd;
 
 	X("HSET k0 a 1 b 2", ":2");
-	fd = raw3();
+	fd = kr_raw_resp3(&srv);
 	kr_raw_expect(fd, "HGETALL k0\r\n", 1, "%2\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nb\r\n$1\r\n2\r\n");
 	kr_raw_expect(fd, "HGETALL nokey\r\n", 1, "%0\r\n");
 	kr_raw_expect(fd, "HKEYS k0\r\n", 1, "*2\r\n$1\r\na\r\n$1\r\nb\r\n");
@@ -531,7 +415,7 @@ Test(hashes, resp3_shapes)
 
 Test(hashes, hrandfield_errors)
 {
-	static const struct step st[] = {
+	static const struct kr_step st[] = {
 		{ "HSET k0 a 1 b 2", ":2" },
 		{ "HRANDFIELD k0 abc", E_NOTINT },
 		{ "HRANDFIELD k0 1.5", E_NOTINT },
@@ -612,7 +496,7 @@ static void hrandfield_scenario(const char *key, int n, const char *enc)
 
 	cr_assert_not_null(hits);
 	hset_range(key, "f", 0, n);
-	expect_encoding(key, enc);
+	kr_expect_encoding(c, key, enc);
 	for (int i = 0; i < 30; i++) {
 		redisReply *r = kr_cmd(c, "HRANDFIELD %s", key);
 
@@ -648,7 +532,7 @@ Test(hashes, hrandfield_hashtable)
 
 Test(hashes, hscan_small_and_errors)
 {
-	static const struct step st[] = {
+	static const struct kr_step st[] = {
 		{ "HSET k0 f1 a f2 b g1 c", ":3" },
 		{ "HSCAN k0 0", "*2[$0,*6[$f1,$a,$f2,$b,$g1,$c]]" },
 		{ "HSCAN k0 0 COUNT 1", "*2[$0,*6[$f1,$a,$f2,$b,$g1,$c]]" },
@@ -695,7 +579,7 @@ static int scan_all(const char *key, const char *prefix, int n, int count, const
 			len += snprintf(cmd + len, sizeof(cmd) - (size_t)len, " COUNT %d", count);
 		if (match)
 			snprintf(cmd + len, sizeof(cmd) - (size_t)len, " MATCH %s", match);
-		r = words(cmd);
+		r = kr_words(c, cmd);
 		cr_assert(r->type == REDIS_REPLY_ARRAY && r->elements == 2, "%s: type %d", cmd,
 			  r->type);
 		cr_assert_eq(r->element[1]->elements % 2, 0);
@@ -728,7 +612,7 @@ Test(hashes, hscan_big_hash)
 	int calls, nmatch = 0;
 
 	hset_range("k0", "f", 0, N);
-	expect_encoding("k0", "hashtable");
+	kr_expect_encoding(c, "k0", "hashtable");
 	X("HLEN k0", ":3000");
 
 	memset(found, 0, sizeof(found));
@@ -832,7 +716,7 @@ Test(hashes, binary_fields_and_values)
 		for (size_t i = 0; i < n; i++)
 			big[i] = (char)(i * 31);
 		kr_int(c, 1, "HSET k1 big %b", big, n);
-		expect_encoding("k1", "hashtable");
+		kr_expect_encoding(c, "k1", "hashtable");
 		r = kr_cmd(c, "HGET k1 big");
 		cr_assert(r->type == REDIS_REPLY_STRING && r->len == n &&
 			  memcmp(r->str, big, n) == 0);
@@ -875,11 +759,11 @@ static void watch_case(const char *setup, const char *write, bool aborts)
 {
 	redisReply *r;
 
-	freeReplyObject(words("DEL {w}k"));
+	freeReplyObject(kr_words(c, "DEL {w}k"));
 	if (setup)
-		freeReplyObject(words(setup));
+		freeReplyObject(kr_words(c, setup));
 	kr_ok(c, "WATCH {w}k");
-	freeReplyObject(words(write));
+	freeReplyObject(kr_words(c, write));
 	kr_ok(c, "MULTI");
 	kr_status(c, "QUEUED", "HLEN {w}k");
 	r = kr_cmd(c, "EXEC");

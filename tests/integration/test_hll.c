@@ -32,50 +32,17 @@
 static struct kr_srv srv, ref;
 static redisContext *c, *rc;
 
-/* The reference server: Redis whatever KR_SERVER_KIND and KR_SERVER say
- * (the environment belongs to this forked test process alone). */
-static void restore_env(const char *name, char *saved)
-{
-	if (saved) {
-		setenv(name, saved, 1);
-		free(saved);
-	} else {
-		unsetenv(name);
-	}
-}
+static void setup(void) { kr_srv_start_client(&srv, &c, NULL); }
 
-static void start_ref(struct kr_srv *s, const char *const *args)
-{
-	const char *kind = getenv("KR_SERVER_KIND"), *server = getenv("KR_SERVER");
-	const char *redis = getenv("KR_REDIS_SERVER");
-	char *saved_kind = kind ? strdup(kind) : NULL, *saved_server = server ? strdup(server) : NULL;
-
-	setenv("KR_SERVER_KIND", "redis", 1);
-	setenv("KR_SERVER", redis && *redis ? redis : "/usr/bin/redis-server", 1);
-	kr_srv_start(s, args);
-	restore_env("KR_SERVER_KIND", saved_kind);
-	restore_env("KR_SERVER", saved_server);
-}
-
-static void setup(void)
-{
-	kr_srv_start(&srv, NULL);
-	c = kr_connect(&srv);
-}
-
+/* With a reference server: Redis whatever KR_SERVER_KIND and KR_SERVER say. */
 static void setup_diff(void)
 {
 	setup();
-	start_ref(&ref, NULL);
+	kr_srv_start_redis(&ref, NULL);
 	rc = kr_connect(&ref);
 }
 
-static void teardown(void)
-{
-	redisFree(c);
-	cr_expect(kr_srv_alive(&srv), "server died during the test");
-	kr_srv_stop(&srv);
-}
+static void teardown(void) { kr_srv_stop_client(&srv, &c); }
 
 static void teardown_diff(void)
 {
@@ -101,40 +68,6 @@ static char *get_bytes(redisContext *ctx, const char *key, size_t *len)
 	*len = r->len;
 	freeReplyObject(r);
 	return out;
-}
-
-static void expect_bytes(const char *key, const void *want, size_t len)
-{
-	size_t n;
-	char *got = get_bytes(c, key, &n);
-
-	cr_assert(n == len && memcmp(got, want, len) == 0,
-		  "GET %s: %zu bytes (want %zu) or content differs", key, n, len);
-	free(got);
-}
-
-static void set_bytes(redisContext *ctx, const char *key, const void *val, size_t len)
-{
-	redisReply *r = kr_cmd(ctx, "SET %s %b", key, val, len);
-
-	cr_assert(r->type == REDIS_REPLY_STATUS, "SET %s failed", key);
-	freeReplyObject(r);
-}
-
-static void make_nonstring(const char *key)
-{
-	static const char *const tries[] = { "LPUSH %s x", "SADD %s x", "HSET %s f v",
-					     "ZADD %s 1 x" };
-
-	for (size_t i = 0; i < sizeof(tries) / sizeof(tries[0]); i++) {
-		redisReply *r = kr_cmd(c, tries[i], key);
-		bool ok = r->type == REDIS_REPLY_INTEGER;
-
-		freeReplyObject(r);
-		if (ok)
-			return;
-	}
-	cr_assert_fail("no collection command available to make a non-string key");
 }
 
 static long long int_reply(redisContext *ctx, const char *fmt, ...)
@@ -198,10 +131,10 @@ Test(hll, pfadd_creates_key_and_caches_count)
 	/* No elements: the key is still created (stale cache, as Redis). */
 	kr_int(c, 1, "PFADD e");
 	empty_hll(want, true);
-	expect_bytes("e", want, 18);
+	kr_expect_bytes(c, "e", want, 18);
 	kr_int(c, 0, "PFCOUNT e");
 	empty_hll(want, false);
-	expect_bytes("e", want, 18);
+	kr_expect_bytes(c, "e", want, 18);
 
 	/* A change marks the cache stale; PFCOUNT stores the count. */
 	kr_int(c, 1, "PFADD h a b c");
@@ -227,7 +160,7 @@ Test(hll, pfadd_creates_key_and_caches_count)
 	/* A short HLL stored by SET is embstr; PFCOUNT makes it raw, as in
 	 * Redis (the count may be cached in it). */
 	empty_hll(want, false);
-	set_bytes(c, "short", want, 18);
+	kr_set_bytes(c, "short", want, 18);
 	kr_bulk(c, "embstr", "OBJECT ENCODING short");
 	kr_int(c, 0, "PFCOUNT short");
 	kr_bulk(c, "raw", "OBJECT ENCODING short");
@@ -236,10 +169,10 @@ Test(hll, pfadd_creates_key_and_caches_count)
 	 * trusted as it is (that is what the cache is). */
 	v = (unsigned char *)get_bytes(c, "h", &n);
 	v[8] = 77;
-	set_bytes(c, "h2", v, n);
+	kr_set_bytes(c, "h2", v, n);
 	kr_int(c, 77, "PFCOUNT h2");
 	v[15] = 0x80;
-	set_bytes(c, "h2", v, n);
+	kr_set_bytes(c, "h2", v, n);
 	kr_int(c, 4, "PFCOUNT h2");
 	free(v);
 }
@@ -275,7 +208,7 @@ Test(hll, not_an_hll)
 {
 	unsigned char bad[DENSE_SIZE + 1];
 
-	make_nonstring("l");
+	kr_make_nonstring(c, "l");
 	kr_err(c, E_WRONG, "PFADD l a");
 	kr_err(c, E_WRONG, "PFCOUNT l");
 	kr_err(c, E_WRONG, "PFCOUNT l l");
@@ -294,7 +227,7 @@ Test(hll, not_an_hll)
 			bad[4] = 2;
 		if (i >= 3)
 			bad[4] = 0;
-		set_bytes(c, "{x}s", bad, lens[i]);
+		kr_set_bytes(c, "{x}s", bad, lens[i]);
 		kr_err(c, E_HLLTYPE, "PFADD {x}s a");
 		kr_err(c, E_HLLTYPE, "PFCOUNT {x}s");
 		kr_err(c, E_HLLTYPE, "PFCOUNT {x}ok {x}s");
@@ -313,7 +246,7 @@ Test(hll, not_an_hll)
 	empty_hll(bad, false);
 	bad[4] = 0;
 	memset(bad + HDR, 0, DENSE_SIZE - HDR);
-	set_bytes(c, "{x}dense", bad, DENSE_SIZE);
+	kr_set_bytes(c, "{x}dense", bad, DENSE_SIZE);
 	kr_int(c, 0, "PFCOUNT {x}dense");
 	kr_int(c, 1, "PFADD {x}dense a");
 	kr_int(c, 1, "PFCOUNT {x}dense");
@@ -327,7 +260,7 @@ Test(hll, corrupt_sparse)
 	empty_hll(v, true);
 	v[16] = 0x40;
 	v[17] = 0x63;
-	set_bytes(c, "{c}c", v, 18);
+	kr_set_bytes(c, "{c}c", v, 18);
 	kr_err(c, E_CORRUPT, "PFCOUNT {c}c");
 	kr_err(c, E_CORRUPT, "PFCOUNT {c}c {c}nope");
 	kr_err(c, E_CORRUPT, "PFMERGE {c}d {c}c");
@@ -361,7 +294,7 @@ Test(hll, random_corrupt_values_are_harmless)
 			x ^= x << 17;
 			v[i] = (x & 0x700) == 0 ? (unsigned char)(0x40 | (x & 0x3f)) : (unsigned char)x;
 		}
-		set_bytes(c, "{r}v", v, n);
+		kr_set_bytes(c, "{r}v", v, n);
 		const char *cmds[] = { "PFCOUNT {r}v", "PFCOUNT {r}v {r}w", "PFADD {r}v a b c d e f g",
 				       "PFMERGE {r}w {r}v", "PFDEBUG DECODE {r}v", "PFDEBUG GETREG {r}v",
 				       "PFCOUNT {r}v" };
@@ -422,7 +355,7 @@ Test(hll, pfmerge)
 	kr_status(c, "dense", "PFDEBUG ENCODING {m}a");
 	kr_int(c, big + 5, "PFCOUNT {m}a");
 	/* PFMERGE replaces nothing but HLLs: a wrong-typed destination */
-	make_nonstring("{m}l");
+	kr_make_nonstring(c, "{m}l");
 	kr_err(c, E_WRONG, "PFMERGE {m}l {m}b");
 }
 
@@ -486,41 +419,10 @@ Test(hll, pfdebug)
 
 /* ---------------------------------------------------- identity with Redis */
 
-/* Same command to both servers: same rendered reply. */
-static void both(int argc, const char **argv, const size_t *lens)
-{
-	redisReply *a = kr_cmdv(c, argc, argv, lens), *b = kr_cmdv(rc, argc, argv, lens);
-	struct kr_sb sa = { 0 }, sb = { 0 };
-
-	kr_render(&sa, a);
-	kr_render(&sb, b);
-	cr_assert(sa.len == sb.len && memcmp(sa.s, sb.s, sa.len) == 0,
-		  "%.*s ... (%d args)\n  server: %.300s\n  redis:  %.300s", (int)lens[0], argv[0], argc,
-		  sa.s, sb.s);
-	freeReplyObject(a);
-	freeReplyObject(b);
-	free(sa.s);
-	free(sb.s);
-}
-
-static void bothf(const char *fmt, ...)
-{
-	char line[512];
-	const char *argv[64];
-	size_t lens[64];
-	int argc = 0;
-	char *save = NULL;
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	for (char *w = strtok_r(line, " ", &save); w && argc < 64; w = strtok_r(NULL, " ", &save)) {
-		argv[argc] = w;
-		lens[argc++] = strlen(w);
-	}
-	both(argc, argv, lens);
-}
+/* Run one command on both servers (this one and the Redis reference):
+ * the rendered replies must be equal. */
+#define both(argc, argv, lens) kr_expect_same(c, rc, argc, argv, lens)
+#define bothf(...) kr_expect_samef(c, rc, __VA_ARGS__)
 
 /* The two servers hold the same bytes at key. */
 static void same_bytes(const char *key)
@@ -734,10 +636,10 @@ Test(hll_vs_redis, edits_of_unusual_sparse_values_identical)
 	for (unsigned round = 0; round < 150; round++) {
 		size_t na = random_sparse(a, sizeof(a)), nb = random_sparse(b, sizeof(b));
 
-		set_bytes(c, "{u}a", a, na);
-		set_bytes(rc, "{u}a", a, na);
-		set_bytes(c, "{u}b", b, nb);
-		set_bytes(rc, "{u}b", b, nb);
+		kr_set_bytes(c, "{u}a", a, na);
+		kr_set_bytes(rc, "{u}a", a, na);
+		kr_set_bytes(c, "{u}b", b, nb);
+		kr_set_bytes(rc, "{u}b", b, nb);
 		if (round % 3 == 0)
 			bothf("CONFIG SET hll-sparse-max-bytes %u", (unsigned)(HDR + 20 + rnd() % 300));
 		/* PFMERGE sets every register of b in a, in index order */
@@ -745,8 +647,8 @@ Test(hll_vs_redis, edits_of_unusual_sparse_values_identical)
 		same_bytes("{u}a");
 		bothf("PFCOUNT {u}a");
 		/* and random single edits */
-		set_bytes(c, "{u}b", b, nb);
-		set_bytes(rc, "{u}b", b, nb);
+		kr_set_bytes(c, "{u}b", b, nb);
+		kr_set_bytes(rc, "{u}b", b, nb);
 		for (unsigned k = 0; k < 4; k++) {
 			pfadd_batch("{u}b", 3, 1u << 20);
 			same_bytes("{u}b");
@@ -767,8 +669,8 @@ Test(hll_vs_redis, values_carried_across)
 		pfadd_batch("{t}a", 10, 100000);
 	/* from Redis to the server */
 	v = get_bytes(rc, "{t}a", &n);
-	set_bytes(c, "{t}r", v, n);
-	set_bytes(rc, "{t}r", v, n);
+	kr_set_bytes(c, "{t}r", v, n);
+	kr_set_bytes(rc, "{t}r", v, n);
 	free(v);
 	for (unsigned b = 0; b < 150; b++) {
 		pfadd_batch("{t}r", 30, 1000000);
@@ -778,8 +680,8 @@ Test(hll_vs_redis, values_carried_across)
 	same_bytes("{t}r");
 	/* from the server to Redis, dense */
 	v = get_bytes(c, "{t}r", &n);
-	set_bytes(rc, "{t}s", v, n);
-	set_bytes(c, "{t}s", v, n);
+	kr_set_bytes(rc, "{t}s", v, n);
+	kr_set_bytes(c, "{t}s", v, n);
 	free(v);
 	pfadd_batch("{t}s", 30, 1000000);
 	same_bytes("{t}s");
@@ -788,8 +690,8 @@ Test(hll_vs_redis, values_carried_across)
 	pfadd_batch("{t}e", 1, 100);
 	v = get_bytes(rc, "{t}e", &n);
 	cr_assert_leq(n, 44);
-	set_bytes(c, "{t}e2", v, n);
-	set_bytes(rc, "{t}e2", v, n);
+	kr_set_bytes(c, "{t}e2", v, n);
+	kr_set_bytes(rc, "{t}e2", v, n);
 	free(v);
 	pfadd_batch("{t}e2", 5, 100000);
 	same_bytes("{t}e2");

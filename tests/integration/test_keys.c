@@ -18,19 +18,8 @@
 static struct kr_srv srv;
 static redisContext *c;
 
-static void keys_setup(void)
-{
-	kr_srv_start(&srv, NULL);
-	c = kr_connect(&srv);
-}
-
-static void keys_teardown(void)
-{
-	if (c)
-		redisFree(c);
-	c = NULL;
-	kr_srv_stop(&srv);
-}
+static void keys_setup(void) { kr_srv_start_client(&srv, &c, NULL); }
+static void keys_teardown(void) { kr_srv_stop_client(&srv, &c); }
 
 TestSuite(keys, .init = keys_setup, .fini = keys_teardown, .timeout = 120);
 
@@ -54,13 +43,7 @@ static unsigned t_shard(const char *key)
 /* First key "<prefix><i>" on shard `shard` (mod nshards). */
 static void t_key_on(char *buf, size_t len, const char *prefix, unsigned shard)
 {
-	shard %= t_nshards();
-	for (int i = 0; i < 100000; i++) {
-		snprintf(buf, len, "%s%d", prefix, i);
-		if (t_shard(buf) == shard)
-			return;
-	}
-	cr_assert_fail("no key on shard %u", shard);
+	kr_key_on_shard_of(buf, len, prefix, shard % t_nshards(), t_nshards(), 0);
 }
 
 /* Exact error text. */
@@ -83,11 +66,6 @@ static long long t_intcmd(redisContext *cx, const char *cmd)
 	return v;
 }
 
-static int t_strcmp_qsort(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 /* Assert that an array reply holds exactly the strings in want (any order). */
 static void t_assert_set(redisReply *r, const char *const *want, size_t nwant, const char *what)
 {
@@ -102,8 +80,8 @@ static void t_assert_set(redisReply *r, const char *const *want, size_t nwant, c
 		got[i] = r->element[i]->str;
 	}
 	memcpy(exp, want, nwant * sizeof(*exp));
-	qsort(got, r->elements, sizeof(*got), t_strcmp_qsort);
-	qsort(exp, nwant, sizeof(*exp), t_strcmp_qsort);
+	qsort(got, r->elements, sizeof(*got), kr_cmp_str);
+	qsort(exp, nwant, sizeof(*exp), kr_cmp_str);
 	for (size_t i = 0; i < nwant; i++)
 		cr_assert_str_eq(got[i], exp[i], "%s: element %zu", what, i);
 	free(got);

@@ -28,87 +28,20 @@
 static struct kr_srv srv;
 static redisContext *c;
 
-static void setup(void)
-{
-	kr_srv_start(&srv, NULL);
-	c = kr_connect(&srv);
-}
-
-static void teardown(void)
-{
-	redisFree(c);
-	cr_expect(kr_srv_alive(&srv), "server died during the test");
-	kr_srv_stop(&srv);
-}
+static void setup(void) { kr_srv_start_client(&srv, &c, NULL); }
+static void teardown(void) { kr_srv_stop_client(&srv, &c); }
 
 TestSuite(lists, .init = setup, .fini = teardown, .timeout = 120);
 
 /* ------------------------------------------------------------- steps */
 
-struct step {
-	const char *cmd;      /* words separated by single spaces */
-	const char *want;     /* kr_render() text of the reply */
-};
-
-static redisReply *cmd_words(const char *line)
-{
-	char buf[1024];
-	const char *argv[64];
-	size_t lens[64];
-	int argc = 0;
-	char *save = NULL;
-
-	cr_assert(strlen(line) < sizeof(buf), "step too long: %s", line);
-	strcpy(buf, line);
-	for (char *w = strtok_r(buf, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
-		cr_assert(argc < 64);
-		argv[argc] = w;
-		lens[argc] = strlen(w);
-		argc++;
-	}
-	return kr_cmdv(c, argc, argv, lens);
-}
-
-static void expect_render(const char *what, redisReply *r, const char *want)
-{
-	struct kr_sb b = { 0 };
-	kr_render(&b, r);
-	cr_assert_str_eq(b.s, want, "%s: want %s, got %s", what, want, b.s);
-	free(b.s);
-}
-
-static void run_steps(const struct step *st, size_t n)
-{
-	for (size_t k = 0; k < n; k++) {
-		redisReply *r = cmd_words(st[k].cmd);
-		expect_render(st[k].cmd, r, st[k].want);
-		freeReplyObject(r);
-	}
-}
-
-#define RUN(steps) run_steps(steps, sizeof(steps) / sizeof(steps[0]))
-
-static void expect_encoding(const char *key, const char *enc)
-{
-	redisReply *r = kr_cmd(c, "OBJECT ENCODING %s", key);
-	cr_assert(r->type == REDIS_REPLY_STRING && strcmp(r->str, enc) == 0,
-		  "OBJECT ENCODING %s: want %s, got type %d '%s'", key, enc, r->type,
-		  r->str ? r->str : "");
-	freeReplyObject(r);
-}
+#define RUN(steps) KR_RUN(c, steps)
 
 /* Redis 7.0 reports every list as "quicklist"; 7.2 (and keyrail) says
  * "listpack" for small ones. */
 static void expect_small_encoding(const char *key)
 {
-	expect_encoding(key, srv.is_redis ? "quicklist" : "listpack");
-}
-
-static double now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+	kr_expect_encoding(c, key, srv.is_redis ? "quicklist" : "listpack");
 }
 
 #define E_WRONG  "-WRONGTYPE Operation against a key holding the wrong kind of value"
@@ -120,7 +53,7 @@ static double now_ms(void)
 
 Test(lists, push_pop_len)
 {
-	static const struct step steps[] = {
+	static const struct kr_step steps[] = {
 		{ "LPUSH k a", ":1" },
 		{ "LPUSH k b c", ":3" },               /* pushed one by one: c b a */
 		{ "RPUSH k x y", ":5" },
@@ -155,7 +88,7 @@ Test(lists, push_pop_len)
 
 Test(lists, pop_with_count)
 {
-	static const struct step steps[] = {
+	static const struct kr_step steps[] = {
 		{ "RPUSH k a b c d e", ":5" },
 		{ "LPOP k 2", "*2[$a,$b]" },
 		{ "RPOP k 2", "*2[$e,$d]" },
@@ -187,7 +120,7 @@ Test(lists, pop_with_count)
 
 Test(lists, lrange_lindex)
 {
-	static const struct step steps[] = {
+	static const struct kr_step steps[] = {
 		{ "RPUSH k a b c d e", ":5" },
 		{ "LRANGE k 0 0", "*1[$a]" },
 		{ "LRANGE k 1 3", "*3[$b,$c,$d]" },
@@ -225,7 +158,7 @@ Test(lists, lrange_lindex)
 
 Test(lists, lpos)
 {
-	static const struct step steps[] = {
+	static const struct kr_step steps[] = {
 		{ "RPUSH k a b c d 1 2 3 4 3 3 3", ":11" },
 		{ "LPOS k 3", ":6" },
 		{ "LPOS k 3 COUNT 0 RANK 2", "*3[:8,:9,:10]" },
@@ -274,7 +207,7 @@ Test(lists, lpos)
 	if (!srv.is_redis) {
 		/* Redis 7.2 bounds RANK to +-LONG_MAX (7.0 negates LONG_MIN and
 		 * overflows). */
-		static const struct step r72[] = {
+		static const struct kr_step r72[] = {
 			{ "LPOS k 3 RANK -9223372036854775808",
 			  "-ERR value is out of range, value must between -9223372036854775807 and "
 			  "9223372036854775807" },
@@ -288,7 +221,7 @@ Test(lists, lpos)
 
 Test(lists, lset)
 {
-	static const struct step steps[] = {
+	static const struct kr_step steps[] = {
 		{ "RPUSH k a b c", ":3" },
 		{ "LSET k 0 A", "+OK" },
 		{ "LSET k -1 C", "+OK" },
@@ -311,7 +244,7 @@ Test(lists, lset)
 
 Test(lists, linsert)
 {
-	static const struct step steps[] = {
+	static const struct kr_step steps[] = {
 		{ "RPUSH k a b c b", ":4" },
 		{ "LINSERT k BEFORE b x", ":5" },        /* first match only */
 		{ "LINSERT k after b y", ":6" },
@@ -336,7 +269,7 @@ Test(lists, linsert)
 
 Test(lists, lrem)
 {
-	static const struct step steps[] = {
+	static const struct kr_step steps[] = {
 		{ "RPUSH k a b a c a b a", ":7" },
 		{ "LREM k 2 a", ":2" },
 		{ "LRANGE k 0 -1", "*5[$b,$c,$a,$b,$a]" },
@@ -365,7 +298,7 @@ Test(lists, lrem)
 
 Test(lists, ltrim)
 {
-	static const struct step steps[] = {
+	static const struct kr_step steps[] = {
 		{ "RPUSH k a b c d e f", ":6" },
 		{ "LTRIM k 1 -2", "+OK" },
 		{ "LRANGE k 0 -1", "*4[$b,$c,$d,$e]" },
@@ -398,7 +331,7 @@ Test(lists, ltrim)
 
 Test(lists, lmove_rpoplpush)
 {
-	static const struct step steps[] = {
+	static const struct kr_step steps[] = {
 		{ "RPUSH {t}a 1 2 3", ":3" },
 		{ "LMOVE {t}a {t}b LEFT LEFT", "$1" },
 		{ "LMOVE {t}a {t}b RIGHT RIGHT", "$3" },
@@ -439,7 +372,7 @@ Test(lists, lmove_rpoplpush)
 
 Test(lists, lmpop)
 {
-	static const struct step steps[] = {
+	static const struct kr_step steps[] = {
 		{ "RPUSH {t}b 1 2 3 4", ":4" },
 		{ "RPUSH {t}c x", ":1" },
 		{ "LMPOP 3 {t}a {t}b {t}c LEFT", "*2[${t}b,*1[$1]]" },
@@ -473,7 +406,7 @@ Test(lists, lmpop)
 
 Test(lists, wrongtype_everywhere)
 {
-	static const struct step steps[] = {
+	static const struct kr_step steps[] = {
 		{ "SET s v", "+OK" },
 		{ "LPUSH s a", E_WRONG },
 		{ "RPUSH s a", E_WRONG },
@@ -512,7 +445,7 @@ Test(lists, wrongtype_everywhere)
 
 Test(lists, blocking_served_at_once)
 {
-	static const struct step steps[] = {
+	static const struct kr_step steps[] = {
 		{ "RPUSH {t}b 1 2 3", ":3" },
 		{ "BLPOP {t}a {t}b 0", "*2[${t}b,$1]" },
 		{ "BRPOP {t}a {t}b 1", "*2[${t}b,$3]" },
@@ -563,9 +496,9 @@ Test(lists, blocking_served_at_once)
 static void expect_timeout(const char *cmd, const char *raw_null)
 {
 	int fd = kr_raw_connect(&srv);
-	double t0 = now_ms();
+	double t0 = kr_now_ms();
 	kr_raw_expect(fd, cmd, 1, raw_null);
-	double elapsed = now_ms() - t0;
+	double elapsed = kr_now_ms() - t0;
 	cr_assert_geq(elapsed, 90.0, "%s returned after %.1f ms, before its 100 ms timeout",
 		      cmd, elapsed);
 	close(fd);
@@ -586,19 +519,6 @@ Test(lists, blocking_timeouts)
 	/* The connection is usable afterwards. */
 	kr_int(c, 1, "RPUSH {t}e1 v");
 	kr_bulk(c, "v", "LPOP {t}e1");
-}
-
-/* ------------------------------------------------------------ RESP3 */
-
-static int raw_hello3(void)
-{
-	int fd = kr_raw_connect(&srv);
-	size_t len;
-	kr_raw_sends(fd, "HELLO 3\r\n");
-	char *hello = kr_raw_read(fd, 1, &len);
-	cr_assert(hello[0] == '%', "HELLO 3: %s", hello);
-	free(hello);
-	return fd;
 }
 
 Test(lists, null_forms_resp2)
@@ -628,7 +548,7 @@ Test(lists, null_forms_resp2)
 
 Test(lists, replies_resp3)
 {
-	int fd = raw_hello3();
+	int fd = kr_raw_resp3(&srv);
 	kr_raw_expect(fd, "LPOP nokey\r\n", 1, "_\r\n");
 	kr_raw_expect(fd, "RPOP nokey 2\r\n", 1, "_\r\n");
 	kr_raw_expect(fd, "LINDEX nokey 0\r\n", 1, "_\r\n");
@@ -650,10 +570,10 @@ Test(lists, replies_resp3)
 	kr_raw_expect(fd, "LPOP {r}k 2\r\n", 1, "*1\r\n$1\r\n7\r\n");
 	kr_raw_expect(fd, "RPOP {r}k\r\n", 1, "_\r\n");
 	/* Timeouts reply RESP3's null whatever the command's null type. */
-	double t0 = now_ms();
+	double t0 = kr_now_ms();
 	kr_raw_expect(fd, "BLPOP {r}k 0.1\r\n", 1, "_\r\n");
 	kr_raw_expect(fd, "BLMOVE {r}k {r}j LEFT LEFT 0.1\r\n", 1, "_\r\n");
-	cr_assert_geq(now_ms() - t0, 180.0, "two 100 ms timeouts took %.1f ms", now_ms() - t0);
+	cr_assert_geq(kr_now_ms() - t0, 180.0, "two 100 ms timeouts took %.1f ms", kr_now_ms() - t0);
 	close(fd);
 }
 
@@ -705,17 +625,17 @@ Test(lists, encoding_by_entry_count)
 	kr_int(c, 4, "RPUSH k a b c d");
 	expect_small_encoding("k");
 	kr_int(c, 5, "RPUSH k e");
-	expect_encoding("k", "quicklist");
+	kr_expect_encoding(c, "k", "quicklist");
 	/* Back to a listpack in one node of <= 4 / 2 entries. */
 	kr_bulk(c, "e", "RPOP k");
-	expect_encoding("k", "quicklist");      /* 4 in one node: over half */
+	kr_expect_encoding(c, "k", "quicklist");      /* 4 in one node: over half */
 	kr_bulk(c, "d", "RPOP k");
 	kr_bulk(c, "c", "RPOP k");
 	expect_small_encoding("k");
 	kr_int(c, 2, "LLEN k");
 	/* A batch that crosses the limit converts. */
 	kr_int(c, 7, "LPUSH k 1 2 3 4 5");
-	expect_encoding("k", "quicklist");
+	kr_expect_encoding(c, "k", "quicklist");
 	kr_ok(c, "LTRIM k 0 1");
 	expect_small_encoding("k");
 	/* LINSERT grows, LREM shrinks (down to one element, which is one
@@ -723,12 +643,12 @@ Test(lists, encoding_by_entry_count)
 	kr_int(c, 4, "RPUSH k x y");
 	expect_small_encoding("k");
 	kr_int(c, 5, "LINSERT k BEFORE x w");
-	expect_encoding("k", "quicklist");
+	kr_expect_encoding(c, "k", "quicklist");
 	kr_int(c, -1, "LINSERT k BEFORE nothing v");
 	kr_int(c, 1, "LREM k 0 x");
 	kr_int(c, 0, "LREM k 0 nothing");
 	kr_int(c, 1, "LREM k 1 y");
-	expect_encoding("k", "quicklist");      /* 3 > 4 / 2 */
+	kr_expect_encoding(c, "k", "quicklist");      /* 3 > 4 / 2 */
 	kr_int(c, 1, "LREM k -1 w");
 	kr_int(c, 1, "LREM k 1 5");
 	kr_int(c, 1, "LLEN k");
@@ -738,11 +658,11 @@ Test(lists, encoding_by_entry_count)
 	kr_int(c, 5, "RPUSH r a b c d e");
 	kr_bulk(c, "e", "RPOP r");
 	kr_bulk(c, "d", "RPOP r");
-	expect_encoding("r", "quicklist");
+	kr_expect_encoding(c, "r", "quicklist");
 	kr_bulk(c, "c", "RPOPLPUSH r r");
-	expect_encoding("r", "quicklist");
+	kr_expect_encoding(c, "r", "quicklist");
 	kr_bulk(c, "c", "LMOVE r r LEFT RIGHT");
-	expect_encoding("r", "quicklist");
+	kr_expect_encoding(c, "r", "quicklist");
 	kr_bulk(c, "c", "RPOP r");
 	expect_small_encoding("r");
 	kr_ok(c, "CONFIG SET list-max-listpack-size -2");
@@ -757,19 +677,19 @@ Test(lists, encoding_by_size)
 	kr_int(c, 1, "RPUSH k small");
 	expect_small_encoding("k");
 	kr_int(c, 2, "RPUSH k %s", big);
-	expect_encoding("k", "quicklist");
+	kr_expect_encoding(c, "k", "quicklist");
 	kr_bulk(c, big, "RPOP k");
 	expect_small_encoding("k");
 	/* LSET with a big value converts; a small one over it converts back. */
 	kr_ok(c, "LSET k 0 %s", big);
-	expect_encoding("k", "quicklist");
+	kr_expect_encoding(c, "k", "quicklist");
 	kr_ok(c, "LSET k 0 tiny");
 	expect_small_encoding("k");
 	/* LMOVE into a list grows the destination like a push. */
 	kr_int(c, 1, "RPUSH {m}src %s", big);
 	kr_int(c, 1, "RPUSH {m}dst x");
 	kr_bulk(c, big, "LMOVE {m}src {m}dst LEFT LEFT");
-	expect_encoding("{m}dst", "quicklist");
+	kr_expect_encoding(c, "{m}dst", "quicklist");
 	/* Many small elements: one 8 KiB node holds about 8192 / 12 of these
 	 * 10-byte ones; past that a quicklist. */
 	for (int i = 0; i < 600; i++)
@@ -777,7 +697,7 @@ Test(lists, encoding_by_size)
 	expect_small_encoding("many");
 	for (int i = 600; i < 800; i++)
 		kr_int(c, i + 1, "RPUSH many elem%05d", i);
-	expect_encoding("many", "quicklist");
+	kr_expect_encoding(c, "many", "quicklist");
 	kr_ok(c, "LTRIM many 0 99");
 	expect_small_encoding("many");
 	/* -5 (64 KiB) makes the 9000-byte element fit a listpack again, but
@@ -832,13 +752,13 @@ Test(lists, large_list)
 		freeReplyObject(r);
 	}
 	kr_int(c, BIG_N, "LLEN big");
-	expect_encoding("big", "quicklist");
+	kr_expect_encoding(c, "big", "quicklist");
 	kr_bulk(c, "e0", "LINDEX big 0");
 	kr_bulk(c, "e99999", "LINDEX big -1");
 	kr_bulk(c, "e50000", "LINDEX big 50000");
 	kr_bulk(c, "e49999", "LINDEX big -50001");
 	kr_nil(c, "LINDEX big 100000");
-	static const struct step slices[] = {
+	static const struct kr_step slices[] = {
 		{ "LRANGE big 0 2", "*3[$e0,$e1,$e2]" },
 		{ "LRANGE big -3 -1", "*3[$e99997,$e99998,$e99999]" },
 		{ "LRANGE big 49999 50001", "*3[$e49999,$e50000,$e50001]" },
@@ -874,14 +794,10 @@ Test(lists, large_list)
 	cr_assert(r->type == REDIS_REPLY_ARRAY && r->elements == 5000);
 	cr_assert_str_eq(r->element[4999]->str, "e5999");
 	freeReplyObject(r);
-	r = kr_cmd(c, "RPOP big 3");
-	expect_render("RPOP big 3", r, "*3[$e99000,$e98999,$e98998]");
-	freeReplyObject(r);
+	kr_expect_render(c, "RPOP big 3", "*3[$e99000,$e98999,$e98998]");
 	kr_ok(c, "LTRIM big 0 9");
 	kr_int(c, 10, "LLEN big");
 	expect_small_encoding("big");
-	r = kr_cmd(c, "LRANGE big 0 -1");
-	expect_render("LRANGE big 0 -1", r,
-		      "*10[$e6000,$e6001,$e6002,$e6003,$e6004,$e6005,$e6006,$e6007,$e6008,$e6009]");
-	freeReplyObject(r);
+	kr_expect_render(c, "LRANGE big 0 -1",
+			 "*10[$e6000,$e6001,$e6002,$e6003,$e6004,$e6005,$e6006,$e6007,$e6008,$e6009]");
 }

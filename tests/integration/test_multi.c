@@ -19,29 +19,13 @@ static void stop_server(void) { kr_srv_stop(&srv); }
 
 TestSuite(multi, .init = start_default, .fini = stop_server, .timeout = 120);
 
-/* The nth key "<prefix><i>" that lands on shard `shard` of 3. */
-static void key_on_shard(char *out, size_t outlen, const char *prefix, unsigned shard, int nth)
-{
-	for (int i = 0;; i++) {
-		snprintf(out, outlen, "%s%d", prefix, i);
-		if (kr_key_slot(out) % 3 == shard && nth-- == 0)
-			return;
-	}
-}
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
-
 Test(multi, queued_replies_in_order)
 {
 	redisContext *c = kr_connect(&srv);
 	char a[32], b[32], d[32];
-	key_on_shard(a, sizeof a, "ma", 0, 0);
-	key_on_shard(b, sizeof b, "mb", 1, 0);
-	key_on_shard(d, sizeof d, "md", 2, 0);
+	kr_key_on_shard(a, sizeof a, "ma", 0, 0);
+	kr_key_on_shard(b, sizeof b, "mb", 1, 0);
+	kr_key_on_shard(d, sizeof d, "md", 2, 0);
 	kr_ok(c, "MULTI");
 	kr_status(c, "QUEUED", "SET %s 1", a);
 	kr_status(c, "QUEUED", "INCRBY %s 5", b);
@@ -147,7 +131,7 @@ Test(multi, watch_other_client)
 	for (unsigned s = 0; s < 3; s++) {
 		char w[3][32];
 		for (unsigned k = 0; k < 3; k++)
-			key_on_shard(w[k], sizeof w[k], "w", k, (int)s);
+			kr_key_on_shard(w[k], sizeof w[k], "w", k, (int)s);
 		kr_ok(c, "WATCH %s %s %s", w[0], w[1], w[2]);
 		kr_ok(o, "SET %s changed", w[s]);
 		kr_ok(c, "MULTI");
@@ -159,8 +143,8 @@ Test(multi, watch_other_client)
 	}
 	/* Without a change, EXEC runs; the WATCH is gone afterwards. */
 	char a[32], b[32];
-	key_on_shard(a, sizeof a, "wn", 1, 0);
-	key_on_shard(b, sizeof b, "wn", 2, 0);
+	kr_key_on_shard(a, sizeof a, "wn", 1, 0);
+	kr_key_on_shard(b, sizeof b, "wn", 2, 0);
 	kr_ok(c, "WATCH %s %s", a, b);
 	kr_ok(c, "MULTI");
 	kr_status(c, "QUEUED", "SET %s 1", a);
@@ -182,7 +166,7 @@ Test(multi, watch_own_write_unwatch_discard)
 {
 	redisContext *c = kr_connect(&srv), *o = kr_connect(&srv);
 	char a[32];
-	key_on_shard(a, sizeof a, "wo", 2, 0);
+	kr_key_on_shard(a, sizeof a, "wo", 2, 0);
 	/* The client's own write counts too. */
 	kr_ok(c, "WATCH %s", a);
 	kr_ok(c, "SET %s 1", a);
@@ -243,10 +227,10 @@ Test(multi, watch_expired_key)
 {
 	redisContext *c = kr_connect(&srv);
 	char a[32];
-	key_on_shard(a, sizeof a, "we", 1, 0);
+	kr_key_on_shard(a, sizeof a, "we", 1, 0);
 	kr_ok(c, "SET %s v PX 50", a);
 	kr_ok(c, "WATCH %s", a);
-	sleep_ms(120);
+	kr_sleep_ms(120);
 	kr_ok(c, "MULTI");
 	kr_status(c, "QUEUED", "PING");
 	redisReply *r = kr_cmd(c, "EXEC");
@@ -275,7 +259,7 @@ Test(multi, pipelined_transactions)
 	redisContext *c = kr_connect(&srv);
 	char k[3][32];
 	for (unsigned s = 0; s < 3; s++)
-		key_on_shard(k[s], sizeof k[s], "pt", s, 0);
+		kr_key_on_shard(k[s], sizeof k[s], "pt", s, 0);
 	enum { N = 300 };
 	for (int i = 0; i < N; i++) {
 		redisAppendCommand(c, "MULTI");

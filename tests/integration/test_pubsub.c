@@ -41,12 +41,6 @@ TestSuite(pubsub, .init = start_default, .fini = stop_server, .timeout = 240);
 
 #define CTX_ERR "only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
 
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
-
 /* ---- RESP2 helpers (hiredis) ---- */
 
 static char *render(const redisReply *r)
@@ -112,29 +106,6 @@ static redisContext *connect_on(unsigned shard)
 	return NULL;
 }
 
-/* Sorted, comma-joined bulk strings of an array reply (order-free checks). */
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static char *sorted_names(const redisReply *r)
-{
-	cr_assert(r->type == REDIS_REPLY_ARRAY, "not an array");
-	char **v = calloc(r->elements + 1, sizeof(char *));
-	for (size_t i = 0; i < r->elements; i++) {
-		cr_assert(r->element[i]->type == REDIS_REPLY_STRING);
-		v[i] = r->element[i]->str;
-	}
-	qsort(v, r->elements, sizeof(char *), cmp_str);
-	struct kr_sb b = { 0 };
-	kr_sb_add(&b, "", 0);
-	for (size_t i = 0; i < r->elements; i++)
-		kr_sb_fmt(&b, i ? ",%s" : "%s", v[i]);
-	free(v);
-	return b.s;
-}
-
 static void expect_names(redisContext *c, const char *want, const char *fmt, ...)
 {
 	va_list ap;
@@ -144,7 +115,8 @@ static void expect_names(redisContext *c, const char *want, const char *fmt, ...
 	cr_assert(rc == REDIS_OK);
 	redisReply *r = NULL;
 	cr_assert(redisGetReply(c, (void **)&r) == REDIS_OK && r);
-	char *got = sorted_names(r);
+	cr_assert(r->type == REDIS_REPLY_ARRAY, "not an array");
+	char *got = kr_sorted_elements(r);   /* order-free check */
 	cr_assert_str_eq(got, want, "expected {%s}, got {%s}", want, got);
 	free(got);
 	freeReplyObject(r);
@@ -736,7 +708,7 @@ Test(pubsub, disconnect_cleans_up)
 			freeReplyObject(r);
 			if (n == 3)
 				break;
-			sleep_ms(10);
+			kr_sleep_ms(10);
 		}
 		cr_assert_eq(n, 3, "NUMSUB after 3 disconnects: %lld", n);
 		kr_int(q, 1, "PUBSUB NUMPAT");
@@ -749,7 +721,7 @@ Test(pubsub, disconnect_cleans_up)
 			freeReplyObject(r);
 			if (n == 0)
 				break;
-			sleep_ms(10);
+			kr_sleep_ms(10);
 		}
 		cr_assert_eq(n, 0);
 		kr_int(q, 0, "PUBSUB NUMPAT");

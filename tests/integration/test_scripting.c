@@ -39,13 +39,6 @@
 static struct kr_srv srv;
 static redisContext *c;
 
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
-
 static unsigned nshards(void)
 {
 	if (srv.is_redis)
@@ -110,12 +103,7 @@ static void setup_busy(void)
 	setup_with(args);
 }
 
-static void teardown(void)
-{
-	redisFree(c);
-	cr_expect(kr_srv_alive(&srv), "server died during the test");
-	kr_srv_stop(&srv);
-}
+static void teardown(void) { kr_srv_stop_client(&srv, &c); }
 
 TestSuite(scripting, .init = setup, .fini = teardown, .timeout = 120);
 TestSuite(scripting_busy, .init = setup_busy, .fini = teardown, .timeout = 60);
@@ -994,7 +982,7 @@ static redisReply *kill_when_busy(redisContext *ctx)
 		if (!(r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOTBUSY", 7) == 0))
 			return r;
 		freeReplyObject(r);
-		sleep_ms(20);
+		kr_sleep_ms(20);
 	}
 	cr_assert_fail("the script never became busy");
 	return NULL;
@@ -1067,7 +1055,7 @@ Test(scripting_busy, busy_reply)
 		if (r->type == REDIS_REPLY_ERROR)
 			break;
 		freeReplyObject(r);
-		sleep_ms(20);
+		kr_sleep_ms(20);
 	}
 	cr_expect_str_eq(r->str, "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.");
 	freeReplyObject(r);

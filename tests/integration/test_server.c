@@ -77,12 +77,6 @@ static long long info_int(redisContext *c, const char *section, const char *name
 	return n;
 }
 
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
-
 /* Polls INFO clients until connected_clients == want (bounded: a closed
  * connection is noticed by the server asynchronously). */
 static void wait_clients(redisContext *c, long long want)
@@ -91,7 +85,7 @@ static void wait_clients(redisContext *c, long long want)
 	for (int i = 0; i < 200 && got != want; i++) {
 		got = info_int(c, "clients", "connected_clients");
 		if (got != want)
-			sleep_ms(20);
+			kr_sleep_ms(20);
 	}
 	cr_assert_eq(got, want, "connected_clients: expected %lld, got %lld", want, got);
 }
@@ -661,7 +655,7 @@ Test(server, info_expired_and_keyspace)
 	kr_ok(c, "SET shortlived v PX 1");
 	int gone = 0;
 	for (int i = 0; i < 200 && !gone; i++) {
-		sleep_ms(5);
+		kr_sleep_ms(5);
 		redisReply *r = kr_cmd(c, "GET shortlived");
 		gone = r->type == REDIS_REPLY_NIL;
 		freeReplyObject(r);
@@ -1034,7 +1028,7 @@ Test(server, debug_set_active_expire)
 	kr_ok(c, "DEBUG SET-ACTIVE-EXPIRE 0");
 	kr_ok(c, "SET doomed v PX 30");
 	kr_ok(c, "SET kept v");
-	sleep_ms(300);
+	kr_sleep_ms(300);
 	/* Nothing reclaims the expired key until it is touched. */
 	kr_int(c, 2, "DBSIZE");
 	kr_int(c, 0, "EXISTS doomed");
@@ -1044,7 +1038,7 @@ Test(server, debug_set_active_expire)
 	kr_ok(c, "SET doomed2 v PX 30");
 	long long n = -1;
 	for (int i = 0; i < 250 && n != 1; i++) {
-		sleep_ms(20);
+		kr_sleep_ms(20);
 		redisReply *r = kr_cmd(c, "DBSIZE");
 		n = r->integer;
 		freeReplyObject(r);
@@ -1148,7 +1142,7 @@ Test(server, monitor)
 static int wait_exit(struct kr_srv *s)
 {
 	for (int i = 0; i < 1000 && kr_srv_alive(s); i++)
-		sleep_ms(10);
+		kr_sleep_ms(10);
 	cr_assert(!kr_srv_alive(s), "server still running");
 	return kr_srv_stop(s);
 }

@@ -32,18 +32,8 @@
 static struct kr_srv srv;
 static redisContext *c;
 
-static void setup(void)
-{
-	kr_srv_start(&srv, NULL);
-	c = kr_connect(&srv);
-}
-
-static void teardown(void)
-{
-	redisFree(c);
-	cr_expect(kr_srv_alive(&srv), "server died during the test");
-	kr_srv_stop(&srv);
-}
+static void setup(void) { kr_srv_start_client(&srv, &c, NULL); }
+static void teardown(void) { kr_srv_stop_client(&srv, &c); }
 
 TestSuite(sets, .init = setup, .fini = teardown, .timeout = 120);
 
@@ -54,100 +44,9 @@ TestSuite(sets, .init = setup, .fini = teardown, .timeout = 120);
 
 /* ------------------------------------------------------------ helpers */
 
-/* Run a command given as space-separated words and return the reply. */
-static redisReply *words(const char *line)
-{
-	char buf[4096];
-	const char *argv[256];
-	size_t lens[256];
-	int argc = 0;
-	char *save = NULL;
-
-	cr_assert(strlen(line) < sizeof(buf), "command too long: %s", line);
-	strcpy(buf, line);
-	for (char *w = strtok_r(buf, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
-		cr_assert(argc < 256);
-		argv[argc] = w;
-		lens[argc] = strlen(w);
-		argc++;
-	}
-	return kr_cmdv(c, argc, argv, lens);
-}
-
-/* Assert that `line` replies exactly `want` (kr_render text). */
-static void X(const char *line, const char *want)
-{
-	struct kr_sb b = { 0 };
-	redisReply *r = words(line);
-
-	kr_render(&b, r);
-	cr_assert(strcmp(b.s, want) == 0, "%s\n  want: %s\n  got:  %s", line, want, b.s);
-	free(b.s);
-	freeReplyObject(r);
-}
-
-struct step {
-	const char *cmd, *want;
-};
-
-static void run_steps(const struct step *st, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		X(st[i].cmd, st[i].want);
-}
-
-#define RUN(steps) run_steps(steps, sizeof(steps) / sizeof(steps[0]))
-
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* The elements of a flat array reply of bulk strings, sorted, "a,b,c". */
-static char *sorted_elements(const redisReply *r)
-{
-	char **v = calloc(r->elements + 1, sizeof(*v));
-	struct kr_sb b = { 0 };
-
-	cr_assert_not_null(v);
-	for (size_t i = 0; i < r->elements; i++) {
-		cr_assert_eq(r->element[i]->type, REDIS_REPLY_STRING);
-		v[i] = r->element[i]->str;
-	}
-	qsort(v, r->elements, sizeof(*v), cmp_str);
-	kr_sb_add(&b, "", 0);
-	for (size_t i = 0; i < r->elements; i++) {
-		if (i)
-			kr_sb_add(&b, ",", 1);
-		kr_sb_add(&b, v[i], strlen(v[i]));
-	}
-	free(v);
-	return b.s;
-}
-
-/* Assert an array reply whose elements, sorted, are `want` ("a,b,c"). */
-static void XS(const char *line, const char *want)
-{
-	redisReply *r = words(line);
-	char *got;
-
-	cr_assert_eq(r->type, REDIS_REPLY_ARRAY, "%s: type %d (%s)", line, r->type,
-		     r->type == REDIS_REPLY_ERROR ? r->str : "");
-	got = sorted_elements(r);
-	cr_assert(strcmp(got, want) == 0, "%s\n  want: %s\n  got:  %s", line, want, got);
-	free(got);
-	freeReplyObject(r);
-}
-
-static void expect_encoding(const char *key, const char *enc)
-{
-	redisReply *r = kr_cmd(c, "OBJECT ENCODING %s", key);
-
-	cr_assert(r->type == REDIS_REPLY_STRING && strcmp(r->str, enc) == 0,
-		  "OBJECT ENCODING %s: want %s, got type %d '%s'", key, enc, r->type,
-		  r->str ? r->str : "");
-	freeReplyObject(r);
-}
+static void X(const char *line, const char *want) { kr_expect_render(c, line, want); }
+static void XS(const char *line, const char *want) { kr_expect_sorted(c, line, want); }
+#define RUN(steps) KR_RUN(c, steps)
 
 /* The encoding a small non-integer set has: listpack since Redis 7.2
  * (what keyrail implements), hashtable in Redis 7.0. */
@@ -181,25 +80,11 @@ static void sadd_range(const char *key, const char *prefix, int from, int to)
 	}
 }
 
-/* A RESP3 raw connection (hiredis 0.14 reads RESP2 only). */
-static int raw3(void)
-{
-	int fd = kr_raw_connect(&srv);
-	size_t len;
-	char *hello;
-
-	kr_raw_sends(fd, "HELLO 3\r\n");
-	hello = kr_raw_read(fd, 1, &len);
-	cr_assert(hello[0] == '%', "HELLO 3: %s", hello);
-	free(hello);
-	return fd;
-}
-
 /* ------------------------------------------------------- basic commands */
 
 Test(sets, sadd_srem_scard_ismember)
 {
-	static const struct step st[] = {
+	static const struct kr_step st[] = {
 		{ "SADD s a b c", ":3" },
 		{ "SADD s a d d d", ":1" },            /* repeats in one call count once */
 		{ "SCARD s", ":4" },
@@ -230,7 +115,7 @@ Test(sets, sadd_srem_scard_ismember)
 
 Test(sets, arity_and_wrongtype)
 {
-	static const struct step st[] = {
+	static const struct kr_step st[] = {
 		{ "SADD s", "-ERR wrong number of arguments for 'sadd' command" },
 		{ "SREM s", "-ERR wrong number of arguments for 'srem' command" },
 		{ "SCARD", "-ERR wrong number of arguments for 'scard' command" },
@@ -308,7 +193,7 @@ Test(sets, binary_safe_members)
 	r = kr_cmdv(c, 3, a2, l2);
 	cr_assert(r->type == REDIS_REPLY_INTEGER && r->integer == 1);
 	freeReplyObject(r);
-	expect_encoding("b", "hashtable");
+	kr_expect_encoding(c, "b", "hashtable");
 	a2[0] = "SISMEMBER";
 	l2[0] = 9;
 	r = kr_cmdv(c, 3, a2, l2);
@@ -321,36 +206,36 @@ Test(sets, binary_safe_members)
 Test(sets, encodings_intset)
 {
 	X("SADD i 1 2 3", ":3");
-	expect_encoding("i", "intset");
+	kr_expect_encoding(c, "i", "intset");
 	X("SADD i -9223372036854775808 9223372036854775807", ":2");
-	expect_encoding("i", "intset");
+	kr_expect_encoding(c, "i", "intset");
 	X("SMEMBERS i", "*5[$-9223372036854775808,$1,$2,$3,$9223372036854775807]");
 	X("SADD i 9223372036854775808", ":1");   /* out of int64: a string */
-	expect_encoding("i", small_enc());
+	kr_expect_encoding(c, "i", small_enc());
 	X("SREM i 9223372036854775808", ":1");
-	expect_encoding("i", small_enc());       /* never back to intset */
+	kr_expect_encoding(c, "i", small_enc());       /* never back to intset */
 
 	/* Too many integers: intset -> hashtable. */
 	X("CONFIG SET set-max-intset-entries 4", "+OK");
 	X("SADD j 1 2 3 4", ":4");
-	expect_encoding("j", "intset");
+	kr_expect_encoding(c, "j", "intset");
 	X("SADD j 4", ":0");
-	expect_encoding("j", "intset");
+	kr_expect_encoding(c, "j", "intset");
 	X("SADD j 5", ":1");
-	expect_encoding("j", "hashtable");
+	kr_expect_encoding(c, "j", "hashtable");
 	X("SREM j 1 2 3 4", ":4");
-	expect_encoding("j", "hashtable");
+	kr_expect_encoding(c, "j", "hashtable");
 	X("SMEMBERS j", "*1[$5]");
 
 	/* An intset that gets a long string goes straight to hashtable. */
 	X("CONFIG SET set-max-intset-entries 512", "+OK");
 	X("SADD k 1 2", ":2");
 	X("SADD k aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", ":1");
-	expect_encoding("k", "hashtable");
+	kr_expect_encoding(c, "k", "hashtable");
 
 	/* 600 integers: over 512, a hashtable. */
 	sadd_range("big", "", 0, 600);
-	expect_encoding("big", "hashtable");
+	kr_expect_encoding(c, "big", "hashtable");
 	X("SCARD big", ":600");
 }
 
@@ -359,52 +244,52 @@ Test(sets, encodings_listpack)
 	if (srv.is_redis)
 		return;   /* Redis 7.0: no listpack sets, no set-max-listpack-* */
 	X("SADD l a b", ":2");
-	expect_encoding("l", "listpack");
+	kr_expect_encoding(c, "l", "listpack");
 	X("SMEMBERS l", "*2[$a,$b]");            /* insertion order */
 	X("SADD l2 3 1 x", ":3");                /* intset, then a string */
-	expect_encoding("l2", "listpack");
+	kr_expect_encoding(c, "l2", "listpack");
 	X("SMEMBERS l2", "*3[$1,$3,$x]");        /* the intset's order, then x */
 
 	X("CONFIG SET set-max-listpack-entries 3", "+OK");
 	X("SADD e a b c", ":3");
-	expect_encoding("e", "listpack");
+	kr_expect_encoding(c, "e", "listpack");
 	X("SADD e c", ":0");
-	expect_encoding("e", "listpack");
+	kr_expect_encoding(c, "e", "listpack");
 	X("SADD e d", ":1");
-	expect_encoding("e", "hashtable");
+	kr_expect_encoding(c, "e", "hashtable");
 	X("SREM e a b c", ":3");
-	expect_encoding("e", "hashtable");       /* never back */
+	kr_expect_encoding(c, "e", "hashtable");       /* never back */
 	/* More members in one SADD than a listpack holds: hashtable at once. */
 	X("SADD e2 a b c d", ":4");
-	expect_encoding("e2", "hashtable");
+	kr_expect_encoding(c, "e2", "hashtable");
 	/* An intset at the listpack limit that gets a string: hashtable. */
 	X("SADD e3 1 2 3", ":3");
-	expect_encoding("e3", "intset");
+	kr_expect_encoding(c, "e3", "intset");
 	X("SADD e3 x", ":1");
-	expect_encoding("e3", "hashtable");
+	kr_expect_encoding(c, "e3", "hashtable");
 	/* Integers past set-max-intset-entries but within the listpack limit
 	 * (7.2: SADD picks listpack from the argument count). */
 	X("CONFIG SET set-max-listpack-entries 128", "+OK");
 	X("CONFIG SET set-max-intset-entries 2", "+OK");
 	X("SADD e4 1 2 3", ":3");
-	expect_encoding("e4", "listpack");
+	kr_expect_encoding(c, "e4", "listpack");
 	X("SADD e5 1 2", ":2");
-	expect_encoding("e5", "intset");
+	kr_expect_encoding(c, "e5", "intset");
 	X("SADD e5 3", ":1");
-	expect_encoding("e5", "hashtable");
+	kr_expect_encoding(c, "e5", "hashtable");
 
 	X("CONFIG SET set-max-listpack-value 5", "+OK");
 	X("SADD v abcde", ":1");
-	expect_encoding("v", "listpack");
+	kr_expect_encoding(c, "v", "listpack");
 	X("SADD v abcdef", ":1");
-	expect_encoding("v", "hashtable");
+	kr_expect_encoding(c, "v", "hashtable");
 	X("SADD v2 abcdef", ":1");
-	expect_encoding("v2", "hashtable");
+	kr_expect_encoding(c, "v2", "hashtable");
 	X("CONFIG SET set-max-listpack-entries 0", "+OK");
 	X("SADD z a", ":1");
-	expect_encoding("z", "hashtable");
+	kr_expect_encoding(c, "z", "hashtable");
 	X("SADD z2 1", ":1");
-	expect_encoding("z2", "intset");
+	kr_expect_encoding(c, "z2", "intset");
 }
 
 /* The encodings of computed and moved sets. */
@@ -413,26 +298,26 @@ Test(sets, encodings_of_results)
 	X("SADD {t}a 1 2 3 x", ":4");
 	X("SADD {t}b 1 2 3", ":3");
 	X("SINTERSTORE {t}d {t}a {t}b", ":3");
-	expect_encoding("{t}d", "intset");
+	kr_expect_encoding(c, "{t}d", "intset");
 	X("SUNIONSTORE {t}d {t}a {t}b", ":4");
-	expect_encoding("{t}d", small_enc());
+	kr_expect_encoding(c, "{t}d", small_enc());
 	X("SDIFFSTORE {t}d {t}a {t}b", ":1");
-	expect_encoding("{t}d", small_enc());
+	kr_expect_encoding(c, "{t}d", small_enc());
 	X("SMOVE {t}b {t}n 2", ":1");
-	expect_encoding("{t}n", "intset");
+	kr_expect_encoding(c, "{t}n", "intset");
 	X("SMOVE {t}a {t}m x", ":1");
-	expect_encoding("{t}m", small_enc());
+	kr_expect_encoding(c, "{t}m", small_enc());
 	X("CONFIG SET set-max-intset-entries 3", "+OK");
 	X("SADD {t}c 1 2 3 4 5", ":5");
 	X("SUNIONSTORE {t}d {t}c", ":5");
-	expect_encoding("{t}d", "hashtable");
+	kr_expect_encoding(c, "{t}d", "hashtable");
 }
 
 /* --------------------------------------------------------------- SPOP */
 
 Test(sets, spop_errors_and_edges)
 {
-	static const struct step st[] = {
+	static const struct kr_step st[] = {
 		{ "SPOP nokey", "nil" },
 		{ "SPOP nokey 3", "*0[]" },
 		{ "SPOP nokey 0", "*0[]" },
@@ -474,7 +359,7 @@ static void spop_check(const char *key, int size, const char *prefix, int count)
 			snprintf(line, sizeof(line), "SPOP %s", key);
 		else
 			snprintf(line, sizeof(line), "SPOP %s %d", key, count);
-		r = words(line);
+		r = kr_words(c, line);
 		size_t n = count == 1 ? 1 : r->elements;
 		cr_assert(count == 1 ? r->type == REDIS_REPLY_STRING : r->type == REDIS_REPLY_ARRAY,
 			  "%s: type %d", line, r->type);
@@ -516,17 +401,17 @@ Test(sets, spop_keeps_encoding)
 	redisReply *r;
 
 	sadd_range("h", "m", 0, 300);
-	expect_encoding("h", "hashtable");
+	kr_expect_encoding(c, "h", "hashtable");
 	r = kr_cmd(c, "SPOP h 290");
 	cr_assert(r->type == REDIS_REPLY_ARRAY && r->elements == 290);
 	freeReplyObject(r);
 	X("SCARD h", ":10");
-	expect_encoding("h", "hashtable");
+	kr_expect_encoding(c, "h", "hashtable");
 	sadd_range("i", "", 0, 100);
 	r = kr_cmd(c, "SPOP i 95");
 	cr_assert(r->type == REDIS_REPLY_ARRAY && r->elements == 95);
 	freeReplyObject(r);
-	expect_encoding("i", "intset");
+	kr_expect_encoding(c, "i", "intset");
 	r = kr_cmd(c, "SMEMBERS i");
 	cr_assert(r->type == REDIS_REPLY_ARRAY && r->elements == 5);
 	for (size_t k = 1; k < 5; k++)   /* still ascending after the rebuild */
@@ -538,7 +423,7 @@ Test(sets, spop_keeps_encoding)
 
 Test(sets, srandmember_errors_and_edges)
 {
-	static const struct step st[] = {
+	static const struct kr_step st[] = {
 		{ "SRANDMEMBER nokey", "nil" },
 		{ "SRANDMEMBER nokey 5", "*0[]" },
 		{ "SRANDMEMBER nokey -5", "*0[]" },
@@ -607,7 +492,7 @@ Test(sets, srandmember_counts_every_encoding)
 
 Test(sets, smove_cases)
 {
-	static const struct step st[] = {
+	static const struct kr_step st[] = {
 		{ "SADD {t}a 1 2 x", ":3" },
 		{ "SADD {t}b 3", ":1" },
 		{ "SET {t}str v", "+OK" },
@@ -643,7 +528,7 @@ Test(sets, smove_cases)
 
 Test(sets, sinter_sunion_sdiff)
 {
-	static const struct step st[] = {
+	static const struct kr_step st[] = {
 		{ "SADD {t}a 1 2 3 4", ":4" },
 		{ "SADD {t}b 3 4 5", ":3" },
 		{ "SADD {t}c 4 5 6", ":3" },
@@ -703,7 +588,7 @@ Test(sets, sinter_sunion_sdiff)
 
 Test(sets, store_commands)
 {
-	static const struct step st[] = {
+	static const struct kr_step st[] = {
 		{ "SADD {t}a 1 2 3 4", ":4" },
 		{ "SADD {t}b 3 4 5", ":3" },
 		{ "SINTERSTORE {t}d {t}a {t}b", ":2" },
@@ -754,7 +639,7 @@ Test(sets, store_commands)
 
 Test(sets, sintercard)
 {
-	static const struct step st[] = {
+	static const struct kr_step st[] = {
 		{ "SADD {t}a 1 2 3 4 5", ":5" },
 		{ "SADD {t}b 3 4 5 6", ":4" },
 		{ "SINTERCARD 2 {t}a {t}b", ":3" },
@@ -789,7 +674,7 @@ Test(sets, sintercard)
 
 Test(sets, sscan_small_and_errors)
 {
-	static const struct step st[] = {
+	static const struct kr_step st[] = {
 		{ "SSCAN nokey 0", "*2[$0,*0[]]" },
 		{ "SSCAN nokey 0 COUNT 0", "*2[$0,*0[]]" },   /* options unchecked */
 		{ "SADD i 3 1 2", ":3" },
@@ -819,7 +704,7 @@ Test(sets, sscan_small_and_errors)
 	redisReply *r = kr_cmd(c, "SSCAN s 0 COUNT 1");
 	cr_assert(r->type == REDIS_REPLY_ARRAY && r->elements == 2);
 	cr_assert_str_eq(r->element[0]->str, "0");
-	char *got = sorted_elements(r->element[1]);
+	char *got = kr_sorted_elements(r->element[1]);
 	cr_assert_str_eq(got, "a,b");
 	free(got);
 	freeReplyObject(r);
@@ -890,7 +775,7 @@ Test(sets, sscan_large)
 			char line[64];
 			for (int k = 0; k < 200; k++) {
 				snprintf(line, sizeof(line), "SREM big m%d", 1000 + step * 200 + k);
-				freeReplyObject(words(line));
+				freeReplyObject(kr_words(c, line));
 			}
 		} else if (step < 20) {
 			sadd_range("big", "n", next_new, next_new + 500);
@@ -914,7 +799,7 @@ Test(sets, resp3_reply_types)
 
 	X("SADD {t}r 3 1 2", ":3");
 	X("SADD {t}q 2 9", ":2");
-	fd = raw3();
+	fd = kr_raw_resp3(&srv);
 	kr_raw_expect(fd, "SMEMBERS {t}r\r\n", 1, "~3\r\n$1\r\n1\r\n$1\r\n2\r\n$1\r\n3\r\n");
 	kr_raw_expect(fd, "SMEMBERS nokey\r\n", 1, "~0\r\n");
 	kr_raw_expect(fd, "SINTER {t}r {t}q\r\n", 1, "~1\r\n$1\r\n2\r\n");
@@ -995,7 +880,7 @@ Test(sets, watch_sees_only_real_changes)
  * and s12 on shard 0 (slot % 3), so every command here spans shards. */
 Test(sets, multikey_crossshard)
 {
-	static const struct step st[] = {
+	static const struct kr_step st[] = {
 		{ "SADD s1 1 2 3 4", ":4" },
 		{ "SADD s3 3 4 5", ":3" },
 		{ "SADD s4 4 5 6 s", ":4" },

@@ -83,25 +83,6 @@ struct step {
 #define E_OVERFLOW "ERR increment or decrement would overflow"
 #define E_BIG      "ERR string exceeds maximum allowed size (proto-max-bulk-len)"
 
-static redisReply *cmd_words(const char *line)
-{
-	char buf[512];
-	const char *argv[32];
-	size_t lens[32];
-	int argc = 0;
-	char *save = NULL;
-
-	cr_assert(strlen(line) < sizeof(buf), "step too long: %s", line);
-	strcpy(buf, line);
-	for (char *w = strtok_r(buf, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
-		cr_assert(argc < 32);
-		argv[argc] = w;
-		lens[argc] = strlen(w);
-		argc++;
-	}
-	return kr_cmdv(c, argc, argv, lens);
-}
-
 static void check_reply(const char *what, redisReply *r, const struct step *st)
 {
 	switch (st->w) {
@@ -139,7 +120,7 @@ static void check_reply(const char *what, redisReply *r, const struct step *st)
 static void run_steps(const struct step *st, size_t n)
 {
 	for (size_t k = 0; k < n; k++) {
-		redisReply *r = cmd_words(st[k].cmd);
+		redisReply *r = kr_words(c, st[k].cmd);
 
 		check_reply(st[k].cmd, r, &st[k]);
 		freeReplyObject(r);
@@ -150,7 +131,7 @@ static void run_steps(const struct step *st, size_t n)
 
 static long long int_of(const char *line)
 {
-	redisReply *r = cmd_words(line);
+	redisReply *r = kr_words(c, line);
 	long long v;
 
 	cr_assert(r->type == REDIS_REPLY_INTEGER, "%s: want an integer, got type %d '%s'",

@@ -26,18 +26,8 @@
 static struct kr_srv srv;
 static redisContext *c;
 
-static void setup(void)
-{
-	kr_srv_start(&srv, NULL);
-	c = kr_connect(&srv);
-}
-
-static void teardown(void)
-{
-	redisFree(c);
-	cr_expect(kr_srv_alive(&srv), "server died during the test");
-	kr_srv_stop(&srv);
-}
+static void setup(void) { kr_srv_start_client(&srv, &c, NULL); }
+static void teardown(void) { kr_srv_stop_client(&srv, &c); }
 
 TestSuite(zsets, .init = setup, .fini = teardown, .timeout = 120);
 
@@ -46,50 +36,8 @@ TestSuite(zsets, .init = setup, .fini = teardown, .timeout = 120);
 /* A command (words separated by single spaces; '' is an empty argument)
  * and its reply as kr_render() writes it: ":3", "$a", "nil", "-ERR ...",
  * "*2[$a,$1]". */
-struct step {
-	const char *cmd;
-	const char *want;
-};
-
-static redisReply *cmd_words(const char *line)
-{
-	char buf[1024];
-	const char *argv[64];
-	size_t lens[64];
-	int argc = 0;
-	char *save = NULL;
-
-	cr_assert(strlen(line) < sizeof(buf), "step too long: %s", line);
-	strcpy(buf, line);
-	for (char *w = strtok_r(buf, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
-		cr_assert(argc < 64);
-		if (strcmp(w, "''") == 0)
-			w[0] = 0;
-		argv[argc] = w;
-		lens[argc] = strlen(w);
-		argc++;
-	}
-	return kr_cmdv(c, argc, argv, lens);
-}
-
-static void expect(const char *line, const char *want)
-{
-	redisReply *r = cmd_words(line);
-	struct kr_sb b = { 0 };
-
-	kr_render(&b, r);
-	cr_assert_str_eq(b.s, want, "%s: want %s, got %s", line, want, b.s);
-	free(b.s);
-	freeReplyObject(r);
-}
-
-static void run_steps(const struct step *st, size_t n)
-{
-	for (size_t k = 0; k < n; k++)
-		expect(st[k].cmd, st[k].want);
-}
-
-#define RUN(steps) run_steps(steps, sizeof(steps) / sizeof(steps[0]))
+static void expect(const char *line, const char *want) { kr_expect_render(c, line, want); }
+#define RUN(steps) KR_RUN(c, steps)
 
 #define E_SYNTAX   "-ERR syntax error"
 #define E_NOTINT   "-ERR value is not an integer or out of range"
@@ -97,15 +45,6 @@ static void run_steps(const struct step *st, size_t n)
 #define E_WRONG    "-WRONGTYPE Operation against a key holding the wrong kind of value"
 #define E_MINMAX   "-ERR min or max is not a float"
 #define E_LEX      "-ERR min or max not valid string range item"
-
-static void expect_encoding(const char *key, const char *enc)
-{
-	redisReply *r = kr_cmd(c, "OBJECT ENCODING %s", key);
-	cr_assert(r->type == REDIS_REPLY_STRING && strcmp(r->str, enc) == 0,
-		  "OBJECT ENCODING %s: want %s, got type %d '%s'", key, enc, r->type,
-		  r->str ? r->str : "");
-	freeReplyObject(r);
-}
 
 /* Does the server know SADD? (The set type lands separately in keyrail;
  * set inputs to ZUNION & co. are tested when it is there.) */
@@ -123,7 +62,7 @@ static bool have_sets(void)
 
 Test(zsets, zadd_options_and_errors)
 {
-	static const struct step st[] = {
+	static const struct kr_step st[] = {
 		{ "ZADD z 1 a", ":1" },
 		{ "ZADD z 1 a 2 b 3 c", ":2" },
 		{ "ZADD z 5 a", ":0" },
@@ -187,7 +126,7 @@ Test(zsets, zadd_options_and_errors)
 
 Test(zsets, zincrby)
 {
-	static const struct step st[] = {
+	static const struct kr_step st[] = {
 		{ "ZINCRBY z 5 a", "$5" },
 		{ "ZINCRBY z -2.5 a", "$2.5" },
 		{ "ZINCRBY z 1 b", "$1" },
@@ -210,7 +149,7 @@ Test(zsets, zincrby)
 
 Test(zsets, zrem_zcard_zscore_zrank)
 {
-	static const struct step st[] = {
+	static const struct kr_step st[] = {
 		{ "ZADD z 1 a 2 b 3 c 4 d", ":4" },
 		{ "ZCARD z", ":4" },
 		{ "ZCARD nokey", ":0" },
@@ -250,7 +189,7 @@ Test(zsets, zrem_zcard_zscore_zrank)
  * and answer as their text. */
 Test(zsets, numeric_members)
 {
-	static const struct step st[] = {
+	static const struct kr_step st[] = {
 		{ "ZADD z 0 10 0 9 0 -1 0 100 0 007 0 '' 0 a", ":7" },
 		{ "ZRANGE z 0 -1", "*7[$,$-1,$007,$10,$100,$9,$a]" },
 		{ "ZRANGEBYLEX z [1 (9", "*2[$10,$100]" },
@@ -267,7 +206,7 @@ Test(zsets, numeric_members)
 
 Test(zsets, zrange_by_rank)
 {
-	static const struct step st[] = {
+	static const struct kr_step st[] = {
 		{ "ZADD z 1 a 2 b 3 c 4 d 5 e", ":5" },
 		{ "ZRANGE z 0 -1", "*5[$a,$b,$c,$d,$e]" },
 		{ "ZRANGE z 1 2 WITHSCORES", "*4[$b,$2,$c,$3]" },
@@ -303,7 +242,7 @@ Test(zsets, zrange_by_rank)
 
 Test(zsets, zrange_by_score)
 {
-	static const struct step st[] = {
+	static const struct kr_step st[] = {
 		{ "ZADD z -inf ninf 1 a 2 b 2 bb 3 c 4 d +inf pinf", ":7" },
 		{ "ZRANGEBYSCORE z -inf +inf", "*7[$ninf,$a,$b,$bb,$c,$d,$pinf]" },
 		{ "ZRANGEBYSCORE z 2 3 WITHSCORES", "*6[$b,$2,$bb,$2,$c,$3]" },
@@ -347,7 +286,7 @@ Test(zsets, zrange_by_score)
 
 Test(zsets, zrange_by_lex)
 {
-	static const struct step st[] = {
+	static const struct kr_step st[] = {
 		{ "ZADD z 0 a 0 b 0 c 0 d 0 e 0 f 0 g", ":7" },
 		{ "ZRANGEBYLEX z - +", "*7[$a,$b,$c,$d,$e,$f,$g]" },
 		{ "ZRANGEBYLEX z - [c", "*3[$a,$b,$c]" },
@@ -385,7 +324,7 @@ Test(zsets, zrange_by_lex)
 
 Test(zsets, zrangestore)
 {
-	static const struct step st[] = {
+	static const struct kr_step st[] = {
 		{ "ZADD {t}src 1 a 2 b 3 c 4 d", ":4" },
 		{ "ZRANGESTORE {t}dst {t}src 1 2", ":2" },
 		{ "ZRANGE {t}dst 0 -1 WITHSCORES", "*4[$b,$2,$c,$3]" },
@@ -423,7 +362,7 @@ Test(zsets, zrangestore)
 
 Test(zsets, zcount_zlexcount)
 {
-	static const struct step st[] = {
+	static const struct kr_step st[] = {
 		{ "ZADD z 1 a 2 b 3 c 4 d", ":4" },
 		{ "ZCOUNT z -inf +inf", ":4" },
 		{ "ZCOUNT z (1 3", ":2" },
@@ -447,7 +386,7 @@ Test(zsets, zcount_zlexcount)
 
 Test(zsets, zremrange)
 {
-	static const struct step st[] = {
+	static const struct kr_step st[] = {
 		{ "ZADD z 1 a 2 b 3 c 4 d 5 e 6 f", ":6" },
 		{ "ZREMRANGEBYRANK z 0 1", ":2" },
 		{ "ZRANGE z 0 -1", "*4[$c,$d,$e,$f]" },
@@ -486,7 +425,7 @@ Test(zsets, zremrange)
 
 Test(zsets, zpopmin_zpopmax)
 {
-	static const struct step st[] = {
+	static const struct kr_step st[] = {
 		{ "ZADD z 1 a 2 b 3 c 4 d 5 e", ":5" },
 		{ "ZPOPMIN z", "*2[$a,$1]" },
 		{ "ZPOPMAX z", "*2[$e,$5]" },
@@ -511,7 +450,7 @@ Test(zsets, zpopmin_zpopmax)
 
 Test(zsets, zmpop)
 {
-	static const struct step st[] = {
+	static const struct kr_step st[] = {
 		{ "ZADD {t}b 1 x 2 y 3 z", ":3" },
 		{ "ZMPOP 2 {t}a {t}b MIN", "*2[${t}b,*1[*2[$x,$1]]]" },
 		{ "ZMPOP 2 {t}a {t}b MAX COUNT 5", "*2[${t}b,*2[*2[$z,$3],*2[$y,$2]]]" },
@@ -539,7 +478,7 @@ Test(zsets, zmpop)
 
 Test(zsets, blocking_pops_served_at_once_or_time_out)
 {
-	static const struct step st[] = {
+	static const struct kr_step st[] = {
 		{ "ZADD {t}b 1 x 2 y 3 z", ":3" },
 		{ "BZPOPMIN {t}a {t}b 0", "*3[${t}b,$x,$1]" },
 		{ "BZPOPMAX {t}a {t}b 0", "*3[${t}b,$z,$3]" },
@@ -637,7 +576,7 @@ Test(zsets, zrandmember)
 		int n = big ? 300 : 20;
 		for (int i = 0; i < n; i++)
 			kr_int(c, 1, "ZADD %s %d m%d", key, i, i);
-		expect_encoding(key, big ? "skiplist" : "listpack");
+		kr_expect_encoding(c, key, big ? "skiplist" : "listpack");
 		check_randmember(key, 5, false, 5, true);
 		check_randmember(key, 5, true, 5, true);
 		check_randmember(key, n / 2, true, (size_t)n / 2, true);
@@ -650,7 +589,7 @@ Test(zsets, zrandmember)
 		cr_assert_eq(r->str[0], 'm');
 		freeReplyObject(r);
 	}
-	static const struct step st[] = {
+	static const struct kr_step st[] = {
 		{ "ZRANDMEMBER nokey", "nil" },
 		{ "ZRANDMEMBER nokey 5", "*0[]" },
 		{ "ZRANDMEMBER small 0", "*0[]" },
@@ -671,7 +610,7 @@ Test(zsets, zrandmember)
 
 Test(zsets, zunion_zinter_zdiff)
 {
-	static const struct step st[] = {
+	static const struct kr_step st[] = {
 		{ "ZADD {t}a 1 x 2 y 3 z", ":3" },
 		{ "ZADD {t}b 10 y 20 z 30 w", ":3" },
 		{ "ZUNION 2 {t}a {t}b", "*4[$x,$y,$z,$w]" },
@@ -733,7 +672,7 @@ Test(zsets, zunion_zinter_zdiff)
 
 Test(zsets, store_forms)
 {
-	static const struct step st[] = {
+	static const struct kr_step st[] = {
 		{ "ZADD {t}a 1 x 2 y 3 z", ":3" },
 		{ "ZADD {t}b 10 y 20 z 30 w", ":3" },
 		{ "ZUNIONSTORE {t}d 2 {t}a {t}b WEIGHTS 1 2", ":4" },
@@ -775,7 +714,7 @@ Test(zsets, sets_as_inputs)
 		cr_log_warn("SADD is not available yet: set inputs not tested");
 		return;
 	}
-	static const struct step st[] = {
+	static const struct kr_step st[] = {
 		{ "ZADD {t}z 5 a 6 b", ":2" },
 		{ "SADD {t}s a c", ":2" },
 		{ "SADD {t}i 1 2 3", ":3" },
@@ -794,7 +733,7 @@ Test(zsets, sets_as_inputs)
 
 Test(zsets, zscan)
 {
-	static const struct step st[] = {
+	static const struct kr_step st[] = {
 		{ "ZADD z 1 a 2.5 b 1.1 c", ":3" },
 		{ "ZSCAN z 0", "*2[$0,*6[$a,$1,$c,$1.1000000000000001,$b,$2.5]]" },
 		{ "ZSCAN z 0 MATCH b*", "*2[$0,*2[$b,$2.5]]" },
@@ -817,7 +756,7 @@ Test(zsets, zscan)
 	/* A skiplist zset scanned in steps returns every member. */
 	for (int i = 0; i < 500; i++)
 		kr_int(c, 1, "ZADD big %d m%d", i, i);
-	expect_encoding("big", "skiplist");
+	kr_expect_encoding(c, "big", "skiplist");
 	unsigned char seen[500] = { 0 };
 	char cursor[32] = "0";
 	int rounds = 0;
@@ -854,39 +793,39 @@ Test(zsets, encoding_transitions)
 	kr_ok(c, "CONFIG SET zset-max-listpack-entries 4");
 	kr_ok(c, "CONFIG SET zset-max-listpack-value 8");
 	kr_int(c, 4, "ZADD z 1 a 2 b 3 c 4 d");
-	expect_encoding("z", "listpack");
+	kr_expect_encoding(c, "z", "listpack");
 	kr_int(c, 1, "ZADD z 5 e");
-	expect_encoding("z", "skiplist");
+	kr_expect_encoding(c, "z", "skiplist");
 	/* Shrinking never converts back. */
 	kr_int(c, 4, "ZREMRANGEBYRANK z 0 3");
-	expect_encoding("z", "skiplist");
+	kr_expect_encoding(c, "z", "skiplist");
 	expect("ZRANGE z 0 -1 WITHSCORES", "*2[$e,$5]");
 	/* Long members. */
 	kr_int(c, 1, "ZADD s 1 12345678");
-	expect_encoding("s", "listpack");
+	kr_expect_encoding(c, "s", "listpack");
 	kr_int(c, 1, "ZADD s 1 123456789");
-	expect_encoding("s", "skiplist");
+	kr_expect_encoding(c, "s", "skiplist");
 	kr_int(c, 1, "ZADD t 1 123456789");
-	expect_encoding("t", "skiplist");
+	kr_expect_encoding(c, "t", "skiplist");
 	/* Store results take the encoding their size calls for. */
 	kr_int(c, 2, "ZADD {x}src 1 a 2 b");
 	kr_int(c, 1, "ZADD {x}long 1 aaaaaaaaaaaaaaa");
 	kr_int(c, 2, "ZUNIONSTORE {x}d1 1 {x}src");
-	expect_encoding("{x}d1", "listpack");
+	kr_expect_encoding(c, "{x}d1", "listpack");
 	kr_int(c, 3, "ZUNIONSTORE {x}d2 2 {x}src {x}long");
-	expect_encoding("{x}d2", "skiplist");
+	kr_expect_encoding(c, "{x}d2", "skiplist");
 	kr_int(c, 5, "ZADD {x}big 1 a 2 b 3 c 4 d 5 e");
-	expect_encoding("{x}big", "skiplist");
+	kr_expect_encoding(c, "{x}big", "skiplist");
 	kr_int(c, 2, "ZRANGESTORE {x}d3 {x}big 0 1");
-	expect_encoding("{x}d3", "listpack");
+	kr_expect_encoding(c, "{x}d3", "listpack");
 	kr_int(c, 5, "ZRANGESTORE {x}d4 {x}big 0 -1");
-	expect_encoding("{x}d4", "skiplist");
+	kr_expect_encoding(c, "{x}d4", "skiplist");
 	kr_int(c, 5, "ZINTERSTORE {x}d5 1 {x}big WEIGHTS 2 AGGREGATE SUM");
 	expect("ZRANGE {x}d5 -1 -1 WITHSCORES", "*2[$e,$10]");
 	/* Everything still reads the same in both encodings. */
 	kr_ok(c, "CONFIG SET zset-max-listpack-entries 0");
 	kr_int(c, 1, "ZADD zero 1 a");
-	expect_encoding("zero", "skiplist");
+	kr_expect_encoding(c, "zero", "skiplist");
 	kr_ok(c, "CONFIG SET zset-max-listpack-entries 128");
 	kr_ok(c, "CONFIG SET zset-max-listpack-value 64");
 }
@@ -925,12 +864,12 @@ Test(zsets, both_encodings_agree)
 			      : "CONFIG SET zset-max-listpack-entries 128");
 		freeReplyObject(kr_cmd(c, "DEL k"));
 		for (size_t i = 0; i < sizeof(script) / sizeof(script[0]); i++) {
-			redisReply *r = cmd_words(script[i]);
+			redisReply *r = kr_words(c, script[i]);
 			kr_render(&out[pass], r);
 			kr_sb_add(&out[pass], "\n", 1);
 			freeReplyObject(r);
 			if (i == 0)
-				expect_encoding("k", pass ? "skiplist" : "listpack");
+				kr_expect_encoding(c, "k", pass ? "skiplist" : "listpack");
 		}
 	}
 	cr_assert_str_eq(out[0].s, out[1].s);
@@ -943,13 +882,8 @@ Test(zsets, both_encodings_agree)
 
 Test(zsets, resp3_replies)
 {
-	int fd = kr_raw_connect(&srv);
-	char *hello;
-	size_t n;
+	int fd = kr_raw_resp3(&srv);
 
-	kr_raw_sends(fd, "HELLO 3\r\n");
-	hello = kr_raw_read(fd, 1, &n);
-	free(hello);
 	kr_raw_expect(fd, "ZADD z 1 a 2.5 b\r\n", 1, ":2\r\n");
 	kr_raw_expect(fd, "ZSCORE z b\r\n", 1, ",2.5\r\n");
 	kr_raw_expect(fd, "ZSCORE z x\r\n", 1, "_\r\n");
@@ -1059,7 +993,7 @@ Test(zsets, large_zset_against_model, .timeout = 300)
 		free(lens);
 	}
 	qsort(v, (size_t)n, sizeof(*v), mel_cmp);
-	expect_encoding("big", "skiplist");
+	kr_expect_encoding(c, "big", "skiplist");
 	kr_int(c, n, "ZCARD big");
 
 	/* Ranks of sampled members, both ways. */
