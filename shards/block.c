@@ -373,6 +373,20 @@ void block_on_key(struct shard *sh, int dbid, const void *key, size_t len)
 	bs->ready = k;
 }
 
+void block_on_db(struct shard *sh, int dbid)
+{
+	struct block_shard *bs = sh->blocking;
+	if (!bs || !bs->nblocked)
+		return;
+	for (uint64_t i = 0; i <= bs->mask; i++)
+		for (struct bkey *k = bs->b[i]; k; k = k->next)
+			if (k->db == dbid && !k->ready && k->head) {
+				k->ready = true;
+				k->ready_next = bs->ready;
+				bs->ready = k;
+			}
+}
+
 /* Try b again. true if it was answered (and freed). */
 static bool blocked_try(struct shard *sh, struct block_shard *bs, struct blocked *b)
 {

@@ -187,7 +187,9 @@ int arg_timeout(struct cmd_ctx *ctx, const struct resp_arg *a, int64_t *deadline
  * the command's keys (COPY ... DB n, FLUSHDB, SWAPDB): WATCHes on them fail
  * and clients blocked on them get a try (multi.c). */
 void txn_signal_key(struct shard *sh, int dbid, const void *key, size_t len);
-void txn_signal_db(struct shard *sh, int dbid);
+/* Call before the db changes: every watched key of dbid that exists in dbid
+ * or in other (SWAPDB's other db; other = dbid otherwise) is touched. */
+void txn_signal_db(struct shard *sh, int dbid, int other);
 
 /* Reply the value of a string entry as a bulk string. */
 void cmd_reply_str(struct cmd_ctx *ctx, const struct ks_entry *e);

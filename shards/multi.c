@@ -57,6 +57,7 @@ struct multi_state {
 	bool active;                  /* between MULTI and EXEC/DISCARD */
 	bool aborted;                 /* a queue-time error: EXEC aborts */
 	bool executing;               /* EXEC is taking locks or running */
+	bool running;                 /* txn_exec_continue() is on the stack */
 	struct mcmd *q;
 	int n, cap, next;
 	uint64_t watch_mask;          /* shards holding our WATCHes */
@@ -193,14 +194,19 @@ void txn_signal_key(struct shard *sh, int dbid, const void *key, size_t len)
 	block_on_key(sh, dbid, key, len);
 }
 
-void txn_signal_db(struct shard *sh, int dbid)
+void txn_signal_db(struct shard *sh, int dbid, int other)
 {
+	block_on_db(sh, dbid);
 	struct txn_shard *ts = sh->txn;
 	if (!ts || !ts->n)
 		return;
+	/* As Redis: only watched keys that exist (in either db of a swap)
+	 * are touched. */
 	for (uint64_t i = 0; i <= ts->mask; i++)
 		for (struct watch *w = ts->b[i]; w; w = w->next)
-			if (w->db == dbid)
+			if (w->db == dbid &&
+			    (ks_find(&sh->ks->db[dbid], w->key, w->klen, sh->now_ms) ||
+			     ks_find(&sh->ks->db[other], w->key, w->klen, sh->now_ms)))
 				w->dirty = true;
 }
 
@@ -718,14 +724,21 @@ static void exec_end(struct shard *sh, struct conn *c)
 bool txn_exec_continue(struct shard *sh, struct conn *c)
 {
 	struct multi_state *ms = c->mstate;
+	if (ms->running)
+		return true;   /* a command finishing at once resumed us: the
+				* loop below goes on by itself */
+	ms->running = true;
 	while (ms->next < ms->n) {
 		struct mcmd *q = &ms->q[ms->next++];
 		c->barrier = false;
 		c->last_cmd = q->cmd->name;
 		route_run(sh, c, q->cmd, q->argc, q->argv, false);
-		if (c->barrier)
+		if (c->barrier) {
+			ms->running = false;
 			return true;   /* a coordinator runs; it resumes us */
+		}
 	}
+	ms->running = false;
 	struct txn *t = c->txn_exec;
 	c->txn_exec = NULL;
 	txn_release(sh, t);

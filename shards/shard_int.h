@@ -388,6 +388,8 @@ void types_register(void);
 void shard_exec_msg(struct shard *sh, struct shard_msg *m);
 /* block.c: a key was written: clients blocked on it get a try. */
 void block_on_key(struct shard *sh, int dbid, const void *key, size_t len);
+/* Every key of db dbid with clients blocked on it gets a try (SWAPDB). */
+void block_on_db(struct shard *sh, int dbid);
 static inline bool block_any(const struct shard *sh);
 /* xshard.c: does this blocked request stand for a client in INFO
  * blocked_clients (a cross-shard wait counts on one shard only)? */

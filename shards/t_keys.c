@@ -609,8 +609,8 @@ void cmd_flushdb(struct cmd_ctx *ctx)
 	if (keys_flush_args_ok(ctx) != 0)
 		return;
 	ctx->dirty += (long long)ks_size(ctx->db);
+	txn_signal_db(ctx->sh, ctx->dbid, ctx->dbid);
 	ks_flush(ctx->db);
-	txn_signal_db(ctx->sh, ctx->dbid);
 	resp_add_ok(ctx->out);
 }
 
@@ -621,8 +621,8 @@ void cmd_flushall(struct cmd_ctx *ctx)
 	struct ks_space *ks = shard_ks(ctx->sh);
 	for (int i = 0; i < ks->ndb; i++) {
 		ctx->dirty += (long long)ks_size(&ks->db[i]);
+		txn_signal_db(ctx->sh, i, i);
 		ks_flush(&ks->db[i]);
-		txn_signal_db(ctx->sh, i);
 	}
 	resp_add_ok(ctx->out);
 }
@@ -644,9 +644,9 @@ void cmd_swapdb(struct cmd_ctx *ctx)
 		return;
 	}
 	if (a != b) {
+		txn_signal_db(ctx->sh, a, b);
+		txn_signal_db(ctx->sh, b, a);
 		ks_swap(&ks->db[a], &ks->db[b]);
-		txn_signal_db(ctx->sh, a);
-		txn_signal_db(ctx->sh, b);
 		ctx->dirty++;
 	}
 	resp_add_ok(ctx->out);

@@ -751,8 +751,19 @@ static uint64_t gather_mask(const struct fanout *fo, const int *idx, int nk)
 
 static void gather_wait(struct shard *sh, struct fanout *fo, int64_t deadline, bool null_array)
 {
+	if (fo->c->closed) {   /* nobody to wait for */
+		struct rbuf out = {0};
+		resp_add_null(&out, fo->ctx.proto);
+		fanout_finish(sh, fo, &out);
+		return;
+	}
 	int *idx;
 	int nk = gather_keys(fo, &idx);
+	/* Only a source can make the command servable: BLMOVE/BRPOPLPUSH
+	 * wait on their first key alone, the others on all of theirs. */
+	const char *name = fo->ctx.cmd->name;
+	if (nk > 1 && (!strcmp(name, "blmove") || !strcmp(name, "brpoplpush")))
+		nk = 1;
 	uint64_t mask = gather_mask(fo, idx, nk);
 	if (fo->owns_txn) {
 		txn_release(sh, fo->txn);
