@@ -171,8 +171,98 @@ static void sb_quote(struct dt_sbuf *sb, const char *s, size_t n)
 	sb_putn(sb, "\"", 1);
 }
 
-/* RESP-ish one-line rendering: +status, -error, :int, "bulk", (nil),
- * *N [a, b, ...]. */
+/* hiredis maps both RESP2 nulls ($-1 and *-1) to REDIS_REPLY_NIL; our own
+ * reply constructors remember which one it was in r->integer, so a null
+ * array where Redis sends a null bulk (or the reverse) is a difference. The
+ * objects are laid out and allocated like hiredis' own, so
+ * freeReplyObject() frees them. */
+#define DT_NIL_BULK 0
+#define DT_NIL_ARRAY 1
+
+static void *dt_reply_link(const redisReadTask *task, redisReply *r)
+{
+	if (task->parent) {
+		redisReply *parent = task->parent->obj;
+
+		parent->element[task->idx] = r;
+	}
+	return r;
+}
+
+static redisReply *dt_reply_new(int type)
+{
+	redisReply *r = calloc(1, sizeof(*r));
+
+	if (r)
+		r->type = type;
+	return r;
+}
+
+static void *dt_create_string(const redisReadTask *task, char *str, size_t len)
+{
+	redisReply *r = dt_reply_new(task->type);
+
+	if (r == NULL)
+		return NULL;
+	r->str = malloc(len + 1);
+	if (r->str == NULL) {
+		free(r);
+		return NULL;
+	}
+	memcpy(r->str, str, len);
+	r->str[len] = '\0';
+	r->len = len;
+	return dt_reply_link(task, r);
+}
+
+static void *dt_create_array(const redisReadTask *task, int elements)
+{
+	redisReply *r = dt_reply_new(REDIS_REPLY_ARRAY);
+
+	if (r == NULL)
+		return NULL;
+	if (elements > 0) {
+		r->element = calloc((size_t)elements, sizeof(*r->element));
+		if (r->element == NULL) {
+			free(r);
+			return NULL;
+		}
+	}
+	r->elements = (size_t)elements;
+	return dt_reply_link(task, r);
+}
+
+static void *dt_create_integer(const redisReadTask *task, long long value)
+{
+	redisReply *r = dt_reply_new(REDIS_REPLY_INTEGER);
+
+	if (r == NULL)
+		return NULL;
+	r->integer = value;
+	return dt_reply_link(task, r);
+}
+
+static void *dt_create_nil(const redisReadTask *task)
+{
+	redisReply *r = dt_reply_new(REDIS_REPLY_NIL);
+
+	if (r == NULL)
+		return NULL;
+	r->integer = task->type == REDIS_REPLY_ARRAY ? DT_NIL_ARRAY : DT_NIL_BULK;
+	return dt_reply_link(task, r);
+}
+
+static void dt_free_object(void *r)
+{
+	freeReplyObject(r);
+}
+
+static redisReplyObjectFunctions dt_reply_fns = {
+	dt_create_string, dt_create_array, dt_create_integer, dt_create_nil, dt_free_object,
+};
+
+/* RESP-ish one-line rendering: +status, -error, :int, "bulk", (nil) for a
+ * null bulk, (nil array) for a null array, *N [a, b, ...]. */
 static void sb_reply(struct dt_sbuf *sb, const redisReply *r)
 {
 	if (sb->len > DT_REPLY_PRINT_MAX) {
@@ -192,7 +282,7 @@ static void sb_reply(struct dt_sbuf *sb, const redisReply *r)
 		sb_printf(sb, ":%lld", r->integer);
 		break;
 	case REDIS_REPLY_NIL:
-		sb_puts(sb, "(nil)");
+		sb_puts(sb, r->integer == DT_NIL_ARRAY ? "(nil array)" : "(nil)");
 		break;
 	case REDIS_REPLY_STRING:
 		sb_quote(sb, r->str, r->len);
@@ -227,7 +317,7 @@ static bool dt_reply_eq(const redisReply *a, const redisReply *b)
 	case REDIS_REPLY_INTEGER:
 		return a->integer == b->integer;
 	case REDIS_REPLY_NIL:
-		return true;
+		return a->integer == b->integer;
 	case REDIS_REPLY_ARRAY:
 		if (a->elements != b->elements)
 			return false;
@@ -450,11 +540,38 @@ struct dt_srv {
 
 enum dt_cmp {
 	DT_CMP_EXACT,
-	DT_CMP_SORTED,     /* arrays compared as sorted multisets (KEYS) */
+	DT_CMP_SORTED,     /* arrays compared as multisets of elements (KEYS, SINTER) */
+	DT_CMP_PAIRS,      /* arrays compared as multisets of consecutive pairs */
+	DT_CMP_SORTED_KEY, /* DT_CMP_SORTED, but a reply in another order is a
+			    * difference when B holds args[1] in a listpack or an
+			    * intset, whose order is defined (SMEMBERS, HKEYS) */
+	DT_CMP_PAIRS_KEY,  /* the same for pairs (HGETALL) */
+	DT_CMP_GROUPS,     /* arrays compared as multisets of groups of
+			    * t->group_stride elements (SORT ... GET) */
 	DT_CMP_TTL_S,      /* negative codes exact, otherwise +-1 */
 	DT_CMP_TTL_MS,     /* negative codes exact, otherwise +-slack */
 	DT_CMP_RANDOMKEY,  /* nil on both, or a bulk on both */
+	DT_CMP_EXACT_OR_ENC, /* OBJECT ENCODING args[2]: exact, or a known 7.0 vs
+			      * 7.2 difference (dt_check_encoding) */
 };
+
+/* Key homes: each key index belongs to one value type's home (see
+ * build_keys); the generators of a type pick mostly home keys so that most
+ * of their commands meet a value of the right type, and sometimes any key
+ * so that every command also meets every other type. */
+enum {
+	DT_HOME_STR,
+	DT_HOME_LIST,
+	DT_HOME_HASH,
+	DT_HOME_SET,
+	DT_HOME_ZSET,
+	DT_HOME_HLL,
+	DT_NHOMES,
+};
+
+#define DT_MAX_PENDING 256
+
+struct dt_cmd;
 
 struct dt {
 	struct dt_rng rng;
@@ -469,6 +586,33 @@ struct dt {
 
 	int nkeys;
 	struct dt_str *keys;
+	int *home_keys[DT_NHOMES]; /* key indexes of each home */
+	int home_n[DT_NHOMES];
+	long check_every;          /* full keyspace comparison every N ops (0: end only) */
+	bool stats;
+	bool typed;                /* some value-type family is enabled */
+	FILE *trace;               /* --trace */
+	const char *families_arg;
+	const char *skip_arg;      /* --skip: rows disabled after the others */
+	int shards;                /* --shards: A's shard count (1 for Redis) */
+	/* Keys a SORT ran on while they held a zset: Redis 7.0 converts such a
+	 * zset to a skiplist, keyrail (t_sort.c, on purpose) does not. */
+	bool *sorted_zset;
+
+	/* The row running, for statistics. */
+	const struct dt_cmd *cur_cmd;
+
+	/* Inside MULTI: commands are queued, not run, so the expiries they set
+	 * start at EXEC; relative short ones are kept here until then. */
+	bool in_multi;
+	int npending;
+	int64_t pending_short_ms[DT_MAX_PENDING];
+
+	size_t group_stride;       /* for DT_CMP_GROUPS */
+
+	/* Pub/Sub: the subscriber connections and what they hold. */
+	struct dt_srv sub[2];
+	bool sub_ch[8], sub_pat[8], sub_sch[8];
 
 	struct dt_srv srv[2];
 	int curdb;
@@ -508,11 +652,17 @@ static void dt_fail_text(struct dt *t, const char *why, const char *ra, const ch
 	printf("  A %s: %s\n", t->srv[0].addr, ra);
 	printf("  B %s: %s\n", t->srv[1].addr, rb);
 	printf("  why: %s\n", why);
-	printf("  reproduce: difftest --a %s --b %s --seed %" PRIu64
-	       " --ops %ld --keys %d --commands %s%s\n",
+	printf("  reproduce: difftest --a %s --b %s --seed %" PRIu64 " --ops %ld --keys %d",
 	       t->srv[0].addr, t->srv[1].addr, t->seed,
-	       t->op_no < 1 ? 1 : (t->op_no > t->ops ? t->ops : t->op_no),
-	       t->nkeys, t->commands_arg, t->no_flush ? " --no-flush" : "");
+	       t->op_no < 1 ? 1 : (t->op_no > t->ops ? t->ops : t->op_no), t->nkeys);
+	if (t->families_arg)
+		printf(" --families %s", t->families_arg);
+	if (t->commands_arg)
+		printf(" --commands %s", t->commands_arg);
+	if (t->skip_arg)
+		printf(" --skip %s", t->skip_arg);
+	printf(" --check-every %ld --shards %d%s\n", t->check_every, t->shards,
+	       t->no_flush ? " --no-flush" : "");
 	sb_free(&cmd);
 	dt_summary(t, 1);
 	exit(1);
@@ -606,6 +756,15 @@ static void dt_note_deadline(struct dt *t, int64_t lo_ms, int64_t hi_ms)
  * (Redis rounds to the ms). */
 static void dt_note_short(struct dt *t, int64_t ttl_ms)
 {
+	if (t->in_multi) {
+		if (t->npending < DT_MAX_PENDING) {
+			t->pending_short_ms[t->npending++] = ttl_ms;
+			return;
+		}
+		/* Too many to keep: treat it as starting a whole step later than
+		 * any EXEC could (the gate only sleeps longer). */
+		ttl_ms += 10000;
+	}
 	dt_note_deadline(t, t->step_t0_ms + ttl_ms - 2, t->step_t1_ms + ttl_ms + 2);
 }
 
@@ -625,6 +784,22 @@ static void dt_verbose_step(struct dt *t)
 	sb_free(&sb);
 }
 
+static void dt_stat_step(struct dt *t);
+
+/* --trace: every step sent to both servers, as RESP commands (SCAN pages
+ * fetched for one server are not steps and not traced), so that
+ * tools/difftest/minimize.py can replay and shrink a failing sequence. */
+static void dt_trace_step(struct dt *t)
+{
+	fprintf(t->trace, "*%d\r\n", t->args.argc);
+	for (int i = 0; i < t->args.argc; i++) {
+		fprintf(t->trace, "$%zu\r\n", t->args.len[i]);
+		fwrite(t->args.argv[i], 1, t->args.len[i], t->trace);
+		fputs("\r\n", t->trace);
+	}
+	fflush(t->trace);
+}
+
 /* Send t->args to both servers before reading either reply, so both run the
  * command at nearly the same moment; keep the replies in t->r. */
 static void dt_send_both(struct dt *t)
@@ -635,6 +810,8 @@ static void dt_send_both(struct dt *t)
 		freeReplyObject(t->r[i]);
 		t->r[i] = NULL;
 	}
+	if (t->trace)
+		dt_trace_step(t);
 	t->step_t0_ms = dt_now_ms();
 	m0 = dt_mono_us();
 	for (int i = 0; i < 2; i++)
@@ -660,6 +837,7 @@ static void dt_send_both(struct dt *t)
 	t->step_t1_ms = dt_now_ms();
 	if (t->step_ms > t->max_step_ms)
 		t->max_step_ms = t->step_ms;
+	dt_stat_step(t);
 	if (t->verbose)
 		dt_verbose_step(t);
 }
@@ -674,35 +852,332 @@ static bool dt_strings_array(const redisReply *r)
 	return true;
 }
 
+/* Unambiguous, untruncated rendering of a reply, for multiset keys. */
+static void sb_raw(struct dt_sbuf *sb, const redisReply *r)
+{
+	sb_printf(sb, "%d", r->type);
+	switch (r->type) {
+	case REDIS_REPLY_STATUS:
+	case REDIS_REPLY_ERROR:
+	case REDIS_REPLY_STRING:
+		sb_printf(sb, "%zu:", r->len);
+		sb_putn(sb, r->str, r->len);
+		break;
+	case REDIS_REPLY_INTEGER:
+	case REDIS_REPLY_NIL:
+		sb_printf(sb, "%lld", r->integer);
+		break;
+	case REDIS_REPLY_ARRAY:
+		sb_printf(sb, "%zu[", r->elements);
+		for (size_t i = 0; i < r->elements; i++)
+			sb_raw(sb, r->element[i]);
+		sb_puts(sb, "]");
+		break;
+	}
+}
+
+/* The elements of array r as a sorted multiset of groups of `stride`
+ * consecutive elements. */
+static void ss_from_groups(struct dt_strset *set, const redisReply *r, size_t stride)
+{
+	for (size_t i = 0; i + stride <= r->elements; i += stride) {
+		struct dt_sbuf sb = {0};
+
+		for (size_t j = 0; j < stride; j++)
+			sb_raw(&sb, r->element[i + j]);
+		ss_add(set, sb.p, sb.len);
+		sb_free(&sb);
+	}
+	ss_sort(set, false);
+}
+
+/* Two arrays holding the same groups of `stride` elements in any order;
+ * anything else must be equal exactly. */
+static bool dt_unordered_eq(const redisReply *a, const redisReply *b, size_t stride)
+{
+	struct dt_strset sa = {0}, sb = {0};
+	bool eq;
+
+	if (a->type != REDIS_REPLY_ARRAY || b->type != REDIS_REPLY_ARRAY ||
+	    a->elements != b->elements || a->elements % stride != 0)
+		return dt_reply_eq(a, b);
+	ss_from_groups(&sa, a, stride);
+	ss_from_groups(&sb, b, stride);
+	eq = ss_eq(&sa, &sb);
+	ss_free(&sa);
+	ss_free(&sb);
+	return eq;
+}
+
+static void dt_send_both(struct dt *t);
+
+/* A read of key args[1] gave the same elements in another order: fine for
+ * hashtables, a difference when B holds a listpack or an intset, whose
+ * order Redis defines (insertion order, ascending integers) and keyrail,
+ * storing the same bytes, must follow. Asks OBJECT ENCODING on both. */
+static void dt_check_order_small(struct dt *t)
+{
+	struct dt_sbuf why = {0}, ra = {0}, rb = {0};
+	struct dt_str key;
+	const redisReply *e;
+
+	sb_puts(&why, "same elements in another order, and B holds the value in a ");
+	sb_reply(&ra, t->r[0]);
+	sb_reply(&rb, t->r[1]);
+	sb_puts(&ra, "   [command: ");
+	sb_args(&ra, &t->args);
+	sb_puts(&ra, "]");
+	key.len = t->args.argc > 1 ? t->args.len[1] : 0;
+	key.p = dt_xrealloc(NULL, key.len);
+	if (key.len)
+		memcpy(key.p, t->args.argv[1], key.len);
+	args_reset(&t->args);
+	args_str(&t->args, "OBJECT");
+	args_str(&t->args, "ENCODING");
+	args_add(&t->args, key.p, key.len);
+	free(key.p);
+	dt_send_both(t);
+	e = t->r[1];
+	if (e->type == REDIS_REPLY_STRING &&
+	    ((e->len == 8 && memcmp(e->str, "listpack", 8) == 0) ||
+	     (e->len == 6 && memcmp(e->str, "intset", 6) == 0))) {
+		sb_putn(&why, e->str, e->len);
+		sb_puts(&why, " (ordered encoding)");
+		dt_fail_text(t, why.p, ra.p, rb.p);
+	}
+	sb_free(&why);
+	sb_free(&ra);
+	sb_free(&rb);
+}
+
+static bool reply_is(const redisReply *r, const char *s)
+{
+	size_t n = strlen(s);
+
+	return (r->type == REDIS_REPLY_STATUS || r->type == REDIS_REPLY_STRING) && r->len == n &&
+	       memcmp(r->str, s, n) == 0;
+}
+
+static void dt_check(struct dt *t, enum dt_cmp cmp);
+
+static bool arg_is(const struct dt_args *a, int i, const char *s)
+{
+	return i < a->argc && a->len[i] == strlen(s) && strncasecmp(a->argv[i], s, a->len[i]) == 0;
+}
+
+/* Redis's string2ll: an optional '-', digits without leading zeros (a lone
+ * "0" aside), no blanks, in range. */
+static bool arg_ll(const struct dt_args *a, int i, long long *out)
+{
+	const char *p = a->argv[i];
+	size_t n = a->len[i];
+	char *end;
+
+	if (n == 0 || n > 20 || (p[0] == '0' && n > 1) || (p[0] == '-' && (n == 1 || p[1] == '0')))
+		return false;
+	for (size_t j = p[0] == '-'; j < n; j++)
+		if (!isdigit((unsigned char)p[j]))
+			return false;
+	errno = 0;
+	*out = strtoll(p, &end, 10);
+	return errno == 0 && end == p + n;
+}
+
+/* BITCOUNT key [start end [BIT|BYTE]] / BITPOS key bit [start [end
+ * [BIT|BYTE]]]: the error Redis 7.2 gives for these arguments whatever the
+ * key holds, or NULL when they are valid. */
+static const char *bit_args_error(const struct dt_args *a, bool pos)
+{
+	int first = pos ? 3 : 2;
+	long long v;
+
+	if (pos) {
+		if (!arg_ll(a, 2, &v))
+			return "ERR value is not an integer or out of range";
+		if (v != 0 && v != 1)
+			return "ERR The bit argument must be 1 or 0.";
+	} else if (a->argc == 3) {
+		return "ERR syntax error";
+	}
+	if (a->argc > first + 3)
+		return "ERR syntax error";
+	for (int i = first; i < a->argc && i < first + 2; i++)
+		if (!arg_ll(a, i, &v))
+			return "ERR value is not an integer or out of range";
+	if (a->argc == first + 3 && !arg_is(a, first + 2, "BIT") && !arg_is(a, first + 2, "BYTE"))
+		return "ERR syntax error";
+	return NULL;
+}
+
+/* Exact replies that differ only as Redis 7.0 (B) and 7.2 (which keyrail
+ * follows there) do; each case checks that A's reply is the 7.2 one:
+ * - BITCOUNT/BITPOS: 7.0 looks the key up before validating start, end and
+ *   the BIT|BYTE word (a missing key, or a negative start > end, answers 0
+ *   or -1 even for invalid arguments); 7.2 validates first (#11734).
+ * - LPOS ... RANK -9223372036854775808: 7.0 takes it (and negates it,
+ *   overflowing); 7.2 answers "value is out of range".
+ * Returns true when the difference is such a case. */
+static bool dt_known_diff(struct dt *t)
+{
+	const struct dt_args *a = &t->args;
+	const redisReply *ra = t->r[0], *rb = t->r[1];
+	bool pos = arg_is(a, 0, "BITPOS");
+
+	if ((pos || arg_is(a, 0, "BITCOUNT")) && ra->type == REDIS_REPLY_ERROR &&
+	    rb->type == REDIS_REPLY_INTEGER) {
+		const char *want = bit_args_error(a, pos);
+
+		return want && ra->len == strlen(want) && memcmp(ra->str, want, ra->len) == 0;
+	}
+	if (arg_is(a, 0, "LPOS") && ra->type == REDIS_REPLY_ERROR) {
+		static const char range[] = "ERR value is out of range, value must between "
+					    "-9223372036854775807 and 9223372036854775807";
+
+		if (ra->len != sizeof(range) - 1 || memcmp(ra->str, range, ra->len) != 0)
+			return false;
+		/* RANK -9223372036854775808 must be the first invalid option. */
+		for (int i = 3; i + 1 < a->argc; i += 2) {
+			long long v;
+
+			if (arg_is(a, i, "RANK") && arg_is(a, i + 1, "-9223372036854775808"))
+				return true;
+			if (!arg_ll(a, i + 1, &v))
+				return false;
+			if (arg_is(a, i, "RANK") ? v == 0
+			    : (arg_is(a, i, "COUNT") || arg_is(a, i, "MAXLEN")) ? v < 0
+			    : true)
+				return false;
+		}
+	}
+	return false;
+}
+
+/* Index of the pool key (p, n), or -1. */
+static int key_index(const struct dt *t, const char *p, size_t n)
+{
+	for (int k = 0; k < t->nkeys; k++)
+		if (t->keys[k].len == n && memcmp(t->keys[k].p, p, n) == 0)
+			return k;
+	return -1;
+}
+
+/* Redis 7.2's set-max-listpack-entries/value defaults (zset-max-listpack-*
+ * too): the largest set or zset keyrail may keep in a listpack. */
+#define DT_SET_LP_ENTRIES 128
+#define DT_SET_LP_VALUE 64
+
+/* OBJECT ENCODING replies that differ only as Redis 7.0 (B) and 7.2 (whose
+ * encodings keyrail follows) differ:
+ * - lists: 7.0 always says "quicklist"; 7.2 says "listpack" for small ones;
+ * - sets: 7.0 has no listpack sets and says "hashtable" where 7.2 may say
+ *   "listpack": accepted when the set is one 7.2 could hold in a listpack
+ *   (at most 128 members of at most 64 bytes; a set that was bigger once
+ *   and shrank stays a hashtable in 7.2, which this cannot see).
+ * And one keyrail difference on purpose (shards/t_sort.c): SORT does not
+ * convert a listpack zset to a skiplist as Redis does; A "listpack" vs B
+ * "skiplist" is accepted for a zset that a SORT ran on (t->sorted_zset)
+ * and that fits a listpack.
+ * Anything else fails. Runs TYPE (and SMEMBERS/ZRANGE) on both to tell. */
+static void dt_check_encoding(struct dt *t)
+{
+	struct dt_sbuf ra = {0}, rb = {0};
+	struct dt_str key = {NULL, 0};
+	const char *why = NULL;
+	bool list_pair = reply_is(t->r[0], "listpack") && reply_is(t->r[1], "quicklist");
+	bool set_pair = reply_is(t->r[0], "listpack") && reply_is(t->r[1], "hashtable");
+	bool zset_pair = reply_is(t->r[0], "listpack") && reply_is(t->r[1], "skiplist");
+	int k = t->args.argc >= 3 ? key_index(t, t->args.argv[2], t->args.len[2]) : -1;
+
+	if (zset_pair && (k < 0 || !t->sorted_zset[k]))
+		zset_pair = false;
+	if ((!list_pair && !set_pair && !zset_pair) || t->args.argc < 3)
+		dt_fail(t, "replies differ");
+	sb_reply(&ra, t->r[0]);
+	sb_reply(&rb, t->r[1]);
+	sb_puts(&ra, "   [command: ");
+	sb_args(&ra, &t->args);
+	sb_puts(&ra, "]");
+	key.len = t->args.len[2];
+	key.p = dt_xrealloc(NULL, key.len + 1);
+	memcpy(key.p, t->args.argv[2], key.len);
+	args_reset(&t->args);
+	args_str(&t->args, "TYPE");
+	args_add(&t->args, key.p, key.len);
+	dt_send_both(t);
+	dt_check(t, DT_CMP_EXACT);
+	if (list_pair) {
+		if (!reply_is(t->r[0], "list"))
+			why = "A says listpack where B says quicklist, for a value that is no list";
+	} else if (zset_pair) {
+		const redisReply *m;
+
+		if (!reply_is(t->r[0], "zset")) {
+			why = "A says listpack where B says skiplist, for a value that is no zset";
+		} else {
+			args_reset(&t->args);
+			args_str(&t->args, "ZRANGE");
+			args_add(&t->args, key.p, key.len);
+			args_str(&t->args, "0");
+			args_str(&t->args, "-1");
+			dt_send_both(t);
+			dt_check(t, DT_CMP_EXACT);
+			m = t->r[0];
+			if (m->type != REDIS_REPLY_ARRAY || m->elements > DT_SET_LP_ENTRIES)
+				why = "A says listpack for a zset of more than 128 members";
+			for (size_t i = 0; why == NULL && i < m->elements; i++)
+				if (m->element[i]->len > DT_SET_LP_VALUE)
+					why = "A says listpack for a zset with a member over 64 bytes";
+		}
+	} else if (!reply_is(t->r[0], "set")) {
+		why = "A says listpack where B says hashtable, for a value that is no set";
+	} else {
+		const redisReply *m;
+
+		args_reset(&t->args);
+		args_str(&t->args, "SMEMBERS");
+		args_add(&t->args, key.p, key.len);
+		dt_send_both(t);
+		dt_check(t, DT_CMP_SORTED);
+		m = t->r[0];
+		if (m->type != REDIS_REPLY_ARRAY || m->elements > DT_SET_LP_ENTRIES)
+			why = "A says listpack for a set of more than 128 members";
+		for (size_t i = 0; why == NULL && i < m->elements; i++)
+			if (m->element[i]->len > DT_SET_LP_VALUE)
+				why = "A says listpack for a set with a member over 64 bytes";
+	}
+	free(key.p);
+	if (why)
+		dt_fail_text(t, why, ra.p, rb.p);
+	sb_free(&ra);
+	sb_free(&rb);
+}
+
 static void dt_check(struct dt *t, enum dt_cmp cmp)
 {
 	const redisReply *a = t->r[0], *b = t->r[1];
 
 	switch (cmp) {
 	case DT_CMP_EXACT:
-		if (!dt_reply_eq(a, b))
+		if (!dt_reply_eq(a, b) && !dt_known_diff(t))
 			dt_fail(t, "replies differ");
 		return;
-	case DT_CMP_SORTED: {
-		struct dt_strset sa = {0}, sb = {0};
-		bool eq;
+	case DT_CMP_SORTED:
+	case DT_CMP_SORTED_KEY:
+	case DT_CMP_PAIRS:
+	case DT_CMP_PAIRS_KEY:
+	case DT_CMP_GROUPS: {
+		size_t stride = cmp == DT_CMP_PAIRS || cmp == DT_CMP_PAIRS_KEY ? 2 : 1;
 
-		if (!dt_strings_array(a) || !dt_strings_array(b)) {
-			if (!dt_reply_eq(a, b))
-				dt_fail(t, "replies differ");
+		if (cmp == DT_CMP_GROUPS)
+			stride = t->group_stride ? t->group_stride : 1;
+
+		if (dt_reply_eq(a, b))
 			return;
-		}
-		for (size_t i = 0; i < a->elements; i++)
-			ss_add(&sa, a->element[i]->str, a->element[i]->len);
-		for (size_t i = 0; i < b->elements; i++)
-			ss_add(&sb, b->element[i]->str, b->element[i]->len);
-		ss_sort(&sa, false);
-		ss_sort(&sb, false);
-		eq = ss_eq(&sa, &sb);
-		ss_free(&sa);
-		ss_free(&sb);
-		if (!eq)
-			dt_fail(t, "replies differ (compared as sorted sets)");
+		if (!dt_unordered_eq(a, b, stride))
+			dt_fail(t, stride == 1 ? "replies differ (compared as multisets)"
+					       : "replies differ (compared as multisets of groups)");
+		if (cmp == DT_CMP_SORTED_KEY || cmp == DT_CMP_PAIRS_KEY)
+			dt_check_order_small(t);
 		return;
 	}
 	case DT_CMP_TTL_S:
@@ -727,6 +1202,10 @@ static void dt_check(struct dt *t, enum dt_cmp cmp)
 		}
 		return;
 	}
+	case DT_CMP_EXACT_OR_ENC:
+		if (!dt_reply_eq(a, b))
+			dt_check_encoding(t);
+		return;
 	case DT_CMP_RANDOMKEY:
 		if ((a->type == REDIS_REPLY_NIL && b->type == REDIS_REPLY_NIL) ||
 		    (a->type == REDIS_REPLY_STRING && b->type == REDIS_REPLY_STRING))
@@ -739,7 +1218,9 @@ static void dt_check(struct dt *t, enum dt_cmp cmp)
 /* Run one step: t->args to both, compare. On a difference: report, exit 1. */
 static void dt_exec(struct dt *t, enum dt_cmp cmp)
 {
-	dt_gate(t);
+	/* Inside MULTI nothing runs before EXEC, which passes the gate. */
+	if (!t->in_multi)
+		dt_gate(t);
 	dt_send_both(t);
 	dt_check(t, cmp);
 }
@@ -1031,10 +1512,28 @@ static struct dt_exp add_exp_opt(struct dt *t)
 
 /* ----------------------------------------------------------- generators */
 
+static int pick_home(struct dt *t, int home);
+
+/* Keys for the string commands: any key when only strings and keys run;
+ * with the value types on, mostly the string home, so the collections'
+ * homes are not overwritten by SET all the time. */
+static int pick_str_key(struct dt *t)
+{
+	return t->typed ? pick_home(t, DT_HOME_STR) : pick_key(t);
+}
+
+static int add_str_key(struct dt *t)
+{
+	int k = pick_str_key(t);
+
+	add_key(t, k);
+	return k;
+}
+
 static void gen_get(struct dt *t)
 {
 	start_cmd(t, "GET");
-	add_random_key(t);
+	add_str_key(t);
 	dt_exec(t, DT_CMP_EXACT);
 }
 
@@ -1047,7 +1546,7 @@ static void gen_set(struct dt *t)
 	uint64_t c;
 
 	start_cmd(t, "SET");
-	add_random_key(t);
+	add_str_key(t);
 	add_value(t);
 	for (int i = 3; i > 0; i--) {
 		int j = (int)rng_below(&t->rng, (uint64_t)i + 1), tmp = order[i];
@@ -1106,7 +1605,7 @@ static void gen_set(struct dt *t)
 static void gen_setnx(struct dt *t)
 {
 	start_cmd(t, "SETNX");
-	add_random_key(t);
+	add_str_key(t);
 	add_value(t);
 	dt_exec(t, DT_CMP_EXACT);
 }
@@ -1125,7 +1624,7 @@ static void add_bad_time(struct dt *t)
 static void gen_setex(struct dt *t)
 {
 	start_cmd(t, "SETEX");
-	add_random_key(t);
+	add_str_key(t);
 	if (rng_pct(&t->rng, 85))
 		args_ll(&t->args, long_s(t));
 	else
@@ -1139,7 +1638,7 @@ static void gen_psetex(struct dt *t)
 	long long ms = 0;
 
 	start_cmd(t, "PSETEX");
-	add_random_key(t);
+	add_str_key(t);
 	if (rng_pct(&t->rng, 60)) {
 		args_ll(&t->args, long_ms(t));
 	} else if (rng_pct(&t->rng, 60)) {
@@ -1163,7 +1662,7 @@ static void gen_mget(struct dt *t)
 
 static void gen_mset_common(struct dt *t, const char *name)
 {
-	int n = (int)rng_range(&t->rng, 1, 5), first = pick_key(t);
+	int n = (int)rng_range(&t->rng, 1, 5), first = pick_str_key(t);
 
 	start_cmd(t, name);
 	for (int i = 0; i < n; i++) {
@@ -1188,7 +1687,7 @@ static void gen_msetnx(struct dt *t)
 static void gen_getset(struct dt *t)
 {
 	start_cmd(t, "GETSET");
-	add_random_key(t);
+	add_str_key(t);
 	add_value(t);
 	dt_exec(t, DT_CMP_EXACT);
 }
@@ -1196,7 +1695,7 @@ static void gen_getset(struct dt *t)
 static void gen_getdel(struct dt *t)
 {
 	start_cmd(t, "GETDEL");
-	add_random_key(t);
+	add_str_key(t);
 	dt_exec(t, DT_CMP_EXACT);
 }
 
@@ -1206,7 +1705,7 @@ static void gen_getex(struct dt *t)
 	uint64_t c = rng_below(&t->rng, 100);
 
 	start_cmd(t, "GETEX");
-	add_random_key(t);
+	add_str_key(t);
 	if (c < 20) {
 		/* plain GETEX: a GET */
 	} else if (c < 35) {
@@ -1234,7 +1733,7 @@ static void gen_getex(struct dt *t)
 static void gen_append(struct dt *t)
 {
 	start_cmd(t, "APPEND");
-	add_random_key(t);
+	add_str_key(t);
 	add_short_value(t);
 	dt_exec(t, DT_CMP_EXACT);
 }
@@ -1242,14 +1741,14 @@ static void gen_append(struct dt *t)
 static void gen_strlen(struct dt *t)
 {
 	start_cmd(t, "STRLEN");
-	add_random_key(t);
+	add_str_key(t);
 	dt_exec(t, DT_CMP_EXACT);
 }
 
 /* INCR/DECR; sometimes first park the key at the edge so it overflows. */
 static void gen_incr_common(struct dt *t, const char *name, const char *edge)
 {
-	int k = pick_key(t);
+	int k = pick_str_key(t);
 
 	if (rng_pct(&t->rng, 5)) {
 		start_cmd(t, "SET");
@@ -1275,7 +1774,7 @@ static void gen_decr(struct dt *t)
 static void gen_incrby_common(struct dt *t, const char *name)
 {
 	start_cmd(t, name);
-	add_random_key(t);
+	add_str_key(t);
 	add_int_arg(t, -1000000, 1000000);
 	dt_exec(t, DT_CMP_EXACT);
 }
@@ -1324,7 +1823,7 @@ static void gen_incrbyfloat(struct dt *t)
 {
 	static const char *const bad[] = {"abc", "", "nan", "inf", "-inf", " 1", "1 ", "1.5.5"};
 	const char *park = dt_dyadic[rng_below(&t->rng, DT_NDYADIC)];
-	int k = pick_key(t);
+	int k = pick_str_key(t);
 	const redisReply *a;
 
 	/* Peek at the value (a compared GET like any other) and park a safe
@@ -1353,7 +1852,7 @@ static void gen_incrbyfloat(struct dt *t)
 static void gen_range_common(struct dt *t, const char *name)
 {
 	start_cmd(t, name);
-	add_random_key(t);
+	add_str_key(t);
 	add_int_arg(t, -60, 60);
 	add_int_arg(t, -60, 60);
 	dt_exec(t, DT_CMP_EXACT);
@@ -1374,7 +1873,7 @@ static void gen_setrange(struct dt *t)
 	uint64_t c = rng_below(&t->rng, 100);
 
 	start_cmd(t, "SETRANGE");
-	add_random_key(t);
+	add_str_key(t);
 	if (c < 88) {
 		args_ll(&t->args, rng_range(&t->rng, 0, 40));
 		add_short_value(t);
@@ -1661,18 +2160,22 @@ static void gen_keys(struct dt *t)
 
 static void dt_sweep(struct dt *t);
 
-/* A well-formed SCAN page: [cursor, [key...]]. */
-static bool scan_page_ok(const redisReply *r)
+/* A well-formed SCAN page: [cursor, [element...]] with a whole number of
+ * groups of `stride` bulk strings. */
+static bool scan_page_ok(const redisReply *r, size_t stride)
 {
 	return r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
 	       r->element[0]->type == REDIS_REPLY_STRING && r->element[0]->len > 0 &&
-	       dt_strings_array(r->element[1]);
+	       dt_strings_array(r->element[1]) && r->element[1]->elements % stride == 0;
 }
 
-/* Run SCAN to cursor 0 on server i, starting from the first page already in
- * t->r[i], and collect the keys. t->args holds the first call's arguments
- * (cursor at index 1). Returns NULL or a failure description. */
-static const char *scan_collect(struct dt *t, int i, struct dt_strset *set)
+/* Run a SCAN-family iteration to cursor 0 on server i, starting from the
+ * first page already in t->r[i], and collect the elements (groups of
+ * `stride`: a field and its value for HSCAN/ZSCAN, rendered quoted). t->args
+ * holds the first call's arguments, the cursor at index cidx. Returns NULL
+ * or a failure description. */
+static const char *scan_collect(struct dt *t, int i, struct dt_strset *set, int cidx,
+				size_t stride)
 {
 	struct dt_args page = {0};
 	redisReply *r = t->r[i];
@@ -1681,12 +2184,28 @@ static const char *scan_collect(struct dt *t, int i, struct dt_strset *set)
 	long pages = 0;
 
 	for (;;) {
-		if (!scan_page_ok(r)) {
+		const redisReply *el;
+
+		if (!scan_page_ok(r, stride)) {
 			err = "malformed SCAN page";
 			break;
 		}
-		for (size_t j = 0; j < r->element[1]->elements; j++)
-			ss_add(set, r->element[1]->element[j]->str, r->element[1]->element[j]->len);
+		el = r->element[1];
+		for (size_t j = 0; j < el->elements; j += stride) {
+			if (stride == 1) {
+				ss_add(set, el->element[j]->str, el->element[j]->len);
+			} else {
+				struct dt_sbuf sb = {0};
+
+				for (size_t k = 0; k < stride; k++) {
+					if (k)
+						sb_puts(&sb, " ");
+					sb_quote(&sb, el->element[j + k]->str, el->element[j + k]->len);
+				}
+				ss_add(set, sb.p, sb.len);
+				sb_free(&sb);
+			}
+		}
 		if (r->element[0]->len == 1 && r->element[0]->str[0] == '0')
 			break;
 		if (++pages > DT_SCAN_MAX_PAGES) {
@@ -1695,7 +2214,7 @@ static const char *scan_collect(struct dt *t, int i, struct dt_strset *set)
 		}
 		args_reset(&page);
 		for (int a = 0; a < t->args.argc; a++) {
-			if (a == 1)
+			if (a == cidx)
 				args_add(&page, r->element[0]->str, r->element[0]->len);
 			else
 				args_add(&page, t->args.argv[a], t->args.len[a]);
@@ -1713,14 +2232,75 @@ static const char *scan_collect(struct dt *t, int i, struct dt_strset *set)
 	return err;
 }
 
+/* Run the SCAN-family command in t->args (cursor at cidx) to completion on
+ * both servers; the de-duplicated element sets must match (errors must
+ * match exactly). sweep: reclaim expired keys first (SCAN TYPE none). */
+static void scan_compare(struct dt *t, int cidx, size_t stride, bool sweep)
+{
+	struct dt_strset s[2] = {{0}, {0}};
+	const char *err[2];
+
+	for (int attempt = 0;; attempt++) {
+		if (!t->in_multi)
+			dt_gate(t);
+		/* Redis' TYPE none lists expired keys that were not reclaimed yet
+		 * (the type lookup deletes them, so the expiry filter misses
+		 * them): reclaim first, as for DBSIZE. */
+		if (sweep && t->expiry_dirty) {
+			struct dt_args keep = t->args;
+
+			memset(&t->args, 0, sizeof(t->args));
+			dt_sweep(t);
+			args_free(&t->args);
+			t->args = keep;
+		}
+		dt_send_both(t);
+		if (!scan_page_ok(t->r[0], stride) || !scan_page_ok(t->r[1], stride)) {
+			dt_check(t, DT_CMP_EXACT); /* errors must be the same error */
+			if (!scan_page_ok(t->r[0], stride) && t->r[0]->type != REDIS_REPLY_ERROR)
+				dt_fail(t, "SCAN reply is neither a page nor an error");
+			return;
+		}
+		for (int i = 0; i < 2; i++) {
+			err[i] = scan_collect(t, i, &s[i], cidx, stride);
+			ss_sort(&s[i], true);
+		}
+		/* A long iteration (big keyspace, small COUNT, slow machine) that
+		 * ran into the gate window may have met a short expiry on one
+		 * server only: whatever it found, wait them all out and scan
+		 * again. */
+		if (attempt == 0 && t->short_active &&
+		    dt_now_ms() >= t->short_lo_ms - DT_GATE_MARGIN_MS) {
+			ss_free(&s[0]);
+			ss_free(&s[1]);
+			dt_gate_all(t);
+			continue;
+		}
+		break;
+	}
+	if (err[0] || err[1] || !ss_eq(&s[0], &s[1])) {
+		struct dt_sbuf a = {0}, b = {0};
+
+		if (err[0])
+			sb_puts(&a, err[0]);
+		else
+			ss_print(&a, &s[0]);
+		if (err[1])
+			sb_puts(&b, err[1]);
+		else
+			ss_print(&b, &s[1]);
+		dt_fail_text(t, "full SCAN iterations found different sets", a.p, b.p);
+	}
+	ss_free(&s[0]);
+	ss_free(&s[1]);
+}
+
 /* SCAN cursor [MATCH p] [COUNT n] [TYPE t]: both servers iterate the whole
  * scan with the same options; the de-duplicated key sets must match. */
 static void gen_scan(struct dt *t)
 {
 	static const char *const types[] = {"string", "none", "list", "hash", "set", "zset",
 					    "stream", "bogus", "STRING"};
-	struct dt_strset s[2] = {{0}, {0}};
-	const char *err[2];
 	int order[3] = {0, 1, 2};
 	bool bad_cursor = rng_pct(&t->rng, 3);
 	bool type_none = false;
@@ -1764,58 +2344,7 @@ static void gen_scan(struct dt *t)
 	if (rng_pct(&t->rng, 2))
 		add_word(t, rng_pct(&t->rng, 50) ? "MATCH" : "FOO");
 
-	for (int attempt = 0;; attempt++) {
-		dt_gate(t);
-		/* Redis' TYPE none lists expired keys that were not reclaimed yet
-		 * (the type lookup deletes them, so the expiry filter misses
-		 * them): reclaim first, as for DBSIZE. */
-		if (type_none && t->expiry_dirty) {
-			struct dt_args keep = t->args;
-
-			memset(&t->args, 0, sizeof(t->args));
-			dt_sweep(t);
-			args_free(&t->args);
-			t->args = keep;
-		}
-		dt_send_both(t);
-		if (!scan_page_ok(t->r[0]) || !scan_page_ok(t->r[1])) {
-			dt_check(t, DT_CMP_EXACT); /* errors must be the same error */
-			if (!scan_page_ok(t->r[0]) && t->r[0]->type != REDIS_REPLY_ERROR)
-				dt_fail(t, "SCAN reply is neither a page nor an error");
-			return;
-		}
-		for (int i = 0; i < 2; i++) {
-			err[i] = scan_collect(t, i, &s[i]);
-			ss_sort(&s[i], true);
-		}
-		/* A long iteration (big keyspace, small COUNT, slow machine) that
-		 * ran into the gate window may have met a short expiry on one
-		 * server only: whatever it found, wait them all out and scan
-		 * again. */
-		if (attempt == 0 && t->short_active &&
-		    dt_now_ms() >= t->short_lo_ms - DT_GATE_MARGIN_MS) {
-			ss_free(&s[0]);
-			ss_free(&s[1]);
-			dt_gate_all(t);
-			continue;
-		}
-		break;
-	}
-	if (err[0] || err[1] || !ss_eq(&s[0], &s[1])) {
-		struct dt_sbuf a = {0}, b = {0};
-
-		if (err[0])
-			sb_puts(&a, err[0]);
-		else
-			ss_print(&a, &s[0]);
-		if (err[1])
-			sb_puts(&b, err[1]);
-		else
-			ss_print(&b, &s[1]);
-		dt_fail_text(t, "full SCAN iterations found different key sets", a.p, b.p);
-	}
-	ss_free(&s[0]);
-	ss_free(&s[1]);
+	scan_compare(t, 1, 1, type_none);
 }
 
 /* RANDOMKEY: nil on both or a key on both; each returned key must then
@@ -1954,7 +2483,7 @@ static void gen_object(struct dt *t)
 		add_word(t, rng_pct(&t->rng, 50) ? "FOO" : "ENCODINGX");
 		add_random_key(t);
 	}
-	dt_exec(t, DT_CMP_EXACT);
+	dt_exec(t, DT_CMP_EXACT_OR_ENC);
 }
 
 static void gen_ping(struct dt *t)
@@ -1988,77 +2517,2947 @@ static void gen_unknown(struct dt *t)
 	dt_exec(t, DT_CMP_EXACT);
 }
 
+/* ------------------------------------------------- value-type helpers */
+
+/* A key of the given home most of the time, any key otherwise (so every
+ * command meets every other type too). */
+static int pick_home(struct dt *t, int home)
+{
+	if (t->home_n[home] > 0 && rng_pct(&t->rng, 85))
+		return t->home_keys[home][rng_below(&t->rng, (uint64_t)t->home_n[home])];
+	return pick_key(t);
+}
+
+/* A further key for a multi-key command whose first key is `first`: often
+ * of the same home and group (one hash tag: one keyrail shard), sometimes
+ * of the same home in any group (other shards: the cross-shard path), now
+ * and then any key. */
+static int pick_home_related(struct dt *t, int first, int home)
+{
+	uint64_t c = rng_below(&t->rng, 100);
+	int grp = first % 3, n = 0;
+
+	if (c < 45) {
+		for (int i = 0; i < t->home_n[home]; i++)
+			if (t->home_keys[home][i] % 3 == grp)
+				n++;
+		if (n > 0) {
+			int want = (int)rng_below(&t->rng, (uint64_t)n);
+
+			for (int i = 0; i < t->home_n[home]; i++)
+				if (t->home_keys[home][i] % 3 == grp && want-- == 0)
+					return t->home_keys[home][i];
+		}
+	}
+	if (c < 85 && t->home_n[home] > 0)
+		return t->home_keys[home][rng_below(&t->rng, (uint64_t)t->home_n[home])];
+	return pick_key(t);
+}
+
+static int add_home_key(struct dt *t, int home)
+{
+	int k = pick_home(t, home);
+
+	add_key(t, k);
+	return k;
+}
+
+/* n keys of a home, related to the first; returns the first. */
+static int add_home_keys(struct dt *t, int n, int home)
+{
+	int first = pick_home(t, home);
+
+	add_key(t, first);
+	for (int i = 1; i < n; i++)
+		add_key(t, pick_home_related(t, first, home));
+	return first;
+}
+
+/* Members, list elements and hash fields: mostly from a small pool so that
+ * lookups hit; small integers (intsets, SORT patterns "k*" that name pool
+ * keys); longer than 64 bytes now and then (listpack -> hashtable/skiplist
+ * conversion); integers of every intset width. No NUL bytes: SORT ALPHA
+ * compares with strcoll() in Redis, which stops at a NUL. */
+static const char *const dt_members[] = {
+	"a", "b", "c", "d", "e", "f", "foo", "bar", "x1", "abc", "zz", "A", "aa", "-", "+",
+	"[a", "(b", "#", "*",
+};
+#define DT_NMEMBERS (sizeof(dt_members) / sizeof(dt_members[0]))
+
+static void add_member(struct dt *t)
+{
+	static const char *const edge[] = {
+		"-1", "007", "9223372036854775807", "-9223372036854775808", "9223372036854775808",
+		"1.5", "1e3", " 1", "-0", "0x1", "+1", "2147483648", "-32769",
+	};
+	char buf[96];
+	uint64_t c = rng_below(&t->rng, 100);
+	size_t n;
+
+	if (c < 35) {
+		args_ll(&t->args, rng_range(&t->rng, 0, 20));
+	} else if (c < 70) {
+		args_str(&t->args, dt_members[rng_below(&t->rng, DT_NMEMBERS)]);
+	} else if (c < 76) {
+		n = (size_t)rng_range(&t->rng, 1, 5);
+		rand_bytes(t, buf, n, "abc");
+		args_add(&t->args, buf, n);
+	} else if (c < 78) {
+		args_add(&t->args, "", 0);
+	} else if (c < 82) {
+		n = (size_t)rng_range(&t->rng, 1, 8);
+		for (size_t i = 0; i < n; i++)
+			buf[i] = (char)rng_range(&t->rng, 1, 255);
+		args_add(&t->args, buf, n);
+	} else if (c < 84) {
+		n = (size_t)rng_range(&t->rng, 65, 90);
+		rand_bytes(t, buf, n, "abcdefghijklmnopqrstuvwxyz0123456789");
+		args_add(&t->args, buf, n);
+	} else if (c < 88) {
+		args_str(&t->args, edge[rng_below(&t->rng, sizeof(edge) / sizeof(edge[0]))]);
+	} else if (c < 96) {
+		args_ll(&t->args, rng_range(&t->rng, -1000, 100000));
+	} else {
+		args_ll(&t->args, rng_range(&t->rng, -5000000000LL, 5000000000LL));
+	}
+}
+
+/* A hash field: a member, or (rarely) one with a NUL byte inside. */
+static void add_field(struct dt *t)
+{
+	if (rng_pct(&t->rng, 3)) {
+		static const char nul[] = "f\0g";
+
+		args_add(&t->args, nul, sizeof(nul) - 1);
+		return;
+	}
+	add_member(t);
+}
+
+/* A hash value: mostly short, sometimes numeric or long. */
+static void add_hvalue(struct dt *t)
+{
+	uint64_t c = rng_below(&t->rng, 100);
+
+	if (c < 40)
+		args_ll(&t->args, rng_range(&t->rng, -100, 1000));
+	else if (c < 85)
+		add_short_value(t);
+	else
+		add_value(t);
+}
+
+/* Scores: integers and dyadic fractions (their sums and products stay
+ * exact and print alike whatever the server's float code), infinities,
+ * and invalid ones. */
+static void add_score(struct dt *t)
+{
+	static const char *const dy[] = {
+		"1.5", "-0.25", "0.125", "2.75", ".5", "5.", "1e3", "-1.5e2", "2.5E1", "0", "-0",
+		"+3", "1024.0625",
+	};
+	static const char *const inf[] = {"inf", "-inf", "+inf", "INF", "-Infinity"};
+	static const char *const bad[] = {"abc", "", "nan", "1.5.5", " 1", "1 ", "(1", "0x10"};
+	uint64_t c = rng_below(&t->rng, 100);
+
+	if (c < 60)
+		args_ll(&t->args, rng_range(&t->rng, -20, 20));
+	else if (c < 82)
+		args_str(&t->args, dy[rng_below(&t->rng, sizeof(dy) / sizeof(dy[0]))]);
+	else if (c < 87)
+		args_str(&t->args, inf[rng_below(&t->rng, sizeof(inf) / sizeof(inf[0]))]);
+	else if (c < 93)
+		args_ll(&t->args, rng_range(&t->rng, -4000000000LL, 4000000000LL));
+	else
+		args_str(&t->args, bad[rng_below(&t->rng, sizeof(bad) / sizeof(bad[0]))]);
+}
+
+/* A valid score only (bulk loads). */
+static void add_good_score(struct dt *t)
+{
+	if (rng_pct(&t->rng, 70))
+		args_ll(&t->args, rng_range(&t->rng, -50, 50));
+	else
+		args_fmt(&t->args, "%.4f", (double)rng_range(&t->rng, -8000, 8000) / 16.0);
+}
+
+/* A count for commands where a huge valid count is harmless. */
+static void add_count(struct dt *t, long long lo, long long hi)
+{
+	add_int_arg(t, lo, hi);
+}
+
+/* A blocking timeout in seconds: tiny (the sequence is one client, so a
+ * blocking command serves at once or times out with a null), 0 only
+ * inside MULTI (where nothing blocks), or invalid. */
+static void add_timeout(struct dt *t)
+{
+	static const char *const ok[] = {"0.01", "0.02", "0.005", "0.010"};
+	/* Not "1e400": Redis 7.0 converts its milliseconds to long long
+	 * without a range check (undefined behaviour) and says "negative". */
+	static const char *const bad[] = {"-1", "abc", "-0.5", "", "nan", "0x1"};
+	uint64_t c = rng_below(&t->rng, 100);
+
+	if (t->in_multi && c < 30)
+		args_str(&t->args, "0");
+	else if (c < 92)
+		args_str(&t->args, ok[rng_below(&t->rng, sizeof(ok) / sizeof(ok[0]))]);
+	else
+		args_str(&t->args, bad[rng_below(&t->rng, sizeof(bad) / sizeof(bad[0]))]);
+}
+
+/* numkeys for LMPOP/ZUNION/SINTERCARD/EVAL...: the right number mostly,
+ * else zero, negative, too big or not a number. */
+static void add_numkeys(struct dt *t, int n)
+{
+	static const char *const bad[] = {"0", "-1", "abc", "", "99", "1.0"};
+
+	if (rng_pct(&t->rng, 94))
+		args_ll(&t->args, n);
+	else
+		args_str(&t->args, bad[rng_below(&t->rng, sizeof(bad) / sizeof(bad[0]))]);
+}
+
+/* A rare unknown option or a dangling option word at the end. */
+static void add_junk(struct dt *t, const char *dangling)
+{
+	uint64_t c = rng_below(&t->rng, 100);
+
+	if (c < 2)
+		add_word(t, "FOO");
+	else if (c < 3 && dangling)
+		add_word(t, dangling);
+}
+
+/* One command on one key of a home and nothing else. */
+static void gen_key1(struct dt *t, const char *name, int home, enum dt_cmp cmp)
+{
+	start_cmd(t, name);
+	add_home_key(t, home);
+	dt_exec(t, cmp);
+}
+
+/* OBJECT ENCODING of key k as a follow-up step (after bulk loads and
+ * *STORE commands), normalised like gen_object's. */
+static void check_encoding(struct dt *t, int k)
+{
+	start_plain(t, "OBJECT");
+	args_str(&t->args, "ENCODING");
+	add_key(t, k);
+	dt_exec_next(t, DT_CMP_EXACT_OR_ENC);
+}
+
+/* ----------------------------------------------------------------- lists */
+
+static void gen_push_common(struct dt *t, const char *name)
+{
+	uint64_t c = rng_below(&t->rng, 100);
+	int k, n;
+
+	start_cmd(t, name);
+	k = add_home_key(t, DT_HOME_LIST);
+	if (c < 92) {
+		n = (int)rng_range(&t->rng, 1, 5);
+		for (int i = 0; i < n; i++)
+			add_member(t);
+	} else if (c < 97) {
+		n = (int)rng_range(&t->rng, 20, 60);
+		for (int i = 0; i < n; i++)
+			add_member(t);
+	} else {
+		/* Past list-max-listpack-size (8 kB): a quicklist in 7.2. */
+		n = (int)rng_range(&t->rng, 120, 200);
+		for (int i = 0; i < n; i++)
+			add_value(t);
+	}
+	dt_exec(t, DT_CMP_EXACT);
+	if (c >= 92 && !t->in_multi)
+		check_encoding(t, k);
+}
+
+static void gen_lpush(struct dt *t)
+{
+	gen_push_common(t, "LPUSH");
+}
+
+static void gen_rpush(struct dt *t)
+{
+	gen_push_common(t, "RPUSH");
+}
+
+static void gen_pushx_common(struct dt *t, const char *name)
+{
+	int n = (int)rng_range(&t->rng, 1, 3);
+
+	start_cmd(t, name);
+	add_home_key(t, DT_HOME_LIST);
+	for (int i = 0; i < n; i++)
+		add_member(t);
+	dt_exec(t, DT_CMP_EXACT);
+}
+
+static void gen_lpushx(struct dt *t)
+{
+	gen_pushx_common(t, "LPUSHX");
+}
+
+static void gen_rpushx(struct dt *t)
+{
+	gen_pushx_common(t, "RPUSHX");
+}
+
+static void gen_pop_common(struct dt *t, const char *name)
+{
+	start_cmd(t, name);
+	add_home_key(t, DT_HOME_LIST);
+	if (rng_pct(&t->rng, 45))
+		add_count(t, -2, 6);
+	if (rng_pct(&t->rng, 2))
+		add_count(t, 0, 3); /* one argument too many */
+	dt_exec(t, DT_CMP_EXACT);
+}
+
+static void gen_lpop(struct dt *t)
+{
+	gen_pop_common(t, "LPOP");
+}
+
+static void gen_rpop(struct dt *t)
+{
+	gen_pop_common(t, "RPOP");
+}
+
+static void gen_llen(struct dt *t)
+{
+	gen_key1(t, "LLEN", DT_HOME_LIST, DT_CMP_EXACT);
+}
+
+static void gen_lrange(struct dt *t)
+{
+	start_cmd(t, "LRANGE");
+	add_home_key(t, DT_HOME_LIST);
+	add_int_arg(t, -12, 12);
+	add_int_arg(t, -12, 12);
+	dt_exec(t, DT_CMP_EXACT);
+}
+
+static void gen_lindex(struct dt *t)
+{
+	start_cmd(t, "LINDEX");
+	add_home_key(t, DT_HOME_LIST);
+	add_int_arg(t, -12, 12);
+	dt_exec(t, DT_CMP_EXACT);
+}
+
+static void gen_lset(struct dt *t)
+{
+	start_cmd(t, "LSET");
+	add_home_key(t, DT_HOME_LIST);
+	add_int_arg(t, -8, 8);
+	if (rng_pct(&t->rng, 3))
+		add_value(t);
+	else
+		add_member(t);
+	dt_exec(t, DT_CMP_EXACT);
+}
+
+static void gen_linsert(struct dt *t)
+{
+	uint64_t c = rng_below(&t->rng, 100);
+
+	start_cmd(t, "LINSERT");
+	add_home_key(t, DT_HOME_LIST);
+	if (c < 48)
+		add_word(t, "BEFORE");
+	else if (c < 96)
+		add_word(t, "AFTER");
+	else
+		add_word(t, "MIDDLE");
+	add_member(t);
+	add_member(t);
+	dt_exec(t, DT_CMP_EXACT);
+}
+
+static void gen_lrem(struct dt *t)
+{
+	start_cmd(t, "LREM");
+	add_home_key(t, DT_HOME_LIST);
+	add_int_arg(t, -3, 3);
+	add_member(t);
+	dt_exec(t, DT_CMP_EXACT);
+}
+
+static void gen_ltrim(struct dt *t)
+{
+	start_cmd(t, "LTRIM");
+	add_home_key(t, DT_HOME_LIST);
+	add_int_arg(t, -10, 10);
+	add_int_arg(t, -10, 20);
+	dt_exec(t, DT_CMP_EXACT);
+}
+
+/* LPOS key element [RANK r] [COUNT c] [MAXLEN m], options in any order,
+ * invalid values included. */
+static void gen_lpos(struct dt *t)
+{
+	int order[3] = {0, 1, 2};
+
+	start_cmd(t, "LPOS");
+	add_home_key(t, DT_HOME_LIST);
+	add_member(t);
+	for (int i = 2; i > 0; i--) {
+		int j = (int)rng_below(&t->rng, (uint64_t)i + 1), tmp = order[i];
+
+		order[i] = order[j];
+		order[j] = tmp;
+	}
+	for (int i = 0; i < 3; i++) {
+		switch (order[i]) {
+		case 0:
+			if (rng_pct(&t->rng, 35)) {
+				add_word(t, "RANK");
+				add_int_arg(t, -3, 3);
+			}
+			break;
+		case 1:
+			if (rng_pct(&t->rng, 40)) {
+				add_word(t, "COUNT");
+				add_int_arg(t, -1, 4);
+			}
+			break;
+		case 2:
+			if (rng_pct(&t->rng, 25)) {
+				add_word(t, "MAXLEN");
+				add_int_arg(t, -1, 10);
+			}
+			break;
+		}
+	}
+	add_junk(t, "RANK");
+	dt_exec(t, DT_CMP_EXACT);
+}
+
+static void add_wherefrom(struct dt *t, const char *a, const char *b)
+{
+	uint64_t c = rng_below(&t->rng, 100);
+
+	if (c < 49)
+		add_word(t, a);
+	else if (c < 98)
+		add_word(t, b);
+	else
+		add_word(t, "UP");
+}
+
+/* src and dst: the same key now and then (rotation). */
+static void add_src_dst(struct dt *t, int home)
+{
+	int src = pick_home(t, home);
+
+	add_key(t, src);
+	add_key(t, rng_pct(&t->rng, 12) ? src : pick_home_related(t, src, home));
+}
+
+static void gen_lmove(struct dt *t)
+{
+	start_cmd(t, "LMOVE");
+	add_src_dst(t, DT_HOME_LIST);
+	add_wherefrom(t, "LEFT", "RIGHT");
+	add_wherefrom(t, "LEFT", "RIGHT");
+	dt_exec(t, DT_CMP_EXACT);
+}
+
+static void gen_rpoplpush(struct dt *t)
+{
+	start_cmd(t, "RPOPLPUSH");
+	add_src_dst(t, DT_HOME_LIST);
+	dt_exec(t, DT_CMP_EXACT);
+}
+
+/* [numkeys] key... LEFT|RIGHT [COUNT c] for LMPOP/BLMPOP, ZMPOP/BZMPOP. */
+static void add_mpop_tail(struct dt *t, int home, const char *a, const char *b)
+{
+	int n = (int)rng_range(&t->rng, 1, 3);
+
+	add_numkeys(t, n);
+	add_home_keys(t, n, home);
+	add_wherefrom(t, a, b);
+	if (rng_pct(&t->rng, 45)) {
+		add_word(t, "COUNT");
+		add_int_arg(t, -1, 5);
+	}
+	add_junk(t, "COUNT");
+}
+
+static void gen_lmpop(struct dt *t)
+{
+	start_cmd(t, "LMPOP");
+	add_mpop_tail(t, DT_HOME_LIST, "LEFT", "RIGHT");
+	dt_exec(t, DT_CMP_EXACT);
+}
+
+static void gen_bpop_common(struct dt *t, const char *name, int home)
+{
+	start_cmd(t, name);
+	add_home_keys(t, (int)rng_range(&t->rng, 1, 3), home);
+	add_timeout(t);
+	dt_exec(t, DT_CMP_EXACT);
+}
+
+static void gen_blpop(struct dt *t)
+{
+	gen_bpop_common(t, "BLPOP", DT_HOME_LIST);
+}
+
+static void gen_brpop(struct dt *t)
+{
+	gen_bpop_common(t, "BRPOP", DT_HOME_LIST);
+}
+
+static void gen_blmove(struct dt *t)
+{
+	start_cmd(t, "BLMOVE");
+	add_src_dst(t, DT_HOME_LIST);
+	add_wherefrom(t, "LEFT", "RIGHT");
+	add_wherefrom(t, "LEFT", "RIGHT");
+	add_timeout(t);
+	dt_exec(t, DT_CMP_EXACT);
+}
+
+static void gen_brpoplpush(struct dt *t)
+{
+	start_cmd(t, "BRPOPLPUSH");
+	add_src_dst(t, DT_HOME_LIST);
+	add_timeout(t);
+	dt_exec(t, DT_CMP_EXACT);
+}
+
+static void gen_blmpop(struct dt *t)
+{
+	start_cmd(t, "BLMPOP");
+	add_timeout(t);
+	add_mpop_tail(t, DT_HOME_LIST, "LEFT", "RIGHT");
+	dt_exec(t, DT_CMP_EXACT);
+}
+
+/* ---------------------------------------------------------------- hashes */
+
+static void gen_hset_common(struct dt *t, const char *name)
+{
+	uint64_t c = rng_below(&t->rng, 100);
+	int k, n;
+
+	start_cmd(t, name);
+	k = add_home_key(t, DT_HOME_HASH);
+	if (c < 94)
+		n = (int)rng_range(&t->rng, 1, 4);
+	else if (c < 97)
+		n = (int)rng_range(&t->rng, 10, 40);
+	else
+		n = (int)rng_range(&t->rng, 125, 150); /* past hash-max-listpack-entries */
+	for (int i = 0; i < n; i++) {
+		add_field(t);
+		add_hvalue(t);
+	}
+	if (rng_pct(&t->rng, 2))
+		add_field(t); /* a field without a value */
+	dt_exec(t, DT_CMP_EXACT);
+	if (c >= 94 && !t->in_multi)
+		check_encoding(t, k);
+}
+
+static void gen_hset(struct dt *t)
+{
+	gen_hset_common(t, "HSET");
+}
+
+static void gen_hmset(struct dt *t)
+{
+	gen_hset_common(t, "HMSET");
+}
+
+static void gen_hsetnx(struct dt *t)
+{
+	start_cmd(t, "HSETNX");
+	add_home_key(t, DT_HOME_HASH);
+	add_field(t);
+	add_hvalue(t);
+	dt_exec(t, DT_CMP_EXACT);
+}
+
+static void gen_hkey_field(struct dt *t, const char *name, int nfields)
+{
+	start_cmd(t, name);
+	add_home_key(t, DT_HOME_HASH);
+	for (int i = 0; i < nfields; i++)
+		add_field(t);
+	dt_exec(t, DT_CMP_EXACT);
+}
+
+static void gen_hget(struct dt *t)
+{
+	gen_hkey_field(t, "HGET", 1);
+}
+
+static void gen_hmget(struct dt *t)
+{
+	gen_hkey_field(t, "HMGET", (int)rng_range(&t->rng, 1, 5));
+}
+
+static void gen_hdel(struct dt *t)
+{
+	gen_hkey_field(t, "HDEL", (int)rng_range(&t->rng, 1, 4));
+}
+
+static void gen_hexists(struct dt *t)
+{
+	gen_hkey_field(t, "HEXISTS", 1);
+}
+
+static void gen_hstrlen(struct dt *t)
+{
+	gen_hkey_field(t, "HSTRLEN", 1);
+}
+
+static void gen_hlen(struct dt *t)
+{
+	gen_key1(t, "HLEN", DT_HOME_HASH, DT_CMP_EXACT);
+}
+
+static void gen_hkeys(struct dt *t)
+{
+	gen_key1(t, "HKEYS", DT_HOME_HASH, DT_CMP_SORTED_KEY);
+}
+
+static void gen_hvals(struct dt *t)
+{
+	gen_key1(t, "HVALS", DT_HOME_HASH, DT_CMP_SORTED_KEY);
+}
+
+static void gen_hgetall(struct dt *t)
+{
+	gen_key1(t, "HGETALL", DT_HOME_HASH, DT_CMP_PAIRS_KEY);
+}
+
+/* HINCRBY; sometimes first park the field at an edge so it overflows. */
+static void gen_hincrby(struct dt *t)
+{
+	int k = pick_home(t, DT_HOME_HASH);
+
+	if (rng_pct(&t->rng, 5)) {
+		start_cmd(t, "HSET");
+		add_key(t, k);
+		args_str(&t->args, "n");
+		args_str(&t->args, rng_pct(&t->rng, 50) ? "9223372036854775807"
+							 : "-9223372036854775808");
+		dt_exec(t, DT_CMP_EXACT);
+		start_cmd(t, "HINCRBY");
+		add_key(t, k);
+		args_str(&t->args, "n");
+		args_str(&t->args, rng_pct(&t->rng, 50) ? "1" : "-1");
+		dt_exec(t, DT_CMP_EXACT);
+		return;
+	}
+	start_cmd(t, "HINCRBY");
+	add_key(t, k);
+	if (rng_pct(&t->rng, 50))
+		args_str(&t->args, rng_pct(&t->rng, 50) ? "n" : "m");
+	else
+		add_field(t);
+	add_int_arg(t, -1000, 1000);
+	dt_exec(t, DT_CMP_EXACT);
+}
+
+/* HINCRBYFLOAT like INCRBYFLOAT: peek at the field (a compared HGET) and
+ * park a dyadic number there first if the stored value is
+ * precision-sensitive, so long double vs double cannot show. */
+static void gen_hincrbyfloat(struct dt *t)
+{
+	static const char *const bad[] = {"abc", "", "nan", "inf", "-inf", " 1", "1 ", "1.5.5"};
+	const char *park = dt_dyadic[rng_below(&t->rng, DT_NDYADIC)];
+	int k = pick_home(t, DT_HOME_HASH);
+	struct dt_str f;
+	const redisReply *a;
+
+	start_plain(t, "HGET");
+	add_key(t, k);
+	if (rng_pct(&t->rng, 60))
+		args_str(&t->args, rng_pct(&t->rng, 50) ? "n" : "fl");
+	else
+		add_field(t);
+	f.len = t->args.len[2];
+	f.p = dt_xrealloc(NULL, f.len + 1);
+	memcpy(f.p, t->args.argv[2], f.len);
+	dt_exec(t, DT_CMP_EXACT);
+	a = t->r[0];
+	if (a->type == REDIS_REPLY_STRING && !float_value_safe(a->str, a->len)) {
+		start_plain(t, "HSET");
+		add_key(t, k);
+		args_add(&t->args, f.p, f.len);
+		args_str(&t->args, park);
+		dt_exec_next(t, DT_CMP_EXACT);
+	}
+	start_cmd(t, "HINCRBYFLOAT");
+	add_key(t, k);
+	args_add(&t->args, f.p, f.len);
+	free(f.p);
+	if (rng_pct(&t->rng, 60))
+		args_str(&t->args, dt_dyadic[rng_below(&t->rng, DT_NDYADIC)]);
+	else if (rng_pct(&t->rng, 80))
+		args_fmt(&t->args, "%.3f", (double)rng_range(&t->rng, -8000, 8000) / 8.0);
+	else
+		args_str(&t->args, bad[rng_below(&t->rng, sizeof(bad) / sizeof(bad[0]))]);
+	dt_exec_next(t, DT_CMP_EXACT);
+}
+
+/* ------------------------------------------- random picks: SPOP & co. */
+
+/* The content of one collection, read by a compared step (so A's copy is
+ * B's): members sorted, each with its value (hash value, zset score as
+ * printed) when the read returned pairs. */
+struct dt_snap {
+	bool ok;                /* the read gave an array (the key holds the type) */
+	struct dt_strset m;     /* members, sorted by dt_str_cmp */
+	struct dt_str *val;     /* val[i] goes with m.v[i]; NULL without values */
+};
+
+static void snap_free(struct dt_snap *s)
+{
+	if (s->val)
+		for (size_t i = 0; i < s->m.n; i++)
+			free(s->val[i].p);
+	free(s->val);
+	ss_free(&s->m);
+	memset(s, 0, sizeof(*s));
+}
+
+struct dt_pair {
+	struct dt_str k, v;
+};
+
+static int dt_pair_cmp(const void *x, const void *y)
+{
+	return dt_str_cmp(&((const struct dt_pair *)x)->k, &((const struct dt_pair *)y)->k);
+}
+
+/* Fill s from array reply r (stride 2: member, value pairs). */
+static void snap_take(struct dt_snap *s, const redisReply *r, size_t stride)
+{
+	struct dt_pair *pv;
+	size_t n;
+
+	memset(s, 0, sizeof(*s));
+	if (r->type != REDIS_REPLY_ARRAY || !dt_strings_array(r) || r->elements % stride)
+		return;
+	s->ok = true;
+	n = r->elements / stride;
+	pv = dt_xrealloc(NULL, (n ? n : 1) * sizeof(*pv));
+	for (size_t i = 0; i < n; i++) {
+		const redisReply *k = r->element[i * stride];
+		const redisReply *v = stride > 1 ? r->element[i * stride + 1] : k;
+
+		pv[i].k.p = k->str;
+		pv[i].k.len = k->len;
+		pv[i].v.p = v->str;
+		pv[i].v.len = v->len;
+	}
+	qsort(pv, n, sizeof(*pv), dt_pair_cmp);
+	if (stride > 1)
+		s->val = dt_xrealloc(NULL, (n ? n : 1) * sizeof(*s->val));
+	for (size_t i = 0; i < n; i++) {
+		ss_add(&s->m, pv[i].k.p, pv[i].k.len);
+		if (s->val) {
+			s->val[i].p = dt_xrealloc(NULL, pv[i].v.len + 1);
+			memcpy(s->val[i].p, pv[i].v.p, pv[i].v.len);
+			s->val[i].len = pv[i].v.len;
+		}
+	}
+	free(pv);
+}
+
+/* Index of member (p, n) in the snapshot, or -1. */
+static long snap_find(const struct dt_snap *s, const char *p, size_t n)
+{
+	struct dt_str key = {(char *)p, n};
+	const struct dt_str *hit = s->m.n ? bsearch(&key, s->m.v, s->m.n, sizeof(key), dt_str_cmp)
+					  : NULL;
+
+	return hit ? (long)(hit - s->m.v) : -1;
+}
+
+/* Read the whole collection at key k with a compared plain step: SMEMBERS,
+ * HGETALL or ZRANGE 0 -1 WITHSCORES. */
+static void snap_read(struct dt *t, int k, int home, struct dt_snap *s)
+{
+	enum dt_cmp cmp = DT_CMP_EXACT;
+	size_t stride = 2;
+
+	if (home == DT_HOME_SET) {
+		start_plain(t, "SMEMBERS");
+		add_key(t, k);
+		cmp = DT_CMP_SORTED_KEY;
+		stride = 1;
+	} else if (home == DT_HOME_HASH) {
+		start_plain(t, "HGETALL");
+		add_key(t, k);
+		cmp = DT_CMP_PAIRS_KEY;
+	} else {
+		start_plain(t, "ZRANGE");
+		add_key(t, k);
+		args_str(&t->args, "0");
+		args_str(&t->args, "-1");
+		args_str(&t->args, "WITHSCORES");
+	}
+	dt_gate(t);
+	dt_send_both(t);
+	/* Before dt_check: its order check may send another step. */
+	snap_take(s, t->r[0], stride);
+	dt_check(t, cmp);
+}
+
+/* Check one server's reply to a random pick (SRANDMEMBER, SPOP, HRANDFIELD,
+ * ZRANDMEMBER) against the snapshot. has_count: an array of picks, count
+ * of them (negative: |count| picks, repeats allowed); withvals: member,
+ * value pairs whose values must match the snapshot's. Returns NULL or what
+ * is wrong. */
+static const char *check_pick(const struct dt_snap *s, const redisReply *r, bool has_count,
+			      long long count, bool withvals)
+{
+	size_t stride = withvals ? 2 : 1, want;
+	struct dt_strset seen = {0};
+	const char *why = NULL;
+
+	if (!has_count) {
+		if (r->type != REDIS_REPLY_STRING)
+			return "expected a bulk member";
+		return snap_find(s, r->str, r->len) >= 0 ? NULL : "not a member";
+	}
+	if (r->type != REDIS_REPLY_ARRAY || !dt_strings_array(r))
+		return "expected an array of bulks";
+	if (count >= 0)
+		want = (unsigned long long)count < s->m.n ? (size_t)count : s->m.n;
+	else
+		want = (size_t)-count;
+	if (r->elements != want * stride)
+		return "wrong number of elements";
+	for (size_t i = 0; i < r->elements && why == NULL; i += stride) {
+		long at = snap_find(s, r->element[i]->str, r->element[i]->len);
+
+		if (at < 0) {
+			why = "not a member";
+		} else if (withvals) {
+			const struct dt_str *v = &s->val[at];
+			const redisReply *rv = r->element[i + 1];
+
+			if (rv->len != v->len || memcmp(rv->str, v->p, v->len) != 0)
+				why = "a value that is not the member's";
+		}
+		ss_add(&seen, r->element[i]->str, r->element[i]->len);
+	}
+	if (why == NULL && count >= 0) {
+		size_t n = seen.n;
+
+		ss_sort(&seen, true);
+		if (seen.n != n)
+			why = "the same member twice (count >= 0 wants distinct ones)";
+	}
+	ss_free(&seen);
+	return why;
+}
+
+/* Parse the count argument (if it is one). */
+static bool parse_count_arg(const struct dt_args *a, int idx, long long *out)
+{
+	char *end;
+
+	if (idx >= a->argc || a->len[idx] == 0)
+		return false;
+	errno = 0;
+	*out = strtoll(a->argv[idx], &end, 10);
+	return errno == 0 && end == a->argv[idx] + a->len[idx] &&
+	       !isspace((unsigned char)a->argv[idx][0]);
+}
+
+/* Send the random pick in t->args (run right after the snapshot read, no
+ * gate in between) and check it: exactly when either side errs, the key
+ * holds another type, the collection is empty or the count is 0 (no choice
+ * to make); otherwise each reply against the snapshot. */
+static void exec_pick(struct dt *t, const struct dt_snap *s, int count_idx, bool withvals)
+{
+	long long count = 0;
+	bool has_count = t->args.argc > count_idx;
+	const char *why[2] = {NULL, NULL};
+
+	dt_send_both(t);
+	if (!s->ok || t->r[0]->type == REDIS_REPLY_ERROR || t->r[1]->type == REDIS_REPLY_ERROR ||
+	    s->m.n == 0 ||
+	    (has_count && (!parse_count_arg(&t->args, count_idx, &count) || count == 0))) {
+		dt_check(t, DT_CMP_EXACT);
+		return;
+	}
+	for (int i = 0; i < 2; i++)
+		why[i] = check_pick(s, t->r[i], has_count, count, withvals);
+	if (why[0] || why[1]) {
+		char msg[300];
+
+		snprintf(msg, sizeof(msg), "random pick checked against the content read just before: A %s, B %s",
+			 why[0] ? why[0] : "ok", why[1] ? why[1] : "ok");
+		dt_fail(t, msg);
+	}
+}
+
+/* A count for random picks: small either way (a huge negative count asks
+ * for that many picks), or invalid. */
+static void add_pick_count(struct dt *t, bool allow_negative)
+{
+	static const char *const bad[] = {"abc", "", "1.5", "-9223372036854775808",
+					  "9223372036854775808"};
+	uint64_t c = rng_below(&t->rng, 100);
+
+	if (c < 80)
+		args_ll(&t->args, rng_range(&t->rng, allow_negative ? -8 : 0, 8));
+	else if (c < 88)
+		args_ll(&t->args, rng_range(&t->rng, 9, 200));
+	else if (c < 92)
+		args_str(&t->args, "9223372036854775807");
+	else if (c < 95)
+		args_ll(&t->args, allow_negative ? -rng_range(&t->rng, 9, 300) : -1);
+	else
+		args_str(&t->args, bad[rng_below(&t->rng, sizeof(bad) / sizeof(bad[0]))]);
+}
+
+/* ------------------------------------------------------------------ sets */
+
+static void gen_sadd(struct dt *t)
+{
+	uint64_t c = rng_below(&t->rng, 100);
+	int k, n;
+
+	start_cmd(t, "SADD");
+	k = add_home_key(t, DT_HOME_SET);
+	if (c < 90) {
+		n = (int)rng_range(&t->rng, 1, 5);
+		for (int i = 0; i < n; i++)
+			add_member(t);
+	} else if (c < 94) {
+		/* Integers only: an intset (in 16, 32 or 64 bits). */
+		n = (int)rng_range(&t->rng, 10, 100);
+		for (int i = 0; i < n; i++)
+			args_ll(&t->args, rng_range(&t->rng, -40000, 40000));
+	} else if (c < 97) {
+		/* Past set-max-listpack-entries (7.2): a hashtable. */
+		n = (int)rng_range(&t->rng, 125, 160);
+		for (int i = 0; i < n; i++)
+			args_fmt(&t->args, "m%lld", (long long)rng_range(&t->rng, 0, 400));
+	} else {
+		/* Past set-max-intset-entries. */
+		n = (int)rng_range(&t->rng, 505, 540);
+		for (int i = 0; i < n; i++)
+			args_ll(&t->args, i * 3 + rng_range(&t->rng, 0, 2));
+	}
+	dt_exec(t, DT_CMP_EXACT);
+	if (c >= 90 && !t->in_multi)
+		check_encoding(t, k);
+}
+
+static void gen_skey_members(struct dt *t, const char *name, int nmin, int nmax)
+{
+	int n = (int)rng_range(&t->rng, nmin, nmax);
+
+	start_cmd(t, name);
+	add_home_key(t, DT_HOME_SET);
+	for (int i = 0; i < n; i++)
+		add_member(t);
+	dt_exec(t, DT_CMP_EXACT);
+}
+
+static void gen_srem(struct dt *t)
+{
+	gen_skey_members(t, "SREM", 1, 4);
+}
+
+static void gen_sismember(struct dt *t)
+{
+	gen_skey_members(t, "SISMEMBER", 1, 1);
+}
+
+static void gen_smismember(struct dt *t)
+{
+	gen_skey_members(t, "SMISMEMBER", 1, 5);
+}
+
+static void gen_smembers(struct dt *t)
+{
+	gen_key1(t, "SMEMBERS", DT_HOME_SET, DT_CMP_SORTED_KEY);
+}
+
+static void gen_scard(struct dt *t)
+{
+	gen_key1(t, "SCARD", DT_HOME_SET, DT_CMP_EXACT);
+}
+
+static void gen_srandmember(struct dt *t)
+{
+	int k = pick_home(t, DT_HOME_SET);
+	struct dt_snap s;
+
+	snap_read(t, k, DT_HOME_SET, &s);
+	start_cmd(t, "SRANDMEMBER");
+	add_key(t, k);
+	if (rng_pct(&t->rng, 65))
+		add_pick_count(t, true);
+	exec_pick(t, &s, 2, false);
+	snap_free(&s);
+}
+
+/* Every bulk in reply r (a bulk or an array of them). */
+static void collect_bulks(struct dt_strset *set, const redisReply *r)
+{
+	if (r->type == REDIS_REPLY_STRING)
+		ss_add(set, r->str, r->len);
+	else if (r->type == REDIS_REPLY_ARRAY)
+		for (size_t i = 0; i < r->elements; i++)
+			collect_bulks(set, r->element[i]);
+}
+
+/* After SPOP (the only random removal): read the set on both, check each lost exactly what it returned, and if
+ * the two now differ, rewrite the key on both with A's content (DEL, then
+ * SADD), so the sequence goes on from identical data. */
+static void spop_resync(struct dt *t, int k, const struct dt_snap *before)
+{
+	struct dt_strset popped[2] = {{0}, {0}}, after[2] = {{0}, {0}};
+	const char *why = NULL;
+
+	for (int i = 0; i < 2; i++) {
+		collect_bulks(&popped[i], t->r[i]);
+		ss_sort(&popped[i], true);
+	}
+	start_plain(t, "SMEMBERS");
+	add_key(t, k);
+	dt_send_both(t);
+	for (int i = 0; i < 2 && why == NULL; i++) {
+		struct dt_strset want = {0};
+
+		collect_bulks(&after[i], t->r[i]);
+		ss_sort(&after[i], false);
+		for (size_t j = 0; j < before->m.n; j++) {
+			const struct dt_str *m = &before->m.v[j];
+			const struct dt_str *hit =
+				popped[i].n ? bsearch(m, popped[i].v, popped[i].n, sizeof(*m), dt_str_cmp)
+					    : NULL;
+
+			if (hit == NULL)
+				ss_add(&want, m->p, m->len);
+		}
+		if (!ss_eq(&want, &after[i]))
+			why = i == 0 ? "after SPOP, A's set is not its old content minus what it returned"
+				     : "after SPOP, B's set is not its old content minus what it returned";
+		ss_free(&want);
+	}
+	if (why)
+		dt_fail(t, why);
+	if (!ss_eq(&after[0], &after[1])) {
+		start_plain(t, "DEL");
+		add_key(t, k);
+		dt_exec_next(t, DT_CMP_EXACT);
+		if (after[0].n) {
+			start_plain(t, "SADD");
+			add_key(t, k);
+			for (size_t j = 0; j < after[0].n; j++)
+				args_add(&t->args, after[0].v[j].p, after[0].v[j].len);
+			dt_exec_next(t, DT_CMP_EXACT);
+		}
+	}
+	for (int i = 0; i < 2; i++) {
+		ss_free(&popped[i]);
+		ss_free(&after[i]);
+	}
+}
+
+static void gen_spop(struct dt *t)
+{
+	int k = pick_home(t, DT_HOME_SET);
+	struct dt_snap s;
+
+	snap_read(t, k, DT_HOME_SET, &s);
+	start_cmd(t, "SPOP");
+	add_key(t, k);
+	if (rng_pct(&t->rng, 50))
+		add_pick_count(t, false);
+	exec_pick(t, &s, 2, false);
+	if (s.ok && s.m.n > 0 && t->r[0]->type != REDIS_REPLY_ERROR)
+		spop_resync(t, k, &s);
+	snap_free(&s);
+}
+
+static void gen_smove(struct dt *t)
+{
+	start_cmd(t, "SMOVE");
+	add_src_dst(t, DT_HOME_SET);
+	add_member(t);
+	dt_exec(t, DT_CMP_EXACT);
+}
+
+/* Source keys for set algebra: sets mostly, now and then another type. */
+static void gen_setop(struct dt *t, const char *name, bool store, enum dt_cmp cmp)
+{
+	int n = (int)rng_range(&t->rng, 1, 4), dst = -1;
+
+	start_cmd(t, name);
+	if (store) {
+		dst = pick_home(t, DT_HOME_SET);
+		add_key(t, dst);
+		/* the destination is often one of the sources */
+		if (rng_pct(&t->rng, 25)) {
+			add_key(t, dst);
+			n--;
+		}
+		for (int i = 0; i < n; i++)
+			add_key(t, pick_home_related(t, dst, DT_HOME_SET));
+		if (n == 0 && rng_pct(&t->rng, 50))
+			add_key(t, pick_home_related(t, dst, DT_HOME_SET));
+	} else {
+		add_home_keys(t, n, DT_HOME_SET);
+	}
+	dt_exec(t, cmp);
+	if (store && !t->in_multi && rng_pct(&t->rng, 30))
+		check_encoding(t, dst);
+}
+
+static void gen_sinter(struct dt *t)
+{
+	gen_setop(t, "SINTER", false, DT_CMP_SORTED);
+}
+
+static void gen_sunion(struct dt *t)
+{
+	gen_setop(t, "SUNION", false, DT_CMP_SORTED);
+}
+
+static void gen_sdiff(struct dt *t)
+{
+	gen_setop(t, "SDIFF", false, DT_CMP_SORTED);
+}
+
+static void gen_sinterstore(struct dt *t)
+{
+	gen_setop(t, "SINTERSTORE", true, DT_CMP_EXACT);
+}
+
+static void gen_sunionstore(struct dt *t)
+{
+	gen_setop(t, "SUNIONSTORE", true, DT_CMP_EXACT);
+}
+
+static void gen_sdiffstore(struct dt *t)
+{
+	gen_setop(t, "SDIFFSTORE", true, DT_CMP_EXACT);
+}
+
+/* SINTERCARD / ZINTERCARD numkeys key... [LIMIT n] */
+static void gen_intercard(struct dt *t, const char *name, int home)
+{
+	int n = (int)rng_range(&t->rng, 1, 3);
+
+	start_cmd(t, name);
+	add_numkeys(t, n);
+	add_home_keys(t, n, home);
+	if (rng_pct(&t->rng, 40)) {
+		add_word(t, "LIMIT");
+		add_int_arg(t, -1, 5);
+	}
+	add_junk(t, "LIMIT");
+	dt_exec(t, DT_CMP_EXACT);
+}
+
+static void gen_sintercard(struct dt *t)
+{
+	gen_intercard(t, "SINTERCARD", DT_HOME_SET);
+}
+
+/* Member patterns for SSCAN/HSCAN/ZSCAN MATCH. */
+static const char *const dt_mpatterns[] = {
+	"*", "a*", "*a*", "[a-c]*", "?", "??", "1*", "*0", "m1*", "f*", "\\**", "[^a]*", "",
+};
+#define DT_NMPATTERNS (sizeof(dt_mpatterns) / sizeof(dt_mpatterns[0]))
+
+/* SSCAN/HSCAN/ZSCAN key cursor [MATCH p] [COUNT n]: iterated to cursor 0
+ * on both; the de-duplicated sets of elements (field/value or
+ * member/score pairs) must match. */
+static void gen_xscan(struct dt *t, const char *name, int home, size_t stride)
+{
+	bool match_first = rng_pct(&t->rng, 50);
+
+	start_cmd(t, name);
+	add_home_key(t, home);
+	/* Only 0 or invalid: where a non-zero cursor leads in a hashtable is
+	 * the implementation's business. */
+	if (rng_pct(&t->rng, 3))
+		args_str(&t->args, rng_pct(&t->rng, 50) ? "abc" : "");
+	else
+		args_str(&t->args, "0");
+	for (int i = 0; i < 2; i++) {
+		if ((i == 0) == match_first) {
+			if (rng_pct(&t->rng, 40)) {
+				add_word(t, "MATCH");
+				args_str(&t->args, dt_mpatterns[rng_below(&t->rng, DT_NMPATTERNS)]);
+			}
+		} else if (rng_pct(&t->rng, 40)) {
+			add_word(t, "COUNT");
+			if (rng_pct(&t->rng, 92))
+				args_ll(&t->args, rng_range(&t->rng, 1, 30));
+			else
+				args_str(&t->args, rng_pct(&t->rng, 50) ? "0" : "abc");
+		}
+	}
+	add_junk(t, "MATCH");
+	scan_compare(t, 2, stride, false);
+}
+
+static void gen_sscan(struct dt *t)
+{
+	gen_xscan(t, "SSCAN", DT_HOME_SET, 1);
+}
+
+static void gen_hscan(struct dt *t)
+{
+	gen_xscan(t, "HSCAN", DT_HOME_HASH, 2);
+}
+
+static void gen_hrandfield(struct dt *t)
+{
+	int k = pick_home(t, DT_HOME_HASH);
+	bool withvals = false;
+	struct dt_snap s;
+
+	snap_read(t, k, DT_HOME_HASH, &s);
+	start_cmd(t, "HRANDFIELD");
+	add_key(t, k);
+	if (rng_pct(&t->rng, 65)) {
+		add_pick_count(t, true);
+		if (rng_pct(&t->rng, 45)) {
+			withvals = true;
+			add_word(t, rng_pct(&t->rng, 97) ? "WITHVALUES" : "WITHSCORES");
+		}
+	}
+	exec_pick(t, &s, 2, withvals);
+	snap_free(&s);
+}
+
+/* ----------------------------------------------------------- sorted sets */
+
+static void shuffle(struct dt *t, int *v, int n)
+{
+	for (int i = n - 1; i > 0; i--) {
+		int j = (int)rng_below(&t->rng, (uint64_t)i + 1), tmp = v[i];
+
+		v[i] = v[j];
+		v[j] = tmp;
+	}
+}
+
+/* ZADD key [NX|XX] [GT|LT] [CH] [INCR] score member ..., flags in any
+ * order, incompatible combinations included. */
+static void gen_zadd(struct dt *t)
+{
+	int order[4] = {0, 1, 2, 3}, k, n;
+	bool incr = false;
+	uint64_t c;
+
+	start_cmd(t, "ZADD");
+	k = add_home_key(t, DT_HOME_ZSET);
+	shuffle(t, order, 4);
+	for (int i = 0; i < 4; i++) {
+		c = rng_below(&t->rng, 100);
+		switch (order[i]) {
+		case 0:
+			if (c < 12)
+				add_word(t, "NX");
+			else if (c < 24)
+				add_word(t, "XX");
+			else if (c < 25) {
+				add_word(t, "NX");
+				add_word(t, "XX");
+			}
+			break;
+		case 1:
+			if (c < 9)
+				add_word(t, "GT");
+			else if (c < 18)
+				add_word(t, "LT");
+			else if (c < 19) {
+				add_word(t, "GT");
+				add_word(t, "LT");
+			}
+			break;
+		case 2:
+			if (c < 15)
+				add_word(t, "CH");
+			break;
+		case 3:
+			if (c < 10) {
+				add_word(t, "INCR");
+				incr = true;
+			}
+			break;
+		}
+	}
+	c = rng_below(&t->rng, 100);
+	if (incr)
+		n = rng_pct(&t->rng, 90) ? 1 : 2;
+	else if (c < 96)
+		n = (int)rng_range(&t->rng, 1, 4);
+	else
+		n = -(int)rng_range(&t->rng, 125, 150); /* past zset-max-listpack-entries */
+	if (n > 0) {
+		for (int i = 0; i < n; i++) {
+			add_score(t);
+			add_member(t);
+		}
+	} else {
+		for (int i = 0; i < -n; i++) {
+			add_good_score(t);
+			args_fmt(&t->args, "m%lld", (long long)rng_range(&t->rng, 0, 300));
+		}
+	}
+	if (rng_pct(&t->rng, 2))
+		add_score(t); /* a score without a member */
+	dt_exec(t, DT_CMP_EXACT);
+	if (n < 0 && !t->in_multi)
+		check_encoding(t, k);
+}
+
+static void gen_zincrby(struct dt *t)
+{
+	start_cmd(t, "ZINCRBY");
+	add_home_key(t, DT_HOME_ZSET);
+	add_score(t);
+	add_member(t);
+	dt_exec(t, DT_CMP_EXACT);
+}
+
+static void gen_zkey_members(struct dt *t, const char *name, int nmin, int nmax)
+{
+	int n = (int)rng_range(&t->rng, nmin, nmax);
+
+	start_cmd(t, name);
+	add_home_key(t, DT_HOME_ZSET);
+	for (int i = 0; i < n; i++)
+		add_member(t);
+	dt_exec(t, DT_CMP_EXACT);
+}
+
+static void gen_zrem(struct dt *t)
+{
+	gen_zkey_members(t, "ZREM", 1, 4);
+}
+
+static void gen_zscore(struct dt *t)
+{
+	gen_zkey_members(t, "ZSCORE", 1, 1);
+}
+
+static void gen_zmscore(struct dt *t)
+{
+	gen_zkey_members(t, "ZMSCORE", 1, 5);
+}
+
+static void gen_zrank(struct dt *t)
+{
+	gen_zkey_members(t, "ZRANK", 1, 1);
+}
+
+static void gen_zrevrank(struct dt *t)
+{
+	gen_zkey_members(t, "ZREVRANK", 1, 1);
+}
+
+static void gen_zcard(struct dt *t)
+{
+	gen_key1(t, "ZCARD", DT_HOME_ZSET, DT_CMP_EXACT);
+}
+
+/* A score range bound: inclusive, exclusive "(", infinite, or invalid. */
+static void add_score_bound(struct dt *t)
+{
+	static const char *const fixed[] = {"-inf", "+inf", "inf", "(1.5", "2.5", "(-inf", "-0"};
+	static const char *const bad[] = {"abc", "((1", "(", "", "nan", "[1"};
+	uint64_t c = rng_below(&t->rng, 100);
+
+	if (c < 55)
+		args_fmt(&t->args, "%s%lld", rng_pct(&t->rng, 30) ? "(" : "",
+			 (long long)rng_range(&t->rng, -20, 20));
+	else if (c < 90)
+		args_str(&t->args, fixed[rng_below(&t->rng, sizeof(fixed) / sizeof(fixed[0]))]);
+	else if (c < 95)
+		add_score(t);
+	else
+		args_str(&t->args, bad[rng_below(&t->rng, sizeof(bad) / sizeof(bad[0]))]);
+}
+
+/* A lex range bound: "-", "+", "[x" or "(x", or invalid. */
+static void add_lex_bound(struct dt *t)
+{
+	static const char *const bad[] = {"a", "", "abc", "1"};
+	uint64_t c = rng_below(&t->rng, 100);
+
+	if (c < 12) {
+		args_str(&t->args, "-");
+	} else if (c < 24) {
+		args_str(&t->args, "+");
+	} else if (c < 95) {
+		const char *m = dt_members[rng_below(&t->rng, DT_NMEMBERS)];
+		char buf[32];
+
+		if (rng_pct(&t->rng, 30))
+			snprintf(buf, sizeof(buf), "%c%lld", rng_pct(&t->rng, 50) ? '[' : '(',
+				 (long long)rng_range(&t->rng, 0, 20));
+		else
+			snprintf(buf, sizeof(buf), "%c%s", rng_pct(&t->rng, 50) ? '[' : '(', m);
+		args_str(&t->args, buf);
+	} else {
+		args_str(&t->args, bad[rng_below(&t->rng, sizeof(bad) / sizeof(bad[0]))]);
+	}
+}
+
+/* Lex ranges are only defined when all scores are equal (else Redis' result
+ * depends on its skiplist's random levels): read the zset at key k with a
+ * compared step and, if its scores differ, set them all to 0 on both. */
+static void level_lex(struct dt *t, int k)
+{
+	const redisReply *r;
+	bool mixed = false;
+
+	start_plain(t, "ZRANGE");
+	add_key(t, k);
+	args_str(&t->args, "0");
+	args_str(&t->args, "-1");
+	args_str(&t->args, "WITHSCORES");
+	dt_exec(t, DT_CMP_EXACT);
+	r = t->r[0];
+	if (r->type != REDIS_REPLY_ARRAY || r->elements < 4 || !dt_strings_array(r))
+		return;
+	for (size_t i = 3; i < r->elements; i += 2)
+		if (r->element[i]->len != r->element[1]->len ||
+		    memcmp(r->element[i]->str, r->element[1]->str, r->element[1]->len) != 0)
+			mixed = true;
+	if (!mixed)
+		return;
+	{
+		struct dt_args zadd = {0};
+
+		args_str(&zadd, "ZADD");
+		args_add(&zadd, t->keys[k].p, t->keys[k].len);
+		for (size_t i = 0; i < r->elements; i += 2) {
+			args_str(&zadd, "0");
+			args_add(&zadd, r->element[i]->str, r->element[i]->len);
+		}
+		args_free(&t->args);
+		t->args = zadd;
+	}
+	dt_exec_next(t, DT_CMP_EXACT);
+}
+
+static void add_limit(struct dt *t)
+{
+	add_word(t, "LIMIT");
+	add_int_arg(t, -1, 5);
+	add_int_arg(t, -2, 6);
+}
+
+/* ZRANGE / ZRANGESTORE: by index, BYSCORE or BYLEX, REV, LIMIT and
+ * WITHSCORES in any order, invalid combinations included. */
+static void gen_zrange_common(struct dt *t, bool store)
+{
+	int order[4] = {0, 1, 2, 3}, src, dst = -1;
+	uint64_t mode = rng_below(&t->rng, 100);
+
+	src = pick_home(t, DT_HOME_ZSET);
+	if (store)
+		dst = pick_home_related(t, src, DT_HOME_ZSET);
+	if (mode >= 75)
+		level_lex(t, src);
+	start_cmd(t, store ? "ZRANGESTORE" : "ZRANGE");
+	if (store)
+		add_key(t, dst);
+	add_key(t, src);
+	for (int i = 0; i < 2; i++) {
+		if (mode < 50)
+			add_int_arg(t, -8, 8);
+		else if (mode < 75)
+			add_score_bound(t);
+		else
+			add_lex_bound(t);
+	}
+	shuffle(t, order, 4);
+	for (int i = 0; i < 4; i++) {
+		switch (order[i]) {
+		case 0:
+			if (mode >= 50 && mode < 75 && rng_pct(&t->rng, 95))
+				add_word(t, "BYSCORE");
+			else if (mode >= 75 && rng_pct(&t->rng, 95))
+				add_word(t, "BYLEX");
+			else if (mode < 50 && rng_pct(&t->rng, 3))
+				add_word(t, "BYSCORE");
+			break;
+		case 1:
+			if (rng_pct(&t->rng, 30))
+				add_word(t, "REV");
+			break;
+		case 2:
+			if (rng_pct(&t->rng, mode < 50 ? 4 : 30))
+				add_limit(t);
+			break;
+		case 3:
+			if (rng_pct(&t->rng, store ? 2 : 40))
+				add_word(t, "WITHSCORES");
+			break;
+		}
+	}
+	add_junk(t, "LIMIT");
+	if (mode >= 75)
+		dt_exec_next(t, DT_CMP_EXACT); /* right after level_lex's gated step */
+	else
+		dt_exec(t, DT_CMP_EXACT);
+	if (store && !t->in_multi && rng_pct(&t->rng, 30))
+		check_encoding(t, dst);
+}
+
+static void gen_zrange(struct dt *t)
+{
+	gen_zrange_common(t, false);
+}
+
+static void gen_zrangestore(struct dt *t)
+{
+	gen_zrange_common(t, true);
+}
+
+static void gen_zrevrange(struct dt *t)
+{
+	start_cmd(t, "ZREVRANGE");
+	add_home_key(t, DT_HOME_ZSET);
+	add_int_arg(t, -8, 8);
+	add_int_arg(t, -8, 8);
+	if (rng_pct(&t->rng, 40))
+		add_word(t, "WITHSCORES");
+	add_junk(t, NULL);
+	dt_exec(t, DT_CMP_EXACT);
+}
+
+static void gen_zrangebyscore_common(struct dt *t, const char *name)
+{
+	bool limit_first = rng_pct(&t->rng, 30);
+
+	start_cmd(t, name);
+	add_home_key(t, DT_HOME_ZSET);
+	add_score_bound(t);
+	add_score_bound(t);
+	for (int i = 0; i < 2; i++) {
+		if ((i == 0) == limit_first) {
+			if (rng_pct(&t->rng, 30))
+				add_limit(t);
+		} else if (rng_pct(&t->rng, 40)) {
+			add_word(t, "WITHSCORES");
+		}
+	}
+	add_junk(t, "LIMIT");
+	dt_exec(t, DT_CMP_EXACT);
+}
+
+static void gen_zrangebyscore(struct dt *t)
+{
+	gen_zrangebyscore_common(t, "ZRANGEBYSCORE");
+}
+
+static void gen_zrevrangebyscore(struct dt *t)
+{
+	gen_zrangebyscore_common(t, "ZREVRANGEBYSCORE");
+}
+
+static void gen_zrangebylex_common(struct dt *t, const char *name)
+{
+	int k = pick_home(t, DT_HOME_ZSET);
+
+	level_lex(t, k);
+	start_cmd(t, name);
+	add_key(t, k);
+	add_lex_bound(t);
+	add_lex_bound(t);
+	if (rng_pct(&t->rng, 30))
+		add_limit(t);
+	add_junk(t, "LIMIT");
+	dt_exec_next(t, DT_CMP_EXACT);
+}
+
+static void gen_zrangebylex(struct dt *t)
+{
+	gen_zrangebylex_common(t, "ZRANGEBYLEX");
+}
+
+static void gen_zrevrangebylex(struct dt *t)
+{
+	gen_zrangebylex_common(t, "ZREVRANGEBYLEX");
+}
+
+static void gen_zcount(struct dt *t)
+{
+	start_cmd(t, "ZCOUNT");
+	add_home_key(t, DT_HOME_ZSET);
+	add_score_bound(t);
+	add_score_bound(t);
+	dt_exec(t, DT_CMP_EXACT);
+}
+
+static void gen_zlexcount(struct dt *t)
+{
+	int k = pick_home(t, DT_HOME_ZSET);
+
+	level_lex(t, k);
+	start_cmd(t, "ZLEXCOUNT");
+	add_key(t, k);
+	add_lex_bound(t);
+	add_lex_bound(t);
+	dt_exec_next(t, DT_CMP_EXACT);
+}
+
+static void gen_zpop_common(struct dt *t, const char *name)
+{
+	start_cmd(t, name);
+	add_home_key(t, DT_HOME_ZSET);
+	if (rng_pct(&t->rng, 45))
+		add_count(t, -2, 6);
+	dt_exec(t, DT_CMP_EXACT);
+}
+
+static void gen_zpopmin(struct dt *t)
+{
+	gen_zpop_common(t, "ZPOPMIN");
+}
+
+static void gen_zpopmax(struct dt *t)
+{
+	gen_zpop_common(t, "ZPOPMAX");
+}
+
+static void gen_zmpop(struct dt *t)
+{
+	start_cmd(t, "ZMPOP");
+	add_mpop_tail(t, DT_HOME_ZSET, "MIN", "MAX");
+	dt_exec(t, DT_CMP_EXACT);
+}
+
+static void gen_bzpopmin(struct dt *t)
+{
+	gen_bpop_common(t, "BZPOPMIN", DT_HOME_ZSET);
+}
+
+static void gen_bzpopmax(struct dt *t)
+{
+	gen_bpop_common(t, "BZPOPMAX", DT_HOME_ZSET);
+}
+
+static void gen_bzmpop(struct dt *t)
+{
+	start_cmd(t, "BZMPOP");
+	add_timeout(t);
+	add_mpop_tail(t, DT_HOME_ZSET, "MIN", "MAX");
+	dt_exec(t, DT_CMP_EXACT);
+}
+
+static void gen_zrandmember(struct dt *t)
+{
+	int k = pick_home(t, DT_HOME_ZSET);
+	bool withscores = false;
+	struct dt_snap s;
+
+	snap_read(t, k, DT_HOME_ZSET, &s);
+	start_cmd(t, "ZRANDMEMBER");
+	add_key(t, k);
+	if (rng_pct(&t->rng, 65)) {
+		add_pick_count(t, true);
+		if (rng_pct(&t->rng, 45)) {
+			withscores = true;
+			add_word(t, rng_pct(&t->rng, 97) ? "WITHSCORES" : "WITHVALUES");
+		}
+	}
+	exec_pick(t, &s, 2, withscores);
+	snap_free(&s);
+}
+
+/* Source keys for zset algebra: sorted sets, sets now and then (score 1),
+ * and whatever pick_home_related brings. */
+static int add_zsources(struct dt *t, int n, int first)
+{
+	if (first < 0)
+		first = pick_home(t, DT_HOME_ZSET);
+	add_key(t, first);
+	for (int i = 1; i < n; i++)
+		add_key(t, rng_pct(&t->rng, 80) ? pick_home_related(t, first, DT_HOME_ZSET)
+						: pick_home_related(t, first, DT_HOME_SET));
+	return first;
+}
+
+static void add_weights(struct dt *t, int n)
+{
+	static const char *const w[] = {"1", "2", "-1", "0.5", "0", "1.5", "-0.25", "3"};
+	static const char *const bad[] = {"abc", "", "nan", "inf"};
+	int m = n;
+
+	add_word(t, "WEIGHTS");
+	if (rng_pct(&t->rng, 5))
+		m = n + (rng_pct(&t->rng, 50) ? 1 : -1);
+	for (int i = 0; i < m; i++) {
+		if (rng_pct(&t->rng, 95))
+			args_str(&t->args, w[rng_below(&t->rng, sizeof(w) / sizeof(w[0]))]);
+		else
+			args_str(&t->args, bad[rng_below(&t->rng, sizeof(bad) / sizeof(bad[0]))]);
+	}
+}
+
+static void add_aggregate(struct dt *t)
+{
+	static const char *const ag[] = {"SUM", "MIN", "MAX", "AVG"};
+
+	add_word(t, "AGGREGATE");
+	args_str(&t->args, ag[rng_below(&t->rng, rng_pct(&t->rng, 95) ? 3 : 4)]);
+}
+
+/* ZUNION/ZINTER/ZDIFF [STORE dst] numkeys key... [WEIGHTS ...]
+ * [AGGREGATE ...] [WITHSCORES]. */
+static void gen_zsetop(struct dt *t, const char *name, bool store, bool diff)
+{
+	int n = (int)rng_range(&t->rng, 1, 4), dst = -1, order[3] = {0, 1, 2};
+
+	start_cmd(t, name);
+	if (store) {
+		dst = pick_home(t, DT_HOME_ZSET);
+		add_key(t, dst);
+	}
+	add_numkeys(t, n);
+	add_zsources(t, n, store && rng_pct(&t->rng, 25) ? dst : -1);
+	shuffle(t, order, 3);
+	for (int i = 0; i < 3; i++) {
+		switch (order[i]) {
+		case 0:
+			if (rng_pct(&t->rng, diff ? 3 : 35))
+				add_weights(t, n);
+			break;
+		case 1:
+			if (rng_pct(&t->rng, diff ? 3 : 35))
+				add_aggregate(t);
+			break;
+		case 2:
+			if (rng_pct(&t->rng, store ? 3 : 45))
+				add_word(t, "WITHSCORES");
+			break;
+		}
+	}
+	add_junk(t, "WEIGHTS");
+	dt_exec(t, DT_CMP_EXACT);
+	if (store && !t->in_multi && rng_pct(&t->rng, 30))
+		check_encoding(t, dst);
+}
+
+static void gen_zunion(struct dt *t)
+{
+	gen_zsetop(t, "ZUNION", false, false);
+}
+
+static void gen_zinter(struct dt *t)
+{
+	gen_zsetop(t, "ZINTER", false, false);
+}
+
+static void gen_zdiff(struct dt *t)
+{
+	gen_zsetop(t, "ZDIFF", false, true);
+}
+
+static void gen_zunionstore(struct dt *t)
+{
+	gen_zsetop(t, "ZUNIONSTORE", true, false);
+}
+
+static void gen_zinterstore(struct dt *t)
+{
+	gen_zsetop(t, "ZINTERSTORE", true, false);
+}
+
+static void gen_zdiffstore(struct dt *t)
+{
+	gen_zsetop(t, "ZDIFFSTORE", true, true);
+}
+
+static void gen_zintercard(struct dt *t)
+{
+	gen_intercard(t, "ZINTERCARD", DT_HOME_ZSET);
+}
+
+static void gen_zremrangebyrank(struct dt *t)
+{
+	start_cmd(t, "ZREMRANGEBYRANK");
+	add_home_key(t, DT_HOME_ZSET);
+	add_int_arg(t, -8, 8);
+	add_int_arg(t, -8, 8);
+	dt_exec(t, DT_CMP_EXACT);
+}
+
+static void gen_zremrangebyscore(struct dt *t)
+{
+	start_cmd(t, "ZREMRANGEBYSCORE");
+	add_home_key(t, DT_HOME_ZSET);
+	add_score_bound(t);
+	add_score_bound(t);
+	dt_exec(t, DT_CMP_EXACT);
+}
+
+static void gen_zremrangebylex(struct dt *t)
+{
+	int k = pick_home(t, DT_HOME_ZSET);
+
+	level_lex(t, k);
+	start_cmd(t, "ZREMRANGEBYLEX");
+	add_key(t, k);
+	add_lex_bound(t);
+	add_lex_bound(t);
+	dt_exec_next(t, DT_CMP_EXACT);
+}
+
+static void gen_zscan(struct dt *t)
+{
+	gen_xscan(t, "ZSCAN", DT_HOME_ZSET, 2);
+}
+
+/* --------------------------------------------------------------- bitmaps */
+
+/* A bit offset: small (the string stays small), or invalid; never a large
+ * valid one for writes (it would allocate up to 512 MB on both). */
+static void add_bit_offset(struct dt *t, bool write)
+{
+	static const char *const bad[] = {"4294967296", "-1", "abc", "", "1.5"};
+	uint64_t c = rng_below(&t->rng, 100);
+
+	if (c < 93)
+		args_ll(&t->args, rng_range(&t->rng, 0, write ? 300 : 400));
+	else if (c < 96 && !write)
+		args_str(&t->args, "4294967295");
+	else
+		args_str(&t->args, bad[rng_below(&t->rng, sizeof(bad) / sizeof(bad[0]))]);
+}
+
+static void gen_setbit(struct dt *t)
+{
+	static const char *const bad[] = {"2", "-1", "abc", "", "01"};
+
+	start_cmd(t, "SETBIT");
+	add_home_key(t, DT_HOME_STR);
+	add_bit_offset(t, true);
+	if (rng_pct(&t->rng, 96))
+		args_ll(&t->args, rng_range(&t->rng, 0, 1));
+	else
+		args_str(&t->args, bad[rng_below(&t->rng, sizeof(bad) / sizeof(bad[0]))]);
+	dt_exec(t, DT_CMP_EXACT);
+}
+
+static void gen_getbit(struct dt *t)
+{
+	start_cmd(t, "GETBIT");
+	add_home_key(t, DT_HOME_STR);
+	add_bit_offset(t, false);
+	dt_exec(t, DT_CMP_EXACT);
+}
+
+static void add_bit_unit(struct dt *t)
+{
+	uint64_t c = rng_below(&t->rng, 100);
+
+	if (c < 45)
+		add_word(t, "BYTE");
+	else if (c < 95)
+		add_word(t, "BIT");
+	else
+		add_word(t, "WORD");
+}
+
+static void gen_bitcount(struct dt *t)
+{
+	uint64_t c = rng_below(&t->rng, 100);
+
+	start_cmd(t, "BITCOUNT");
+	add_home_key(t, DT_HOME_STR);
+	if (c >= 30) {
+		add_int_arg(t, -12, 12);
+		if (c >= 33)
+			add_int_arg(t, -12, 40);
+		if (c >= 65)
+			add_bit_unit(t);
+	}
+	dt_exec(t, DT_CMP_EXACT);
+}
+
+static void gen_bitpos(struct dt *t)
+{
+	uint64_t c = rng_below(&t->rng, 100);
+
+	start_cmd(t, "BITPOS");
+	add_home_key(t, DT_HOME_STR);
+	if (rng_pct(&t->rng, 96))
+		args_ll(&t->args, rng_range(&t->rng, 0, 1));
+	else
+		args_str(&t->args, rng_pct(&t->rng, 50) ? "2" : "x");
+	if (c >= 35) {
+		add_int_arg(t, -12, 12);
+		if (c >= 55)
+			add_int_arg(t, -12, 40);
+		if (c >= 75)
+			add_bit_unit(t);
+	}
+	dt_exec(t, DT_CMP_EXACT);
+}
+
+static void gen_bitop(struct dt *t)
+{
+	static const char *const ops[] = {"AND", "OR", "XOR", "NOT", "NAND"};
+	uint64_t c = rng_below(&t->rng, 100);
+	const char *op = ops[c < 25 ? 0 : c < 50 ? 1 : c < 75 ? 2 : c < 97 ? 3 : 4];
+	int n = strcmp(op, "NOT") == 0 ? (rng_pct(&t->rng, 95) ? 1 : 2)
+				       : (int)rng_range(&t->rng, 1, 4);
+	int dst;
+
+	start_cmd(t, "BITOP");
+	add_word(t, op);
+	dst = add_home_key(t, DT_HOME_STR);
+	for (int i = 0; i < n; i++)
+		add_key(t, rng_pct(&t->rng, 15) ? dst : pick_home_related(t, dst, DT_HOME_STR));
+	dt_exec(t, DT_CMP_EXACT);
+}
+
+/* A BITFIELD type: i1..i64, u1..u63, or invalid (u64, i65, i0, I8...). */
+static void add_bf_type(struct dt *t)
+{
+	static const char *const bad[] = {"u64", "i65", "i0", "u0", "x8", "u", "I8", "i-1", ""};
+
+	if (rng_pct(&t->rng, 92)) {
+		bool sign = rng_pct(&t->rng, 50);
+
+		args_fmt(&t->args, "%c%lld", sign ? 'i' : 'u',
+			 (long long)(rng_pct(&t->rng, 70) ? rng_range(&t->rng, 1, 16)
+							  : rng_range(&t->rng, 1, sign ? 64 : 63)));
+	} else {
+		args_str(&t->args, bad[rng_below(&t->rng, sizeof(bad) / sizeof(bad[0]))]);
+	}
+}
+
+static void add_bf_offset(struct dt *t)
+{
+	static const char *const bad[] = {"-1", "abc", "#-1", "4294967296", "#", ""};
+	uint64_t c = rng_below(&t->rng, 100);
+
+	if (c < 78)
+		args_ll(&t->args, rng_range(&t->rng, 0, 200));
+	else if (c < 95)
+		args_fmt(&t->args, "#%lld", (long long)rng_range(&t->rng, 0, 20));
+	else
+		args_str(&t->args, bad[rng_below(&t->rng, sizeof(bad) / sizeof(bad[0]))]);
+}
+
+static void add_bf_value(struct dt *t)
+{
+	static const char *const edge[] = {"9223372036854775807", "-9223372036854775808",
+					   "9223372036854775808", "abc", "", "1.5"};
+
+	if (rng_pct(&t->rng, 90))
+		args_ll(&t->args, rng_pct(&t->rng, 70) ? rng_range(&t->rng, -300, 300)
+						       : rng_range(&t->rng, -5000000000LL, 5000000000LL));
+	else
+		args_str(&t->args, edge[rng_below(&t->rng, sizeof(edge) / sizeof(edge[0]))]);
+}
+
+/* BITFIELD key [GET t o] [SET t o v] [INCRBY t o i] [OVERFLOW WRAP|SAT|FAIL]
+ * ...; BITFIELD_RO takes GET only. */
+static void gen_bitfield_common(struct dt *t, bool ro)
+{
+	static const char *const ovf[] = {"WRAP", "SAT", "FAIL", "WRAP", "SAT", "FAIL", "BOGUS"};
+	int n = (int)rng_range(&t->rng, ro ? 1 : 0, 4);
+
+	start_cmd(t, ro ? "BITFIELD_RO" : "BITFIELD");
+	add_home_key(t, DT_HOME_STR);
+	for (int i = 0; i < n; i++) {
+		uint64_t c = rng_below(&t->rng, 100);
+
+		if (ro && c >= 4)
+			c = 0;
+		if (c < 35) {
+			add_word(t, "GET");
+			add_bf_type(t);
+			add_bf_offset(t);
+		} else if (c < 60) {
+			add_word(t, "SET");
+			add_bf_type(t);
+			add_bf_offset(t);
+			add_bf_value(t);
+		} else if (c < 85) {
+			add_word(t, "INCRBY");
+			add_bf_type(t);
+			add_bf_offset(t);
+			add_bf_value(t);
+		} else if (c < 98) {
+			add_word(t, "OVERFLOW");
+			add_word(t, ovf[rng_below(&t->rng, sizeof(ovf) / sizeof(ovf[0]))]);
+		} else {
+			add_word(t, rng_pct(&t->rng, 50) ? "GET" : "FOO");
+		}
+	}
+	dt_exec(t, DT_CMP_EXACT);
+}
+
+static void gen_bitfield(struct dt *t)
+{
+	gen_bitfield_common(t, false);
+}
+
+static void gen_bitfield_ro(struct dt *t)
+{
+	gen_bitfield_common(t, true);
+}
+
+/* ----------------------------------------------------------- HyperLogLog */
+
+static void gen_pfadd(struct dt *t)
+{
+	uint64_t c = rng_below(&t->rng, 100);
+	int n;
+
+	start_cmd(t, "PFADD");
+	add_home_key(t, DT_HOME_HLL);
+	if (c < 97) {
+		n = (int)rng_range(&t->rng, 0, 6);
+		for (int i = 0; i < n; i++)
+			add_member(t);
+	} else {
+		/* Enough distinct elements to leave the sparse representation. */
+		n = (int)rng_range(&t->rng, 300, 2500);
+		for (int i = 0; i < n; i++)
+			args_fmt(&t->args, "e%lld", (long long)rng_range(&t->rng, 0, 100000));
+	}
+	dt_exec(t, DT_CMP_EXACT);
+}
+
+static void gen_pfcount(struct dt *t)
+{
+	start_cmd(t, "PFCOUNT");
+	add_home_keys(t, (int)rng_range(&t->rng, 1, 3), DT_HOME_HLL);
+	dt_exec(t, DT_CMP_EXACT);
+}
+
+static void gen_pfmerge(struct dt *t)
+{
+	int n = (int)rng_range(&t->rng, 0, 3), dst;
+
+	start_cmd(t, "PFMERGE");
+	dst = add_home_key(t, DT_HOME_HLL);
+	for (int i = 0; i < n; i++)
+		add_key(t, pick_home_related(t, dst, DT_HOME_HLL));
+	dt_exec(t, DT_CMP_EXACT);
+}
+
+/* ------------------------------------------------------------------ SORT */
+
+/* Patterns name pool keys ("k*" with element 5 -> k5) and hash fields of
+ * them ("k*->a"). */
+static const char *const dt_sort_by[] = {
+	"k*", "{t}k*", "{u}k*", "k*->a", "{t}k*->b", "k*->f", "nokey*", "k*->", "*", "k?",
+};
+static const char *const dt_sort_get[] = {
+	"#", "k*", "k*->a", "{t}k*", "{u}k*->b", "nokey*", "#", "k*->", "*",
+};
+
+/* Redis's hash tag of a key: what is between the first '{' and the next
+ * '}' if that is not empty, else the whole key. */
+static void hash_tag(const char *p, size_t n, const char **tp, size_t *tn)
+{
+	const char *open = memchr(p, '{', n), *close;
+
+	*tp = p;
+	*tn = n;
+	if (open == NULL)
+		return;
+	close = memchr(open + 1, '}', n - (size_t)(open + 1 - p));
+	if (close == NULL || close == open + 1)
+		return;
+	*tp = open + 1;
+	*tn = (size_t)(close - open - 1);
+}
+
+static bool same_tag(const char *a, size_t an, const char *b, size_t bn)
+{
+	const char *ta, *tb;
+	size_t na, nb;
+
+	hash_tag(a, an, &ta, &na);
+	hash_tag(b, bn, &tb, &nb);
+	return na == nb && memcmp(ta, tb, na) == 0;
+}
+
+/* With several shards keyrail refuses, on purpose (shards/t_sort.c, like
+ * Redis Cluster), SORT patterns that reach another shard's keys. Accept
+ * that exact error when some BY/GET pattern or the STORE key does not
+ * share the sorted key's hash tag (so it may live elsewhere), whatever
+ * Redis answered (it may fail later, on a weight that is no number). */
+static bool sort_foreign_ok(struct dt *t, int k)
+{
+	static const char foreign[] =
+		"ERR SORT BY/GET pattern reached a key on another shard: use a hash tag so the "
+		"pattern's keys share the sorted key's shard (e.g. {u}:list, {u}:w_*)";
+	const struct dt_args *a = &t->args;
+	const redisReply *ra = t->r[0];
+
+	if (ra->type != REDIS_REPLY_ERROR || ra->len != sizeof(foreign) - 1 ||
+	    memcmp(ra->str, foreign, ra->len) != 0)
+		return false;
+	for (int i = 2; i + 1 < a->argc; i++) {
+		bool pat = (arg_is(a, i, "BY") && !arg_is(a, i + 1, "nosort")) ||
+			   (arg_is(a, i, "GET") && !arg_is(a, i + 1, "#")) || arg_is(a, i, "STORE");
+
+		if (pat && !same_tag(a->argv[i + 1], a->len[i + 1], t->keys[k].p, t->keys[k].len))
+			return true;
+	}
+	return false;
+}
+
+/* SORT/SORT_RO key [BY pattern|nosort] [LIMIT off count] [GET pattern...]
+ * [ASC|DESC] [ALPHA] [STORE dst], options in any order. Where Redis leaves
+ * the order open the reply is compared as a multiset of its per-element
+ * groups: ALPHA with a BY pattern (ties keep qsort's order; such runs have
+ * neither LIMIT nor STORE) and BY nosort on a set without STORE (hash
+ * order; with LIMIT only the reply's length is compared). A TYPE step goes
+ * first to tell. With several shards, see sort_foreign_ok. */
+static void gen_sort_common(struct dt *t, bool ro)
+{
+	static const int homes[] = {DT_HOME_LIST, DT_HOME_SET, DT_HOME_ZSET};
+	int k = pick_home(t, homes[rng_below(&t->rng, 3)]), order[6] = {0, 1, 2, 3, 4, 5};
+	uint64_t by = rng_below(&t->rng, 100);
+	bool nosort = by < 15, bypat = by >= 15 && by < 45;
+	bool alpha = rng_pct(&t->rng, 35);
+	bool limit = rng_pct(&t->rng, 25), store = !ro && rng_pct(&t->rng, 20);
+	int nget = rng_pct(&t->rng, 30) ? (int)rng_range(&t->rng, 1, 3) : 0;
+	bool set_nosort_open = false;
+	size_t stride = nget ? (size_t)nget : 1;
+
+	if (alpha && bypat)
+		limit = store = false;
+	/* The type tells whether BY nosort leaves the order open (a set) and
+	 * whether Redis converts the value (a zset). */
+	start_plain(t, "TYPE");
+	add_key(t, k);
+	dt_exec(t, DT_CMP_EXACT);
+	set_nosort_open = nosort && !store && reply_is(t->r[0], "set");
+	if (reply_is(t->r[0], "zset"))
+		t->sorted_zset[k] = true;
+	start_cmd(t, ro ? "SORT_RO" : "SORT");
+	add_key(t, k);
+	shuffle(t, order, 6);
+	for (int i = 0; i < 6; i++) {
+		switch (order[i]) {
+		case 0:
+			if (nosort) {
+				add_word(t, "BY");
+				add_word(t, "nosort");
+			} else if (bypat) {
+				add_word(t, "BY");
+				args_str(&t->args, dt_sort_by[rng_below(
+						       &t->rng, sizeof(dt_sort_by) / sizeof(dt_sort_by[0]))]);
+			}
+			break;
+		case 1:
+			if (limit) {
+				add_word(t, "LIMIT");
+				add_int_arg(t, -1, 5);
+				add_int_arg(t, -1, 8);
+			}
+			break;
+		case 2:
+			for (int g = 0; g < nget; g++) {
+				add_word(t, "GET");
+				args_str(&t->args, dt_sort_get[rng_below(
+						       &t->rng, sizeof(dt_sort_get) / sizeof(dt_sort_get[0]))]);
+			}
+			break;
+		case 3:
+			if (rng_pct(&t->rng, 40))
+				add_word(t, rng_pct(&t->rng, 50) ? "ASC" : "DESC");
+			break;
+		case 4:
+			if (alpha)
+				add_word(t, "ALPHA");
+			break;
+		case 5:
+			if (store) {
+				add_word(t, "STORE");
+				add_key(t, pick_home_related(t, k, DT_HOME_LIST));
+			}
+			break;
+		}
+	}
+	if (rng_pct(&t->rng, 2))
+		add_word(t, rng_pct(&t->rng, 50) ? "FOO" : "LIMIT");
+	dt_send_both(t); /* right after the TYPE step: no gate in between */
+	if (t->shards > 1 && sort_foreign_ok(t, k)) {
+		/* Redis may have stored a result where keyrail refused: drop
+		 * the destination on both. */
+		for (int i = 2; i + 1 < t->args.argc; i++) {
+			if (arg_is(&t->args, i, "STORE")) {
+				struct dt_str dst = {t->args.argv[i + 1], t->args.len[i + 1]};
+				struct dt_args del = {0};
+
+				args_str(&del, "DEL");
+				args_add(&del, dst.p, dst.len);
+				args_free(&t->args);
+				t->args = del;
+				/* Not compared: B's reply tells whether it
+				 * stored, A's whether the key was there. */
+				dt_send_both(t);
+				break;
+			}
+		}
+		return;
+	}
+	if (set_nosort_open && limit) {
+		/* Which members a LIMIT window holds is open: compare the
+		 * reply's shape only. */
+		if (t->r[0]->type != REDIS_REPLY_ARRAY || t->r[1]->type != REDIS_REPLY_ARRAY)
+			dt_check(t, DT_CMP_EXACT);
+		else if (t->r[0]->elements != t->r[1]->elements)
+			dt_fail(t, "SORT BY nosort LIMIT on a set: replies of different lengths");
+		return;
+	}
+	t->group_stride = stride;
+	dt_check(t, set_nosort_open || (alpha && bypat) ? DT_CMP_GROUPS : DT_CMP_EXACT);
+}
+
+static void gen_sort(struct dt *t)
+{
+	gen_sort_common(t, false);
+}
+
+static void gen_sort_ro(struct dt *t)
+{
+	gen_sort_common(t, true);
+}
+
+/* ------------------------------------------------------------ scripting */
+
+/* Small scripts: redis.call/pcall on their declared keys, reply
+ * conversions both ways, errors raised in Lua and by commands. Arguments
+ * by kind: 'm' member, 'v' value, 'i' integer, 's' score. */
+struct dt_script {
+	const char *src;
+	int nkeys;
+	const char *argkinds;
+	int home;       /* where KEYS[1] comes from */
+	bool ro;        /* fine for EVAL_RO */
+};
+
+/* The family of the commands a script calls, from its home: a script only
+ * runs when that family is enabled (strings and keys always are there). */
+static bool script_family_on(const struct dt_script *s);
+
+static const struct dt_script dt_scripts[] = {
+	{"return redis.call('GET', KEYS[1])", 1, "", DT_HOME_STR, true},
+	{"return redis.call('SET', KEYS[1], ARGV[1])", 1, "v", DT_HOME_STR, false},
+	{"return redis.call('INCRBY', KEYS[1], ARGV[1])", 1, "i", DT_HOME_STR, false},
+	{"redis.call('RPUSH', KEYS[1], ARGV[1], ARGV[2]) return redis.call('LRANGE', KEYS[1], 0, -1)",
+	 1, "mm", DT_HOME_LIST, false},
+	{"return redis.pcall('LPUSH', KEYS[1], ARGV[1])", 1, "m", DT_HOME_LIST, false},
+	{"local r = redis.pcall('INCR', KEYS[1]) if type(r) == 'table' and r.err then "
+	 "return 'caught: ' .. r.err end return r",
+	 1, "", DT_HOME_STR, false},
+	{"return {1, 2, 3.99, -2.5, 'x', {KEYS[1], {ARGV[1]}}, false, true}", 1, "m", DT_HOME_STR, true},
+	{"return redis.status_reply('FINE')", 0, "", DT_HOME_STR, true},
+	{"return redis.error_reply('MYERR bad thing')", 0, "", DT_HOME_STR, true},
+	{"return {err = 'ERR from a table'}", 0, "", DT_HOME_STR, true},
+	{"error('boom')", 0, "", DT_HOME_STR, true},
+	{"return redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])", 1, "mv", DT_HOME_HASH, false},
+	{"return #redis.call('HGETALL', KEYS[1])", 1, "", DT_HOME_HASH, true},
+	{"return redis.call('HGET', KEYS[1], ARGV[1])", 1, "m", DT_HOME_HASH, true},
+	{"return redis.call('SADD', KEYS[1], ARGV[1]) + redis.call('SCARD', KEYS[1])", 1, "m",
+	 DT_HOME_SET, false},
+	{"local t = redis.call('SMEMBERS', KEYS[1]) table.sort(t) return t", 1, "", DT_HOME_SET,
+	 true},
+	{"return redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])", 1, "sm", DT_HOME_ZSET, false},
+	{"return redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')", 1, "", DT_HOME_ZSET, true},
+	{"return redis.call('ZSCORE', KEYS[1], ARGV[1])", 1, "m", DT_HOME_ZSET, true},
+	{"redis.call('SET', KEYS[1], ARGV[1]) redis.call('SET', KEYS[2], ARGV[2]) "
+	 "return redis.call('MGET', KEYS[1], KEYS[2])",
+	 2, "vv", DT_HOME_STR, false},
+	{"local v = redis.call('GET', KEYS[1]) if v then redis.call('SET', KEYS[2], v) end return v",
+	 2, "", DT_HOME_STR, false},
+	{"return redis.call('LMOVE', KEYS[1], KEYS[2], 'LEFT', 'RIGHT')", 2, "", DT_HOME_LIST, false},
+	{"return redis.call('SINTERSTORE', KEYS[1], KEYS[2], KEYS[3])", 3, "", DT_HOME_SET, false},
+	{"return redis.call('DEL', unpack(KEYS))", 3, "", DT_HOME_STR, false},
+	{"return redis.call('EXISTS', unpack(KEYS))", 2, "", DT_HOME_STR, true},
+	{"return tonumber(ARGV[1]) * 2", 0, "i", DT_HOME_STR, true},
+	{"return redis.call('EXPIRE', KEYS[1], 100000)", 1, "", DT_HOME_STR, false},
+	{"return redis.call('TYPE', KEYS[1])", 1, "", DT_HOME_LIST, true},
+	{"return redis.call('NOSUCHCMD', KEYS[1])", 1, "", DT_HOME_STR, true},
+	{"return redis.call('PING')", 0, "", DT_HOME_STR, true},
+	{"return redis.sha1hex(ARGV[1])", 0, "v", DT_HOME_STR, true},
+	{"return #KEYS + #ARGV * 10", 2, "mm", DT_HOME_STR, true},
+	{"return cjson.encode({ARGV[1]})", 0, "m", DT_HOME_STR, true},
+	{"return cjson.decode('[1,2,[3,\"x\"]]')", 0, "", DT_HOME_STR, true},
+	{"return redis.call('BLPOP', KEYS[1], 0)", 1, "", DT_HOME_LIST, false},
+	{"return redis.call('SORT', KEYS[1], 'BY', 'nosort')", 1, "", DT_HOME_SET, true},
+	{"return redis.call('SORT', KEYS[1], 'ALPHA', 'DESC')", 1, "", DT_HOME_LIST, true},
+	{"return redis.call('INCRBY', KEYS[1], 'notanumber')", 1, "", DT_HOME_STR, false},
+	{"return redis.call('GET')", 0, "", DT_HOME_STR, true},
+	{"return redis.call('LPUSH', KEYS[1])", 1, "", DT_HOME_LIST, false},
+	{"local n = 0 for i = 1, 100 do n = n + i end return n", 0, "", DT_HOME_STR, true},
+	{"return 3.7", 0, "", DT_HOME_STR, true},
+	{"return nil", 0, "", DT_HOME_STR, true},
+	{"return {}", 0, "", DT_HOME_STR, true},
+	{"return {1, nil, 3}", 0, "", DT_HOME_STR, true},
+	{"return redis.call('HINCRBY', KEYS[1], ARGV[1], ARGV[2])", 1, "mi", DT_HOME_HASH, false},
+	{"return redis.call('ZINCRBY', KEYS[1], ARGV[1], ARGV[2])", 1, "sm", DT_HOME_ZSET, false},
+	{"local x = nosuchvar .. 'a' return x", 0, "", DT_HOME_STR, true},
+	{"nosuchglobal = 1 return 1", 0, "", DT_HOME_STR, true},
+	{"return redis.call('SET', KEYS[1], 'x', 'PX', 'abc')", 1, "", DT_HOME_STR, false},
+};
+#define DT_NSCRIPTS (sizeof(dt_scripts) / sizeof(dt_scripts[0]))
+
+static void add_script_arg(struct dt *t, char kind)
+{
+	switch (kind) {
+	case 'm': add_member(t); break;
+	case 'v': add_value(t); break;
+	case 'i': add_int_arg(t, -100, 100); break;
+	case 's': add_score(t); break;
+	}
+}
+
+/* numkeys key... arg... for script s (numkeys sometimes invalid). */
+static void add_script_call(struct dt *t, const struct dt_script *s)
+{
+	int nargs = (int)strlen(s->argkinds), first;
+
+	if (rng_pct(&t->rng, 95))
+		args_ll(&t->args, s->nkeys);
+	else
+		args_str(&t->args, rng_pct(&t->rng, 40) ? "-1" : rng_pct(&t->rng, 50) ? "abc" : "99");
+	if (s->nkeys > 0) {
+		first = add_home_key(t, s->home);
+		for (int i = 1; i < s->nkeys; i++)
+			add_key(t, pick_home_related(t, first, s->home));
+	}
+	for (int i = 0; i < nargs; i++)
+		add_script_arg(t, s->argkinds[i]);
+}
+
+static const struct dt_script *pick_script(struct dt *t, bool ro_only)
+{
+	for (;;) {
+		const struct dt_script *s = &dt_scripts[rng_below(&t->rng, DT_NSCRIPTS)];
+
+		if ((!ro_only || s->ro) && script_family_on(s))
+			return s;
+	}
+}
+
+static void gen_eval(struct dt *t)
+{
+	const struct dt_script *s = pick_script(t, false);
+
+	start_cmd(t, "EVAL");
+	args_str(&t->args, s->src);
+	add_script_call(t, s);
+	dt_exec(t, DT_CMP_EXACT);
+}
+
+/* EVAL_RO: read-only scripts, and now and then a writing one (an error). */
+static void gen_eval_ro(struct dt *t)
+{
+	const struct dt_script *s = pick_script(t, rng_pct(&t->rng, 85));
+
+	start_cmd(t, "EVAL_RO");
+	args_str(&t->args, s->src);
+	add_script_call(t, s);
+	dt_exec(t, DT_CMP_EXACT);
+}
+
+/* EVALSHA: the SHA of a script (computed by the servers themselves with
+ * redis.sha1hex, so no SHA-1 here) that was maybe EVALed or loaded before,
+ * or SCRIPT LOADed right now, or a bogus one. */
+static void gen_evalsha(struct dt *t)
+{
+	static const char *const bogus[] = {"ffffffffffffffffffffffffffffffffffffffff", "abc", "",
+					    "FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF"};
+	const struct dt_script *s = pick_script(t, false);
+	uint64_t c = rng_below(&t->rng, 100);
+	bool ro = rng_pct(&t->rng, 15);
+	struct dt_args call = {0}, keep;
+	struct dt_str sha = {NULL, 0};
+
+	/* Draw the call's arguments first: what follows depends on replies. */
+	keep = t->args;
+	t->args = call;
+	add_script_call(t, s);
+	call = t->args;
+	t->args = keep;
+	if (c < 90) {
+		if (c < 45) {
+			start_cmd(t, "SCRIPT");
+			add_word(t, "LOAD");
+		} else {
+			start_plain(t, "EVAL");
+			args_str(&t->args, "return redis.sha1hex(ARGV[1])");
+			args_str(&t->args, "0");
+		}
+		args_str(&t->args, s->src);
+		dt_exec(t, DT_CMP_EXACT);
+		if (t->r[0]->type == REDIS_REPLY_STRING) {
+			sha.len = t->r[0]->len;
+			sha.p = dt_xrealloc(NULL, sha.len + 1);
+			memcpy(sha.p, t->r[0]->str, sha.len);
+		}
+	}
+	start_plain(t, ro ? "EVALSHA_RO" : "EVALSHA");
+	if (sha.p)
+		args_add(&t->args, sha.p, sha.len);
+	else
+		args_str(&t->args, bogus[c % (sizeof(bogus) / sizeof(bogus[0]))]);
+	for (int i = 0; i < call.argc; i++)
+		args_add(&t->args, call.argv[i], call.len[i]);
+	args_free(&call);
+	free(sha.p);
+	if (c < 90)
+		dt_exec_next(t, DT_CMP_EXACT);
+	else
+		dt_exec(t, DT_CMP_EXACT);
+}
+
+/* SCRIPT EXISTS / LOAD / FLUSH, and bad subcommands. */
+static void gen_script(struct dt *t)
+{
+	uint64_t c = rng_below(&t->rng, 100);
+
+	start_cmd(t, "SCRIPT");
+	if (c < 40) {
+		int n = (int)rng_range(&t->rng, 1, 3);
+
+		add_word(t, "EXISTS");
+		for (int i = 0; i < n; i++)
+			args_str(&t->args, rng_pct(&t->rng, 50)
+						   ? "ffffffffffffffffffffffffffffffffffffffff"
+						   : "e0e1f9fabfc9d4800c877a703b823ac0578ff8db");
+	} else if (c < 80) {
+		add_word(t, "LOAD");
+		if (rng_pct(&t->rng, 90))
+			args_str(&t->args, pick_script(t, false)->src);
+		else
+			args_str(&t->args, "return (");
+	} else if (c < 88) {
+		add_word(t, "FLUSH");
+		if (rng_pct(&t->rng, 50))
+			add_word(t, rng_pct(&t->rng, 50) ? "SYNC" : "ASYNC");
+	} else if (c < 94) {
+		add_word(t, "BOGUS");
+	} else {
+		add_word(t, "EXISTS");
+	}
+	dt_exec(t, DT_CMP_EXACT);
+}
+
+static void gen_multi(struct dt *t);
+static void gen_txn_misc(struct dt *t);
+
+/* --------------------------------------------------------------- Pub/Sub */
+
+/* A second connection per server subscribes; the main one publishes. The
+ * subscriptions are modelled here (identical on both as long as replies
+ * are), so the number of replies each step must read is known. Messages
+ * from one PUBLISH are compared as a multiset: Redis delivers pattern
+ * matches in its pattern dict's hash order. Only the subscriber and the
+ * tester are connected, so PUBLISH's receiver count is the model's. */
+static const char *const dt_channels[] = {"ch1", "ch2", "news.a", "news.b", "{t}ch", ""};
+#define DT_NCHANNELS (sizeof(dt_channels) / sizeof(dt_channels[0]))
+static const char *const dt_chpatterns[] = {"ch*", "news.*", "*", "ch?", "[a-c]*", "nomatch*",
+					     "news.[ab]"};
+#define DT_NCHPATTERNS (sizeof(dt_chpatterns) / sizeof(dt_chpatterns[0]))
+
+static int connect_srv(struct dt_srv *s);
+
+/* Subscriber connections, made on first use. */
+static void sub_connect(struct dt *t)
+{
+	if (t->sub[0].c)
+		return;
+	for (int i = 0; i < 2; i++) {
+		struct timeval io_to = {5, 0};
+
+		t->sub[i] = t->srv[i];
+		t->sub[i].c = NULL;
+		if (connect_srv(&t->sub[i]) != 0 || redisSetTimeout(t->sub[i].c, io_to) != REDIS_OK) {
+			fprintf(stderr, "difftest: cannot open the subscriber connection to %c\n",
+				t->srv[i].label);
+			exit(2);
+		}
+	}
+}
+
+enum {
+	DT_SUB_EXACT,   /* in order */
+	DT_SUB_SET,     /* as a multiset (messages of one PUBLISH) */
+	DT_SUB_UNSUB,   /* unsubscribe-all confirmations: Redis walks its dict,
+			 * so the names come in hash order while the counts
+			 * left still count down: names and counts compared as
+			 * multisets separately */
+};
+
+/* The multiset of element j of each reply in array r. */
+static void ss_column(struct dt_strset *set, const redisReply *r, size_t j)
+{
+	for (size_t i = 0; i < r->elements; i++) {
+		struct dt_sbuf sb = {0};
+		const redisReply *e = r->element[i];
+
+		if (e->type == REDIS_REPLY_ARRAY && j < e->elements)
+			sb_raw(&sb, e->element[j]);
+		else
+			sb_raw(&sb, e);
+		ss_add(set, sb.p ? sb.p : "", sb.len);
+		sb_free(&sb);
+	}
+	ss_sort(set, false);
+}
+
+/* Run t->args on the subscriber connections (send: else only read) and
+ * read n replies from each, compared as `mode` says. Both sides' n replies
+ * become one array in t->r for reporting. */
+static void sub_exec(struct dt *t, int n, int mode, bool send)
+{
+	struct dt_srv keep[2] = {t->srv[0], t->srv[1]};
+
+	sub_connect(t);
+	for (int i = 0; i < 2; i++)
+		t->srv[i].c = t->sub[i].c;
+	if (send) {
+		dt_send_both(t);
+	} else {
+		for (int i = 0; i < 2; i++) {
+			freeReplyObject(t->r[i]);
+			t->r[i] = NULL;
+		}
+	}
+	for (int i = 0; i < 2; i++) {
+		redisReply *arr = calloc(1, sizeof(*arr));
+		int first = send ? 1 : 0;
+
+		if (arr == NULL)
+			exit(2);
+		arr->type = REDIS_REPLY_ARRAY;
+		arr->elements = (size_t)n;
+		arr->element = dt_xrealloc(NULL, (size_t)(n ? n : 1) * sizeof(*arr->element));
+		if (send && n > 0)
+			arr->element[0] = t->r[i];
+		else
+			freeReplyObject(t->r[i]);
+		t->r[i] = arr;
+		for (int j = first; j < n; j++) {
+			void *rep = NULL;
+
+			if (redisGetReply(t->srv[i].c, &rep) != REDIS_OK || rep == NULL) {
+				arr->elements = (size_t)j;
+				dt_fail_conn(t, i);
+			}
+			arr->element[j] = rep;
+		}
+	}
+	t->srv[0] = keep[0];
+	t->srv[1] = keep[1];
+	if (mode == DT_SUB_UNSUB) {
+		for (size_t j = 0; j < 3; j++) {
+			struct dt_strset a = {0}, b = {0};
+			bool eq;
+
+			ss_column(&a, t->r[0], j);
+			ss_column(&b, t->r[1], j);
+			eq = ss_eq(&a, &b);
+			ss_free(&a);
+			ss_free(&b);
+			if (!eq)
+				dt_fail(t, "unsubscribe confirmations differ (kinds, names and counts "
+					   "compared as multisets)");
+		}
+		return;
+	}
+	dt_check(t, mode == DT_SUB_SET ? DT_CMP_SORTED : DT_CMP_EXACT);
+}
+
+static int count_true(const bool *v, size_t n)
+{
+	int c = 0;
+
+	for (size_t i = 0; i < n; i++)
+		c += v[i];
+	return c;
+}
+
+/* (UN)SUBSCRIBE, P(UN)SUBSCRIBE, S(UN)SUBSCRIBE on the subscriber
+ * connection, PING there, and a command it may not run while subscribed. */
+static void gen_subscribe(struct dt *t)
+{
+	uint64_t c = rng_below(&t->rng, 100);
+	bool pat = c >= 30 && c < 55, shard = c >= 55 && c < 70;
+	bool *model = pat ? t->sub_pat : shard ? t->sub_sch : t->sub_ch;
+	size_t nnames = pat ? DT_NCHPATTERNS : DT_NCHANNELS;
+	const char *const *names = pat ? dt_chpatterns : dt_channels;
+	int idx[3], n;
+
+	if (c >= 85) {
+		if (c < 95) {
+			start_cmd(t, "PING");
+			if (rng_pct(&t->rng, 40))
+				args_str(&t->args, "hello");
+		} else {
+			start_cmd(t, "GET");
+			add_random_key(t);
+		}
+		sub_exec(t, 1, DT_SUB_EXACT, true);
+		return;
+	}
+	if (rng_pct(&t->rng, 55)) {
+		static const char *const sub[3] = {"SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE"};
+
+		n = (int)rng_range(&t->rng, 1, shard ? 1 : 3);
+		start_cmd(t, sub[pat ? 1 : shard ? 2 : 0]);
+		for (int i = 0; i < n; i++) {
+			idx[i] = (int)rng_below(&t->rng, nnames);
+			args_str(&t->args, names[idx[i]]);
+		}
+		sub_exec(t, n, DT_SUB_EXACT, true);
+		for (int i = 0; i < n; i++)
+			model[idx[i]] = true;
+		return;
+	} else {
+		static const char *const unsub[3] = {"UNSUBSCRIBE", "PUNSUBSCRIBE", "SUNSUBSCRIBE"};
+		int held = count_true(model, nnames);
+
+		n = (int)rng_range(&t->rng, 0, 2);
+		start_cmd(t, unsub[pat ? 1 : shard ? 2 : 0]);
+		for (int i = 0; i < n; i++) {
+			idx[i] = (int)rng_below(&t->rng, nnames);
+			args_str(&t->args, names[idx[i]]);
+		}
+		/* Without names: one reply per name held, or one saying none. */
+		sub_exec(t, n ? n : (held ? held : 1), n ? DT_SUB_EXACT : DT_SUB_UNSUB, true);
+		if (n == 0)
+			memset(model, 0, nnames * sizeof(*model));
+		for (int i = 0; i < n; i++)
+			model[idx[i]] = false;
+	}
+}
+
+/* PUBLISH / SPUBLISH on the main connection, then the messages the
+ * subscriber gets (as many as the compared receiver count). */
+static void gen_publish(struct dt *t)
+{
+	bool shard = rng_pct(&t->rng, 20);
+
+	start_cmd(t, shard ? "SPUBLISH" : "PUBLISH");
+	args_str(&t->args, dt_channels[rng_below(&t->rng, DT_NCHANNELS)]);
+	add_short_value(t);
+	dt_exec(t, DT_CMP_EXACT);
+	if (t->r[0]->type == REDIS_REPLY_INTEGER && t->r[0]->integer > 0) {
+		int n = (int)t->r[0]->integer;
+
+		args_reset(&t->args);
+		args_str(&t->args, "(messages read by the subscriber)");
+		sub_exec(t, n, DT_SUB_SET, false);
+	}
+}
+
+/* PUBSUB CHANNELS/NUMSUB/NUMPAT/SHARDCHANNELS/SHARDNUMSUB, bad ones. */
+static void gen_pubsub(struct dt *t)
+{
+	uint64_t c = rng_below(&t->rng, 100);
+	enum dt_cmp cmp = DT_CMP_EXACT;
+
+	start_cmd(t, "PUBSUB");
+	if (c < 25 || (c >= 60 && c < 75)) {
+		add_word(t, c < 25 ? "CHANNELS" : "SHARDCHANNELS");
+		if (rng_pct(&t->rng, 50))
+			args_str(&t->args, dt_chpatterns[rng_below(&t->rng, DT_NCHPATTERNS)]);
+		cmp = DT_CMP_SORTED;
+	} else if (c < 50 || (c >= 75 && c < 90)) {
+		int n = (int)rng_range(&t->rng, 0, 3);
+
+		add_word(t, c < 50 ? "NUMSUB" : "SHARDNUMSUB");
+		for (int i = 0; i < n; i++)
+			args_str(&t->args, dt_channels[rng_below(&t->rng, DT_NCHANNELS)]);
+	} else if (c < 60) {
+		add_word(t, "NUMPAT");
+	} else if (c < 95) {
+		add_word(t, "BOGUS");
+	} else {
+		add_word(t, "NUMPAT");
+		args_str(&t->args, "extra");
+	}
+	dt_exec(t, cmp);
+}
+
 static void gen_arity(struct dt *t);
 
 /* ----------------------------------------------------------- the table */
+
+/* Families: what --families enables. MISC (PING, ECHO, wrong arity,
+ * unknown commands) goes with every selection made by --families. */
+enum {
+	DT_FAM_STRINGS,
+	DT_FAM_KEYS,
+	DT_FAM_MISC,
+	DT_FAM_LISTS,
+	DT_FAM_HASHES,
+	DT_FAM_SETS,
+	DT_FAM_ZSETS,
+	DT_FAM_BITMAPS,
+	DT_FAM_HLL,
+	DT_FAM_SORT,
+	DT_FAM_SCRIPTING,
+	DT_FAM_MULTI,
+	DT_FAM_PUBSUB,
+	DT_NFAMS,
+};
+
+static const char *const dt_fam_names[DT_NFAMS] = {
+	"strings", "keys", "misc", "lists", "hashes", "sets", "zsets", "bitmaps", "hll", "sort",
+	"scripting", "multi", "pubsub",
+};
+
+/* What the meson tests run (tools/meson.build passes no --families). */
+#define DT_DEFAULT_FAMILIES "strings,keys"
+
+/* Row flags. */
+#define DT_TXN 0x1u /* every step is compared exactly and no reply is
+		     * inspected: may be queued inside MULTI */
 
 struct dt_cmd {
 	const char *name;     /* lower case; what --commands lists */
 	int arity;            /* Redis arity (N exact, -N at least N); 0: no command */
 	int weight;           /* relative frequency */
+	int family;           /* DT_FAM_* */
+	unsigned flags;       /* DT_TXN */
 	void (*gen)(struct dt *t);
 };
 
 static const struct dt_cmd dt_cmds[] = {
 	/* strings */
-	{"get", 2, 8, gen_get},
-	{"set", -3, 12, gen_set},
-	{"setnx", 3, 2, gen_setnx},
-	{"setex", 4, 2, gen_setex},
-	{"psetex", 4, 2, gen_psetex},
-	{"mget", -2, 3, gen_mget},
-	{"mset", -3, 4, gen_mset},
-	{"msetnx", -3, 2, gen_msetnx},
-	{"getset", 3, 2, gen_getset},
-	{"getdel", 2, 2, gen_getdel},
-	{"getex", -2, 3, gen_getex},
-	{"append", 3, 4, gen_append},
-	{"strlen", 2, 2, gen_strlen},
-	{"incr", 2, 3, gen_incr},
-	{"decr", 2, 2, gen_decr},
-	{"incrby", 3, 2, gen_incrby},
-	{"decrby", 3, 2, gen_decrby},
-	{"incrbyfloat", 3, 3, gen_incrbyfloat},
-	{"getrange", 4, 2, gen_getrange},
-	{"setrange", 4, 3, gen_setrange},
-	{"substr", 4, 1, gen_substr},
-	{"lcs", -3, 2, gen_lcs},
+	{"get", 2, 8, DT_FAM_STRINGS, DT_TXN, gen_get},
+	{"set", -3, 12, DT_FAM_STRINGS, DT_TXN, gen_set},
+	{"setnx", 3, 2, DT_FAM_STRINGS, DT_TXN, gen_setnx},
+	{"setex", 4, 2, DT_FAM_STRINGS, DT_TXN, gen_setex},
+	{"psetex", 4, 2, DT_FAM_STRINGS, DT_TXN, gen_psetex},
+	{"mget", -2, 3, DT_FAM_STRINGS, DT_TXN, gen_mget},
+	{"mset", -3, 4, DT_FAM_STRINGS, DT_TXN, gen_mset},
+	{"msetnx", -3, 2, DT_FAM_STRINGS, DT_TXN, gen_msetnx},
+	{"getset", 3, 2, DT_FAM_STRINGS, DT_TXN, gen_getset},
+	{"getdel", 2, 2, DT_FAM_STRINGS, DT_TXN, gen_getdel},
+	{"getex", -2, 3, DT_FAM_STRINGS, DT_TXN, gen_getex},
+	{"append", 3, 4, DT_FAM_STRINGS, DT_TXN, gen_append},
+	{"strlen", 2, 2, DT_FAM_STRINGS, DT_TXN, gen_strlen},
+	{"incr", 2, 3, DT_FAM_STRINGS, DT_TXN, gen_incr},
+	{"decr", 2, 2, DT_FAM_STRINGS, DT_TXN, gen_decr},
+	{"incrby", 3, 2, DT_FAM_STRINGS, DT_TXN, gen_incrby},
+	{"decrby", 3, 2, DT_FAM_STRINGS, DT_TXN, gen_decrby},
+	{"incrbyfloat", 3, 3, DT_FAM_STRINGS, 0, gen_incrbyfloat},
+	{"getrange", 4, 2, DT_FAM_STRINGS, DT_TXN, gen_getrange},
+	{"setrange", 4, 3, DT_FAM_STRINGS, DT_TXN, gen_setrange},
+	{"substr", 4, 1, DT_FAM_STRINGS, DT_TXN, gen_substr},
+	{"lcs", -3, 2, DT_FAM_STRINGS, DT_TXN, gen_lcs},
 	/* keys */
-	{"del", -2, 3, gen_del},
-	{"unlink", -2, 2, gen_unlink},
-	{"exists", -2, 3, gen_exists},
-	{"type", 2, 2, gen_type},
-	{"expire", -3, 3, gen_expire},
-	{"pexpire", -3, 3, gen_pexpire},
-	{"expireat", -3, 2, gen_expireat},
-	{"pexpireat", -3, 2, gen_pexpireat},
-	{"ttl", 2, 3, gen_ttl},
-	{"pttl", 2, 3, gen_pttl},
-	{"expiretime", 2, 2, gen_expiretime},
-	{"pexpiretime", 2, 2, gen_pexpiretime},
-	{"persist", 2, 2, gen_persist},
-	{"rename", 3, 2, gen_rename},
-	{"renamenx", 3, 2, gen_renamenx},
-	{"copy", -3, 3, gen_copy},
-	{"keys", 2, 2, gen_keys},
-	{"scan", -2, 2, gen_scan},
-	{"randomkey", 1, 2, gen_randomkey},
-	{"dbsize", 1, 1, gen_dbsize},
-	{"flushdb", -1, 1, gen_flushdb},
-	{"select", 2, 3, gen_select},
-	{"swapdb", 3, 1, gen_swapdb},
-	{"touch", -2, 2, gen_touch},
-	{"object", -2, 4, gen_object},
+	{"del", -2, 3, DT_FAM_KEYS, DT_TXN, gen_del},
+	{"unlink", -2, 2, DT_FAM_KEYS, DT_TXN, gen_unlink},
+	{"exists", -2, 3, DT_FAM_KEYS, DT_TXN, gen_exists},
+	{"type", 2, 2, DT_FAM_KEYS, DT_TXN, gen_type},
+	{"expire", -3, 3, DT_FAM_KEYS, DT_TXN, gen_expire},
+	{"pexpire", -3, 3, DT_FAM_KEYS, DT_TXN, gen_pexpire},
+	{"expireat", -3, 2, DT_FAM_KEYS, DT_TXN, gen_expireat},
+	{"pexpireat", -3, 2, DT_FAM_KEYS, DT_TXN, gen_pexpireat},
+	{"ttl", 2, 3, DT_FAM_KEYS, 0, gen_ttl},
+	{"pttl", 2, 3, DT_FAM_KEYS, 0, gen_pttl},
+	{"expiretime", 2, 2, DT_FAM_KEYS, 0, gen_expiretime},
+	{"pexpiretime", 2, 2, DT_FAM_KEYS, 0, gen_pexpiretime},
+	{"persist", 2, 2, DT_FAM_KEYS, DT_TXN, gen_persist},
+	{"rename", 3, 2, DT_FAM_KEYS, DT_TXN, gen_rename},
+	{"renamenx", 3, 2, DT_FAM_KEYS, DT_TXN, gen_renamenx},
+	{"copy", -3, 3, DT_FAM_KEYS, DT_TXN, gen_copy},
+	{"keys", 2, 2, DT_FAM_KEYS, 0, gen_keys},
+	{"scan", -2, 2, DT_FAM_KEYS, 0, gen_scan},
+	{"randomkey", 1, 2, DT_FAM_KEYS, 0, gen_randomkey},
+	{"dbsize", 1, 1, DT_FAM_KEYS, 0, gen_dbsize},
+	{"flushdb", -1, 1, DT_FAM_KEYS, DT_TXN, gen_flushdb},
+	{"select", 2, 3, DT_FAM_KEYS, 0, gen_select},
+	{"swapdb", 3, 1, DT_FAM_KEYS, DT_TXN, gen_swapdb},
+	{"touch", -2, 2, DT_FAM_KEYS, DT_TXN, gen_touch},
+	{"object", -2, 4, DT_FAM_KEYS, 0, gen_object},
 	/* connection */
-	{"ping", -1, 1, gen_ping},
-	{"echo", 2, 1, gen_echo},
+	{"ping", -1, 1, DT_FAM_MISC, DT_TXN, gen_ping},
+	{"echo", 2, 1, DT_FAM_MISC, DT_TXN, gen_echo},
+	/* lists */
+	{"lpush", -3, 6, DT_FAM_LISTS, DT_TXN, gen_lpush},
+	{"rpush", -3, 6, DT_FAM_LISTS, DT_TXN, gen_rpush},
+	{"lpushx", -3, 2, DT_FAM_LISTS, DT_TXN, gen_lpushx},
+	{"rpushx", -3, 2, DT_FAM_LISTS, DT_TXN, gen_rpushx},
+	{"lpop", -2, 3, DT_FAM_LISTS, DT_TXN, gen_lpop},
+	{"rpop", -2, 3, DT_FAM_LISTS, DT_TXN, gen_rpop},
+	{"llen", 2, 2, DT_FAM_LISTS, DT_TXN, gen_llen},
+	{"lrange", 4, 4, DT_FAM_LISTS, DT_TXN, gen_lrange},
+	{"lindex", 3, 2, DT_FAM_LISTS, DT_TXN, gen_lindex},
+	{"lset", 4, 2, DT_FAM_LISTS, DT_TXN, gen_lset},
+	{"linsert", 5, 2, DT_FAM_LISTS, DT_TXN, gen_linsert},
+	{"lrem", 4, 2, DT_FAM_LISTS, DT_TXN, gen_lrem},
+	{"ltrim", 4, 2, DT_FAM_LISTS, DT_TXN, gen_ltrim},
+	{"lpos", -3, 3, DT_FAM_LISTS, DT_TXN, gen_lpos},
+	{"lmove", 5, 2, DT_FAM_LISTS, DT_TXN, gen_lmove},
+	{"rpoplpush", 3, 1, DT_FAM_LISTS, DT_TXN, gen_rpoplpush},
+	{"lmpop", -4, 2, DT_FAM_LISTS, DT_TXN, gen_lmpop},
+	{"blpop", -3, 2, DT_FAM_LISTS, DT_TXN, gen_blpop},
+	{"brpop", -3, 2, DT_FAM_LISTS, DT_TXN, gen_brpop},
+	{"blmove", 6, 1, DT_FAM_LISTS, DT_TXN, gen_blmove},
+	{"brpoplpush", 4, 1, DT_FAM_LISTS, DT_TXN, gen_brpoplpush},
+	{"blmpop", -5, 1, DT_FAM_LISTS, DT_TXN, gen_blmpop},
+	/* hashes */
+	{"hset", -4, 7, DT_FAM_HASHES, DT_TXN, gen_hset},
+	{"hsetnx", 4, 2, DT_FAM_HASHES, DT_TXN, gen_hsetnx},
+	{"hget", 3, 3, DT_FAM_HASHES, DT_TXN, gen_hget},
+	{"hmget", -3, 2, DT_FAM_HASHES, DT_TXN, gen_hmget},
+	{"hmset", -4, 2, DT_FAM_HASHES, DT_TXN, gen_hmset},
+	{"hdel", -3, 3, DT_FAM_HASHES, DT_TXN, gen_hdel},
+	{"hlen", 2, 2, DT_FAM_HASHES, DT_TXN, gen_hlen},
+	{"hexists", 3, 2, DT_FAM_HASHES, DT_TXN, gen_hexists},
+	{"hkeys", 2, 2, DT_FAM_HASHES, 0, gen_hkeys},
+	{"hvals", 2, 2, DT_FAM_HASHES, 0, gen_hvals},
+	{"hgetall", 2, 3, DT_FAM_HASHES, 0, gen_hgetall},
+	{"hincrby", 4, 3, DT_FAM_HASHES, DT_TXN, gen_hincrby},
+	{"hincrbyfloat", 4, 2, DT_FAM_HASHES, 0, gen_hincrbyfloat},
+	{"hstrlen", 3, 2, DT_FAM_HASHES, DT_TXN, gen_hstrlen},
+	{"hrandfield", -2, 3, DT_FAM_HASHES, 0, gen_hrandfield},
+	{"hscan", -3, 2, DT_FAM_HASHES, 0, gen_hscan},
+	/* sets */
+	{"sadd", -3, 7, DT_FAM_SETS, DT_TXN, gen_sadd},
+	{"srem", -3, 3, DT_FAM_SETS, DT_TXN, gen_srem},
+	{"smembers", 2, 3, DT_FAM_SETS, 0, gen_smembers},
+	{"sismember", 3, 2, DT_FAM_SETS, DT_TXN, gen_sismember},
+	{"smismember", -3, 2, DT_FAM_SETS, DT_TXN, gen_smismember},
+	{"scard", 2, 2, DT_FAM_SETS, DT_TXN, gen_scard},
+	{"spop", -2, 3, DT_FAM_SETS, 0, gen_spop},
+	{"srandmember", -2, 3, DT_FAM_SETS, 0, gen_srandmember},
+	{"smove", 4, 2, DT_FAM_SETS, DT_TXN, gen_smove},
+	{"sinter", -2, 2, DT_FAM_SETS, 0, gen_sinter},
+	{"sintercard", -3, 2, DT_FAM_SETS, DT_TXN, gen_sintercard},
+	{"sinterstore", -3, 2, DT_FAM_SETS, DT_TXN, gen_sinterstore},
+	{"sunion", -2, 2, DT_FAM_SETS, 0, gen_sunion},
+	{"sunionstore", -3, 2, DT_FAM_SETS, DT_TXN, gen_sunionstore},
+	{"sdiff", -2, 2, DT_FAM_SETS, 0, gen_sdiff},
+	{"sdiffstore", -3, 2, DT_FAM_SETS, DT_TXN, gen_sdiffstore},
+	{"sscan", -3, 2, DT_FAM_SETS, 0, gen_sscan},
+	/* zsets */
+	{"zadd", -4, 8, DT_FAM_ZSETS, DT_TXN, gen_zadd},
+	{"zincrby", 4, 3, DT_FAM_ZSETS, DT_TXN, gen_zincrby},
+	{"zrem", -3, 3, DT_FAM_ZSETS, DT_TXN, gen_zrem},
+	{"zcard", 2, 2, DT_FAM_ZSETS, DT_TXN, gen_zcard},
+	{"zscore", 3, 2, DT_FAM_ZSETS, DT_TXN, gen_zscore},
+	{"zmscore", -3, 2, DT_FAM_ZSETS, DT_TXN, gen_zmscore},
+	{"zrank", 3, 2, DT_FAM_ZSETS, DT_TXN, gen_zrank},
+	{"zrevrank", 3, 1, DT_FAM_ZSETS, DT_TXN, gen_zrevrank},
+	{"zrange", -4, 5, DT_FAM_ZSETS, 0, gen_zrange},
+	{"zrangestore", -5, 2, DT_FAM_ZSETS, 0, gen_zrangestore},
+	{"zrevrange", -4, 2, DT_FAM_ZSETS, DT_TXN, gen_zrevrange},
+	{"zrangebyscore", -4, 2, DT_FAM_ZSETS, DT_TXN, gen_zrangebyscore},
+	{"zrevrangebyscore", -4, 2, DT_FAM_ZSETS, DT_TXN, gen_zrevrangebyscore},
+	{"zrangebylex", -4, 2, DT_FAM_ZSETS, 0, gen_zrangebylex},
+	{"zrevrangebylex", -4, 1, DT_FAM_ZSETS, 0, gen_zrevrangebylex},
+	{"zcount", 4, 2, DT_FAM_ZSETS, DT_TXN, gen_zcount},
+	{"zlexcount", 4, 1, DT_FAM_ZSETS, 0, gen_zlexcount},
+	{"zpopmin", -2, 2, DT_FAM_ZSETS, DT_TXN, gen_zpopmin},
+	{"zpopmax", -2, 2, DT_FAM_ZSETS, DT_TXN, gen_zpopmax},
+	{"zmpop", -4, 2, DT_FAM_ZSETS, DT_TXN, gen_zmpop},
+	{"zrandmember", -2, 3, DT_FAM_ZSETS, 0, gen_zrandmember},
+	{"zunion", -3, 2, DT_FAM_ZSETS, DT_TXN, gen_zunion},
+	{"zinter", -3, 2, DT_FAM_ZSETS, DT_TXN, gen_zinter},
+	{"zdiff", -3, 2, DT_FAM_ZSETS, DT_TXN, gen_zdiff},
+	{"zunionstore", -4, 2, DT_FAM_ZSETS, DT_TXN, gen_zunionstore},
+	{"zinterstore", -4, 2, DT_FAM_ZSETS, DT_TXN, gen_zinterstore},
+	{"zdiffstore", -4, 2, DT_FAM_ZSETS, DT_TXN, gen_zdiffstore},
+	{"zintercard", -3, 2, DT_FAM_ZSETS, DT_TXN, gen_zintercard},
+	{"zremrangebyrank", 4, 1, DT_FAM_ZSETS, DT_TXN, gen_zremrangebyrank},
+	{"zremrangebyscore", 4, 1, DT_FAM_ZSETS, DT_TXN, gen_zremrangebyscore},
+	{"zremrangebylex", 4, 1, DT_FAM_ZSETS, 0, gen_zremrangebylex},
+	{"zscan", -3, 2, DT_FAM_ZSETS, 0, gen_zscan},
+	{"bzpopmin", -3, 1, DT_FAM_ZSETS, DT_TXN, gen_bzpopmin},
+	{"bzpopmax", -3, 1, DT_FAM_ZSETS, DT_TXN, gen_bzpopmax},
+	{"bzmpop", -5, 1, DT_FAM_ZSETS, DT_TXN, gen_bzmpop},
+	/* bitmaps */
+	{"setbit", 4, 5, DT_FAM_BITMAPS, DT_TXN, gen_setbit},
+	{"getbit", 3, 3, DT_FAM_BITMAPS, DT_TXN, gen_getbit},
+	{"bitcount", -2, 3, DT_FAM_BITMAPS, DT_TXN, gen_bitcount},
+	{"bitpos", -3, 3, DT_FAM_BITMAPS, DT_TXN, gen_bitpos},
+	{"bitop", -4, 3, DT_FAM_BITMAPS, DT_TXN, gen_bitop},
+	{"bitfield", -2, 4, DT_FAM_BITMAPS, DT_TXN, gen_bitfield},
+	{"bitfield_ro", -2, 2, DT_FAM_BITMAPS, DT_TXN, gen_bitfield_ro},
+	/* hll */
+	{"pfadd", -2, 6, DT_FAM_HLL, DT_TXN, gen_pfadd},
+	{"pfcount", -2, 4, DT_FAM_HLL, DT_TXN, gen_pfcount},
+	{"pfmerge", -2, 3, DT_FAM_HLL, DT_TXN, gen_pfmerge},
+	/* sort */
+	{"sort", -2, 6, DT_FAM_SORT, 0, gen_sort},
+	{"sort_ro", -2, 3, DT_FAM_SORT, 0, gen_sort_ro},
+	/* scripting */
+	{"eval", -3, 8, DT_FAM_SCRIPTING, DT_TXN, gen_eval},
+	{"eval_ro", -3, 2, DT_FAM_SCRIPTING, DT_TXN, gen_eval_ro},
+	{"evalsha", -3, 4, DT_FAM_SCRIPTING, 0, gen_evalsha},
+	{"script", -2, 2, DT_FAM_SCRIPTING, DT_TXN, gen_script},
+	/* multi */
+	{"multi", 1, 10, DT_FAM_MULTI, 0, gen_multi},
+	{"watch", -2, 3, DT_FAM_MULTI, 0, gen_txn_misc},
+	/* pubsub */
+	{"subscribe", -2, 6, DT_FAM_PUBSUB, 0, gen_subscribe},
+	{"publish", 3, 6, DT_FAM_PUBSUB, 0, gen_publish},
+	{"pubsub", -2, 3, DT_FAM_PUBSUB, 0, gen_pubsub},
 	/* pseudo rows: error paths across the table */
-	{"arity", 0, 3, gen_arity},
-	{"unknown", 0, 1, gen_unknown},
+	{"arity", 0, 3, DT_FAM_MISC, DT_TXN, gen_arity},
+	{"unknown", 0, 1, DT_FAM_MISC, DT_TXN, gen_unknown},
 };
 #define DT_NCMDS (sizeof(dt_cmds) / sizeof(dt_cmds[0]))
 
 static bool dt_enabled[DT_NCMDS];
+
+/* Per row: ops run, steps sent, steps A answered with an error, steps
+ * whose reply was +QUEUED (inside MULTI). */
+static long dt_stat_ops[DT_NCMDS], dt_stat_steps[DT_NCMDS], dt_stat_errs[DT_NCMDS];
+
+static void dt_stat_step(struct dt *t)
+{
+	size_t i;
+
+	if (t->cur_cmd == NULL)
+		return;
+	i = (size_t)(t->cur_cmd - dt_cmds);
+	dt_stat_steps[i]++;
+	if (t->r[0]->type == REDIS_REPLY_ERROR)
+		dt_stat_errs[i]++;
+}
+
+static void dt_print_stats(void)
+{
+	printf("difftest: per command: ops, steps, steps answered with an error\n");
+	for (size_t i = 0; i < DT_NCMDS; i++) {
+		if (!dt_enabled[i])
+			continue;
+		printf("  %-18s %7ld %8ld %7ld (%ld%%)\n", dt_cmds[i].name, dt_stat_ops[i],
+		       dt_stat_steps[i], dt_stat_errs[i],
+		       dt_stat_steps[i] ? dt_stat_errs[i] * 100 / dt_stat_steps[i] : 0);
+	}
+}
 
 /* A wrong number of arguments for a random enabled command. */
 static void gen_arity(struct dt *t)
@@ -2100,18 +5499,150 @@ static void gen_arity(struct dt *t)
 	dt_exec(t, DT_CMP_EXACT);
 }
 
+/* ------------------------------------------------------- MULTI/EXEC/WATCH */
+
+/* The rows a transaction may queue: enabled, safe to queue, not MULTI's
+ * own; with none enabled (--families multi alone), the strings rows. */
+static size_t txn_candidates(const struct dt_cmd **cand)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < DT_NCMDS; i++)
+		if (dt_enabled[i] && (dt_cmds[i].flags & DT_TXN) && dt_cmds[i].family != DT_FAM_MULTI)
+			cand[n++] = &dt_cmds[i];
+	if (n == 0)
+		for (size_t i = 0; i < DT_NCMDS; i++)
+			if ((dt_cmds[i].flags & DT_TXN) && dt_cmds[i].family == DT_FAM_STRINGS)
+				cand[n++] = &dt_cmds[i];
+	return n;
+}
+
+/* Run a random row that may be queued. */
+static void run_txn_candidate(struct dt *t)
+{
+	const struct dt_cmd *cand[DT_NCMDS];
+	size_t n = txn_candidates(cand);
+
+	cand[rng_below(&t->rng, n)]->gen(t);
+}
+
+/* A transaction: sometimes WATCH first (then maybe a command that may
+ * touch a watched key, or UNWATCH), MULTI, 0-6 queued commands (rows safe
+ * to queue: exact replies, none inspected; wrong arity and unknown
+ * commands make EXEC fail with EXECABORT; WRONGTYPE and the like show up
+ * inside EXEC's reply), a nested MULTI or a WATCH inside now and then
+ * (errors), then EXEC or DISCARD, compared exactly. Expiries set by queued
+ * commands are tracked from EXEC on. */
+static void gen_multi(struct dt *t)
+{
+	int nq = (int)rng_range(&t->rng, 0, 6);
+
+	if (rng_pct(&t->rng, 30)) {
+		start_cmd(t, "WATCH");
+		add_keys(t, (int)rng_range(&t->rng, 1, 3));
+		dt_exec(t, DT_CMP_EXACT);
+		if (rng_pct(&t->rng, 50))
+			run_txn_candidate(t);
+		if (rng_pct(&t->rng, 10)) {
+			start_cmd(t, "UNWATCH");
+			dt_exec(t, DT_CMP_EXACT);
+		}
+	}
+	start_cmd(t, "MULTI");
+	dt_exec(t, DT_CMP_EXACT);
+	if (t->r[0]->type != REDIS_REPLY_STATUS) {
+		/* Not in a transaction after all (both failed alike). */
+		return;
+	}
+	t->in_multi = true;
+	t->npending = 0;
+	for (int i = 0; i < nq; i++) {
+		uint64_t c = rng_below(&t->rng, 100);
+
+		if (c < 3) {
+			start_cmd(t, "MULTI");
+			dt_exec(t, DT_CMP_EXACT);
+		} else if (c < 6) {
+			start_cmd(t, "WATCH");
+			add_random_key(t);
+			dt_exec(t, DT_CMP_EXACT);
+		} else {
+			run_txn_candidate(t);
+		}
+	}
+	t->in_multi = false;
+	if (rng_pct(&t->rng, 85)) {
+		start_cmd(t, "EXEC");
+		dt_exec(t, DT_CMP_EXACT);
+		for (int i = 0; i < t->npending; i++)
+			dt_note_short(t, t->pending_short_ms[i]);
+	} else {
+		start_cmd(t, "DISCARD");
+		dt_exec(t, DT_CMP_EXACT);
+	}
+	t->npending = 0;
+}
+
+/* EXEC/DISCARD without MULTI, WATCH/UNWATCH on their own (a WATCH left
+ * behind affects a later transaction, like a client's would). */
+static void gen_txn_misc(struct dt *t)
+{
+	uint64_t c = rng_below(&t->rng, 100);
+
+	if (c < 25) {
+		start_cmd(t, "EXEC");
+	} else if (c < 45) {
+		start_cmd(t, "DISCARD");
+	} else if (c < 65) {
+		start_cmd(t, "UNWATCH");
+	} else if (c < 95) {
+		start_cmd(t, "WATCH");
+		add_keys(t, (int)rng_range(&t->rng, 1, 3));
+	} else {
+		start_cmd(t, "WATCH");
+	}
+	dt_exec(t, DT_CMP_EXACT);
+}
+
+static bool dt_fam_on(int fam)
+{
+	for (size_t i = 0; i < DT_NCMDS; i++)
+		if (dt_enabled[i] && dt_cmds[i].family == fam)
+			return true;
+	return false;
+}
+
+static bool script_family_on(const struct dt_script *s)
+{
+	switch (s->home) {
+	case DT_HOME_LIST: return dt_fam_on(DT_FAM_LISTS) || strstr(s->src, "'TYPE'") != NULL;
+	case DT_HOME_HASH: return dt_fam_on(DT_FAM_HASHES);
+	case DT_HOME_SET: return dt_fam_on(DT_FAM_SETS);
+	case DT_HOME_ZSET: return dt_fam_on(DT_FAM_ZSETS);
+	default: return true;
+	}
+}
+
 /* ------------------------------------------------------------------ main */
 
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: difftest --a HOST:PORT --b HOST:PORT [--seed S] [--ops N] [--keys K]\n"
-		"                [--commands get,set,...|all] [--verbose] [--no-flush]\n"
+		"                [--families F,...|all] [--commands get,set,...|all]\n"
+		"                [--skip cmd,...] [--check-every N] [--stats] [--trace FILE]\n"
+		"                [--shards N] [--verbose]\n"
+		"                [--no-flush]\n"
 		"Runs the same seeded random commands against A (under test) and B\n"
 		"(reference) and fails on the first differing reply. Flushes DBs 0, 1, 2\n"
 		"and 15 of both servers first, unless --no-flush: then the keyspace in\n"
 		"those DBs is compared first and the run goes on from the data there.\n"
-		"commands:");
+		"Enabled: the rows of --families plus the rows of --commands, minus\n"
+		"those of --skip; with neither, the families " DT_DEFAULT_FAMILIES ".\n"
+		"families:");
+	for (int i = 0; i < DT_NFAMS; i++)
+		fprintf(f, "%s%s", i ? "," : " ", dt_fam_names[i]);
+	fprintf(f, "\ncommands:");
 	for (size_t i = 0; i < DT_NCMDS; i++)
 		fprintf(f, "%s%s", i ? "," : " ", dt_cmds[i].name);
 	fprintf(f, "\n");
@@ -2147,6 +5678,45 @@ static int parse_long(const char *s, long long lo, long long hi, long long *out)
 		return -EINVAL;
 	*out = v;
 	return 0;
+}
+
+static int parse_families(const char *arg)
+{
+	char *copy, *tok, *save = NULL;
+	int rc = 0;
+	bool any = false;
+
+	if (strcmp(arg, "all") == 0) {
+		for (size_t i = 0; i < DT_NCMDS; i++)
+			dt_enabled[i] = true;
+		return 0;
+	}
+	copy = strdup(arg);
+	if (copy == NULL)
+		return -ENOMEM;
+	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		int f;
+
+		for (f = 0; f < DT_NFAMS; f++)
+			if (strcasecmp(tok, dt_fam_names[f]) == 0)
+				break;
+		if (f == DT_NFAMS) {
+			fprintf(stderr, "difftest: unknown family '%s' in --families\n", tok);
+			rc = -EINVAL;
+			break;
+		}
+		any = true;
+		for (size_t i = 0; i < DT_NCMDS; i++)
+			if (dt_cmds[i].family == f)
+				dt_enabled[i] = true;
+	}
+	/* The error-path rows go with any family. */
+	if (any)
+		for (size_t i = 0; i < DT_NCMDS; i++)
+			if (dt_cmds[i].family == DT_FAM_MISC)
+				dt_enabled[i] = true;
+	free(copy);
+	return rc;
 }
 
 static int parse_commands(const char *arg)
@@ -2205,6 +5775,14 @@ static void build_keys(struct dt *t)
 		memcpy(t->keys[i].p, buf, (size_t)n);
 		t->keys[i].len = (size_t)n;
 	}
+	/* Homes by triples, so each home has keys of all three groups. */
+	for (int h = 0; h < DT_NHOMES; h++)
+		t->home_keys[h] = dt_xrealloc(NULL, (size_t)t->nkeys * sizeof(int));
+	for (int i = 0; i < t->nkeys; i++) {
+		int h = (i / 3) % DT_NHOMES;
+
+		t->home_keys[h][t->home_n[h]++] = i;
+	}
 }
 
 static int connect_srv(struct dt_srv *s)
@@ -2217,6 +5795,7 @@ static int connect_srv(struct dt_srv *s)
 			s->c ? s->c->errstr : "out of memory");
 		return -ECONNREFUSED;
 	}
+	s->c->reader->fn = &dt_reply_fns;
 	if (redisSetTimeout(s->c, io_to) != REDIS_OK) {
 		fprintf(stderr, "difftest: cannot set timeout on %c\n", s->label);
 		return -EIO;
@@ -2239,11 +5818,65 @@ static const struct dt_cmd *pick_cmd(struct dt *t, int total)
 	return NULL; /* unreachable: x < total */
 }
 
+
+/* Compare the whole content of key k in the current DB: its type, then its
+ * value read in full (collections unordered where Redis leaves the order
+ * open). No RNG draw: runs at fixed op numbers. */
+static void check_key_content(struct dt *t, int k, bool tidy)
+{
+	static const char *const home_type[DT_NHOMES] = {
+		[DT_HOME_STR] = "string", [DT_HOME_LIST] = "list", [DT_HOME_HASH] = "hash",
+		[DT_HOME_SET] = "set", [DT_HOME_ZSET] = "zset", [DT_HOME_HLL] = "string",
+	};
+	bool stray;
+
+	start_plain(t, "TYPE");
+	add_key(t, k);
+	dt_exec_next(t, DT_CMP_EXACT);
+	stray = !reply_is(t->r[0], "none") && !reply_is(t->r[0], home_type[(k / 3) % DT_NHOMES]);
+	if (reply_is(t->r[0], "list")) {
+		start_plain(t, "LRANGE");
+		add_key(t, k);
+		args_str(&t->args, "0");
+		args_str(&t->args, "-1");
+		dt_exec_next(t, DT_CMP_EXACT);
+	} else if (reply_is(t->r[0], "hash")) {
+		start_plain(t, "HGETALL");
+		add_key(t, k);
+		dt_exec_next(t, DT_CMP_PAIRS_KEY);
+	} else if (reply_is(t->r[0], "set")) {
+		start_plain(t, "SMEMBERS");
+		add_key(t, k);
+		dt_exec_next(t, DT_CMP_SORTED_KEY);
+	} else if (reply_is(t->r[0], "zset")) {
+		start_plain(t, "ZRANGE");
+		add_key(t, k);
+		args_str(&t->args, "0");
+		args_str(&t->args, "-1");
+		args_str(&t->args, "WITHSCORES");
+		dt_exec_next(t, DT_CMP_EXACT);
+	}
+	/* A value of another type in a home key (the 15% of picks that go
+	 * anywhere, RENAME, COPY...) makes every later command of the home's
+	 * type there a WRONGTYPE: clear it, so that rate stays about 15%. */
+	if (tidy && stray) {
+		start_plain(t, "DEL");
+		add_key(t, k);
+		dt_exec_next(t, DT_CMP_EXACT);
+	}
+}
+
 /* Compare the keyspace of every used DB (at the start with --no-flush,
- * and at the end). */
+ * every --check-every ops, and at the end): strings by MGET, the key
+ * names, and every key's type and content. Waits out all short expiries
+ * first, so nothing expires on one server only during the sweep. With
+ * value types on, the periodic checks also delete values that sit in
+ * another type's home key (see check_key_content). */
 static void state_check(struct dt *t)
 {
-	dt_gate(t);
+	bool tidy = t->typed && t->op_no >= 1 && t->op_no <= t->ops;
+
+	dt_gate_all(t);
 	for (int d = 0; d < DT_NDBS; d++) {
 		exec_select(t, dt_dbs[d]);
 		start_plain(t, "MGET");
@@ -2253,8 +5886,10 @@ static void state_check(struct dt *t)
 		start_plain(t, "KEYS");
 		args_str(&t->args, "*");
 		dt_exec_next(t, DT_CMP_SORTED);
+		for (int k = 0; k < t->nkeys; k++)
+			check_key_content(t, k, tidy);
 	}
-	exec_select(t, 0);
+	exec_select(t, t->curdb);
 }
 
 int main(int argc, char **argv)
@@ -2266,8 +5901,9 @@ int main(int argc, char **argv)
 	int total = 0;
 
 	t->ops = 10000;
-	t->nkeys = 30;
-	t->commands_arg = "all";
+	t->nkeys = 36;
+	t->check_every = 1000;
+	t->shards = 1;
 	t->srv[0].label = 'A';
 	t->srv[1].label = 'B';
 	for (int i = 1; i < argc; i++) {
@@ -2280,6 +5916,10 @@ int main(int argc, char **argv)
 		}
 		if (strcmp(opt, "--no-flush") == 0) {
 			t->no_flush = true;
+			continue;
+		}
+		if (strcmp(opt, "--stats") == 0) {
+			t->stats = true;
 			continue;
 		}
 		if (strcmp(opt, "--help") == 0 || strcmp(opt, "-h") == 0) {
@@ -2320,6 +5960,29 @@ int main(int argc, char **argv)
 			t->nkeys = (int)v;
 		} else if (strcmp(opt, "--commands") == 0) {
 			t->commands_arg = val;
+		} else if (strcmp(opt, "--trace") == 0) {
+			t->trace = fopen(val, "w");
+			if (t->trace == NULL) {
+				fprintf(stderr, "difftest: cannot write --trace '%s': %s\n", val,
+					strerror(errno));
+				return 2;
+			}
+		} else if (strcmp(opt, "--families") == 0) {
+			t->families_arg = val;
+		} else if (strcmp(opt, "--skip") == 0) {
+			t->skip_arg = val;
+		} else if (strcmp(opt, "--shards") == 0) {
+			if (parse_long(val, 1, 1024, &v) != 0) {
+				fprintf(stderr, "difftest: bad --shards '%s'\n", val);
+				return 2;
+			}
+			t->shards = (int)v;
+		} else if (strcmp(opt, "--check-every") == 0) {
+			if (parse_long(val, 0, LONG_MAX, &v) != 0) {
+				fprintf(stderr, "difftest: bad --check-every '%s'\n", val);
+				return 2;
+			}
+			t->check_every = (long)v;
 		} else {
 			fprintf(stderr, "difftest: unknown option '%s'\n", opt);
 			usage(stderr);
@@ -2335,8 +5998,26 @@ int main(int argc, char **argv)
 		fprintf(stderr, "difftest: addresses are HOST:PORT\n");
 		return 2;
 	}
-	if (parse_commands(t->commands_arg) != 0)
+	if (t->families_arg == NULL && t->commands_arg == NULL)
+		t->families_arg = DT_DEFAULT_FAMILIES;
+	if (t->families_arg && parse_families(t->families_arg) != 0)
 		return 2;
+	if (t->commands_arg && parse_commands(t->commands_arg) != 0)
+		return 2;
+	if (t->skip_arg) {
+		bool keep[DT_NCMDS];
+
+		memcpy(keep, dt_enabled, sizeof(keep));
+		memset(dt_enabled, 0, sizeof(dt_enabled));
+		if (parse_commands(t->skip_arg) != 0)
+			return 2;
+		for (size_t i = 0; i < DT_NCMDS; i++)
+			dt_enabled[i] = keep[i] && !dt_enabled[i];
+	}
+	for (size_t i = 0; i < DT_NCMDS; i++)
+		if (dt_enabled[i] && dt_cmds[i].family != DT_FAM_STRINGS &&
+		    dt_cmds[i].family != DT_FAM_KEYS && dt_cmds[i].family != DT_FAM_MISC)
+			t->typed = true;
 	for (size_t i = 0; i < DT_NCMDS; i++)
 		if (dt_enabled[i])
 			total += dt_cmds[i].weight;
@@ -2348,11 +6029,14 @@ int main(int argc, char **argv)
 		t->seed = (uint64_t)dt_now_ms() ^ ((uint64_t)getpid() << 32);
 	t->rng.s = t->seed;
 	build_keys(t);
+	t->sorted_zset = dt_xrealloc(NULL, (size_t)t->nkeys * sizeof(bool));
+	memset(t->sorted_zset, 0, (size_t)t->nkeys * sizeof(bool));
 	for (int i = 0; i < 2; i++)
 		if (connect_srv(&t->srv[i]) != 0)
 			return 2;
-	printf("difftest: seed %" PRIu64 ", %ld ops, %d keys, commands %s, A %s, B %s\n",
-	       t->seed, t->ops, t->nkeys, t->commands_arg, t->srv[0].addr, t->srv[1].addr);
+	printf("difftest: seed %" PRIu64 ", %ld ops, %d keys, families %s, commands %s, A %s, B %s\n",
+	       t->seed, t->ops, t->nkeys, t->families_arg ? t->families_arg : "-",
+	       t->commands_arg ? t->commands_arg : "-", t->srv[0].addr, t->srv[1].addr);
 	fflush(stdout);
 
 	/* Start both from the same empty DBs, or check they hold the same. */
@@ -2361,6 +6045,7 @@ int main(int argc, char **argv)
 		/* Keys the previous run left with short expiries may be due. */
 		dt_sleep_ms(DT_SHORT_MAX_MS + DT_GATE_MARGIN_MS);
 		t->expiry_dirty = true;
+		t->curdb = 0;
 		state_check(t);
 	} else {
 		t->opname = "setup";
@@ -2377,21 +6062,35 @@ int main(int argc, char **argv)
 		const struct dt_cmd *cmd = pick_cmd(t, total);
 
 		t->opname = cmd->name;
+		t->cur_cmd = cmd;
+		dt_stat_ops[cmd - dt_cmds]++;
 		cmd->gen(t);
+		t->cur_cmd = NULL;
 		t->passed++;
+		if (t->check_every > 0 && t->op_no % t->check_every == 0 && t->op_no < t->ops) {
+			t->opname = "periodic state check";
+			state_check(t);
+		}
 	}
 	t->opname = "final state check";
 	t->op_no = t->ops + 1;
 	state_check(t);
+	if (t->stats)
+		dt_print_stats();
 	dt_summary(t, 0);
 
 	for (int i = 0; i < 2; i++) {
 		freeReplyObject(t->r[i]);
 		redisFree(t->srv[i].c);
+		if (t->sub[i].c)
+			redisFree(t->sub[i].c);
 	}
 	args_free(&t->args);
 	for (int i = 0; i < t->nkeys; i++)
 		free(t->keys[i].p);
 	free(t->keys);
+	for (int h = 0; h < DT_NHOMES; h++)
+		free(t->home_keys[h]);
+	free(t->sorted_zset);
 	return 0;
 }

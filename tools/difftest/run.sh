@@ -14,9 +14,14 @@
 #   DIFFTEST             difftest binary (default: ../tools/difftest next to
 #                        the server binary's directory, else PATH)
 #   DIFFTEST_PORT_MIN/MAX  port range to use (default 24000-24099)
-#   DIFFTEST_KEYS, DIFFTEST_COMMANDS  passed as --keys / --commands
+#   DIFFTEST_KEYS, DIFFTEST_COMMANDS, DIFFTEST_FAMILIES  passed as --keys /
+#                        --commands / --families
+#   DIFFTEST_ARGS        more difftest options, split on blanks (--stats,
+#                        --trace FILE, --check-every N, --verbose)
 #   REDIS_SERVER, REDIS_CLI  reference binaries (default from PATH)
 set -u
+# SORT ... ALPHA compares with strcoll(): both servers in the C locale.
+export LC_ALL=C
 
 if [ $# -lt 1 ] || [ $# -gt 4 ]; then
 	echo "usage: $0 <server-binary> [shards] [seed] [ops]" >&2
@@ -109,8 +114,10 @@ start_server() {
 			continue
 		fi
 		if is_redis "$bin"; then
+			# hz 100: Redis checks blocking timeouts in its cron, so at
+			# the default 10 a 10 ms BLPOP timeout takes 100 ms.
 			(cd "$dir" && exec "$bin" --port "$port" --bind 127.0.0.1 --save "" \
-				--appendonly no --dir "$dir" >"$dir/log" 2>&1) &
+				--appendonly no --hz 100 --dir "$dir" >"$dir/log" 2>&1) &
 		else
 			(cd "$dir" && exec "$bin" --port "$port" --shards "$SHARDS" \
 				--bind 127.0.0.1 >"$dir/log" 2>&1) &
@@ -158,8 +165,12 @@ PORT_B=$STARTED_PORT
 PID_B=$STARTED_PID
 
 ARGS=(--a "127.0.0.1:$PORT_A" --b "127.0.0.1:$PORT_B" --seed "$SEED" --ops "$OPS")
+is_redis "$BIN" || ARGS+=(--shards "$SHARDS")
 [ -n "${DIFFTEST_KEYS:-}" ] && ARGS+=(--keys "$DIFFTEST_KEYS")
 [ -n "${DIFFTEST_COMMANDS:-}" ] && ARGS+=(--commands "$DIFFTEST_COMMANDS")
+[ -n "${DIFFTEST_FAMILIES:-}" ] && ARGS+=(--families "$DIFFTEST_FAMILIES")
+# shellcheck disable=SC2206
+[ -n "${DIFFTEST_ARGS:-}" ] && ARGS+=(${DIFFTEST_ARGS})
 echo "difftest/run.sh: A=$(basename "$BIN") (shards $SHARDS) on $PORT_A, B=redis-server on $PORT_B"
 "$DIFFTEST" "${ARGS[@]}"
 STATUS=$?
