@@ -58,6 +58,7 @@ struct multi_state {
 	bool aborted;                 /* a queue-time error: EXEC aborts */
 	bool executing;               /* EXEC is taking locks or running */
 	bool running;                 /* txn_exec_continue() is on the stack */
+	bool discard;                 /* CLIENT REPLY OFF/SKIP covered the EXEC */
 	struct mcmd *q;
 	int n, cap, next;
 	uint64_t watch_mask;          /* shards holding our WATCHes */
@@ -732,7 +733,7 @@ bool txn_exec_continue(struct shard *sh, struct conn *c)
 		struct mcmd *q = &ms->q[ms->next++];
 		c->barrier = false;
 		c->last_cmd = q->cmd->name;
-		route_run(sh, c, q->cmd, q->argc, q->argv, false);
+		route_run(sh, c, q->cmd, q->argc, q->argv, ms->discard);
 		if (c->barrier) {
 			ms->running = false;
 			return true;   /* a coordinator runs; it resumes us */
@@ -752,7 +753,9 @@ static void exec_locked(struct shard *sh, struct txn *t)
 	struct multi_state *ms = c->mstate;
 	c->inflight--;
 	if (t->watch_dirty) {
-		if (c->proto >= 3)
+		if (ms->discard)
+			;
+		else if (c->proto >= 3)
 			rbuf_append(conn_reply_buf(c), "_\r\n", 3);
 		else
 			rbuf_append(conn_reply_buf(c), "*-1\r\n", 5);
@@ -762,7 +765,8 @@ static void exec_locked(struct shard *sh, struct txn *t)
 		conn_maybe_free(sh, c);
 		return;
 	}
-	resp_add_array(conn_reply_buf(c), ms->n);
+	if (!ms->discard)
+		resp_add_array(conn_reply_buf(c), ms->n);
 	c->txn_exec = t;
 	ms->next = 0;
 	if (!txn_exec_continue(sh, c))
@@ -770,9 +774,10 @@ static void exec_locked(struct shard *sh, struct txn *t)
 	conn_maybe_free(sh, c);
 }
 
-static void do_exec(struct shard *sh, struct conn *c)
+static void do_exec(struct shard *sh, struct conn *c, bool discard)
 {
 	struct multi_state *ms = c->mstate;
+	ms->discard = discard;
 	uint64_t mask = ms->watch_mask;
 	for (int i = 0; i < ms->n; i++) {
 		const struct mcmd *q = &ms->q[i];
@@ -826,7 +831,7 @@ bool txn_dispatch(struct shard *sh, struct conn *c, const struct cmd_def *cmd,
 			queue_free(ms);
 			return true;
 		}
-		do_exec(sh, c);
+		do_exec(sh, c, discard);
 		return true;
 	}
 	if (strcmp(name, "discard") == 0) {
