@@ -594,9 +594,10 @@ void txn_cross(struct shard *sh, struct conn *c, struct cmd_ctx *ctx, uint64_t m
 
 static void then_locked(struct shard *sh, struct txn *t)
 {
-	t->c->inflight--;
+	struct conn *c = t->c;   /* t may be released inside then() */
+	c->inflight--;
 	t->then(sh, t, t->arg);
-	conn_maybe_free(sh, t->c);
+	conn_maybe_free(sh, c);
 }
 
 void txn_lock_then(struct shard *sh, struct conn *c, uint64_t mask,
