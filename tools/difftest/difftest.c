@@ -7,23 +7,32 @@
  * both servers in the same order, so their states stay identical as long as
  * their replies do.
  *
- * Commands are table-driven: one row per command in dt_cmds[] names a
- * generator that builds the arguments (valid forms, invalid option combos,
- * bad numbers, wrong arity, missing keys) and runs one or more steps through
- * dt_exec(), which sends to both, compares and fails. A later issue adds a
- * row and a generator; nothing else lists commands.
+ * Commands are table-driven: one row per command in dt_cmds[] (name,
+ * arity, weight, family, flags) names a generator that builds the
+ * arguments (valid forms, invalid option combos, bad numbers, wrong arity,
+ * missing keys, keys of other types) and runs one or more steps through
+ * dt_exec(), which sends to both, compares and fails. A new command is a
+ * row and a generator; nothing else lists commands. --families/--commands/
+ * --skip select rows; rows flagged DT_TXN may also be queued in MULTI.
  *
  * Replies that Redis itself does not define exactly are normalised, never
- * skipped: KEYS is compared sorted; SCAN is iterated to cursor 0 on each
- * server and the key sets are compared; RANDOMKEY must be nil on both or a
- * key on both that then EXISTS on both; TTL-like replies are compared with a
- * tolerance. Short expiries (a few hundred ms) are gated: before a step runs
- * past the earliest possible short deadline, the tester sleeps until every
- * short deadline is surely over on both servers, so no key is ever read in
- * the window where one server has expired it and the other not. DBSIZE (which
+ * skipped: unordered replies (KEYS, SMEMBERS, HGETALL, SINTER...) are
+ * compared as multisets; the SCAN family is iterated to cursor 0 on each
+ * server and the sets compared; random picks (SPOP, SRANDMEMBER,
+ * HRANDFIELD, ZRANDMEMBER, RANDOMKEY) are checked against the content read
+ * just before, and a set SPOP left different is rewritten on both; TTL-like
+ * replies are compared with a tolerance; OBJECT ENCODING and a few replies
+ * are accepted where Redis 7.0 and 7.2 (which keyrail follows) differ, each
+ * case checked for being exactly 7.2's (see docs/difftest.md).
+ *
+ * Short expiries (a few hundred ms) are gated: before a step runs past the
+ * earliest possible short deadline, the tester sleeps until every short
+ * deadline is surely over on both servers, so no key is ever read in the
+ * window where one server has expired it and the other not. DBSIZE (which
  * in Redis counts expired keys not yet reclaimed) is preceded by an EXISTS
  * sweep over the whole keyspace of every used DB when an expiry could have
- * left such a key behind.
+ * left such a key behind. Every --check-every ops the whole keyspace (types
+ * and full contents) is compared.
  *
  * Exit status: 0 all replies matched, 1 a difference (or a lost connection),
  * 2 bad usage or the servers could not be reached at start. */
@@ -960,6 +969,15 @@ static bool reply_is(const redisReply *r, const char *s)
 
 static void dt_check(struct dt *t, enum dt_cmp cmp);
 
+/* Index of the pool key (p, n), or -1. */
+static int key_index(const struct dt *t, const char *p, size_t n)
+{
+	for (int k = 0; k < t->nkeys; k++)
+		if (t->keys[k].len == n && memcmp(t->keys[k].p, p, n) == 0)
+			return k;
+	return -1;
+}
+
 static bool arg_is(const struct dt_args *a, int i, const char *s)
 {
 	return i < a->argc && a->len[i] == strlen(s) && strncasecmp(a->argv[i], s, a->len[i]) == 0;
@@ -1016,12 +1034,38 @@ static const char *bit_args_error(const struct dt_args *a, bool pos)
  *   or -1 even for invalid arguments); 7.2 validates first (#11734).
  * - LPOS ... RANK -9223372036854775808: 7.0 takes it (and negates it,
  *   overflowing); 7.2 answers "value is out of range".
+ * And one consequence of keyrail's SORT not converting a listpack zset to a
+ * skiplist (shards/t_sort.c, on purpose): a score of -0 later stored in it
+ * reads back "-0" from Redis's skiplist and "0" from keyrail's listpack
+ * (Redis's listpacks lose the sign too). Accepted when the replies differ
+ * only in such scores and the command names a key a SORT ran on.
  * Returns true when the difference is such a case. */
+static bool only_negzero_diff(const redisReply *a, const redisReply *b)
+{
+	if (a->type == REDIS_REPLY_STRING && b->type == REDIS_REPLY_STRING && a->len == 1 &&
+	    b->len == 2 && a->str[0] == '0' && memcmp(b->str, "-0", 2) == 0)
+		return true;
+	if (a->type != REDIS_REPLY_ARRAY || b->type != REDIS_REPLY_ARRAY || a->elements != b->elements)
+		return dt_reply_eq(a, b);
+	for (size_t i = 0; i < a->elements; i++)
+		if (!only_negzero_diff(a->element[i], b->element[i]))
+			return false;
+	return true;
+}
+
 static bool dt_known_diff(struct dt *t)
 {
 	const struct dt_args *a = &t->args;
 	const redisReply *ra = t->r[0], *rb = t->r[1];
 	bool pos = arg_is(a, 0, "BITPOS");
+
+	if (only_negzero_diff(ra, rb))
+		for (int i = 1; i < a->argc; i++) {
+			int k = key_index(t, a->argv[i], a->len[i]);
+
+			if (k >= 0 && t->sorted_zset[k])
+				return true;
+		}
 
 	if ((pos || arg_is(a, 0, "BITCOUNT")) && ra->type == REDIS_REPLY_ERROR &&
 	    rb->type == REDIS_REPLY_INTEGER) {
@@ -1052,14 +1096,6 @@ static bool dt_known_diff(struct dt *t)
 	return false;
 }
 
-/* Index of the pool key (p, n), or -1. */
-static int key_index(const struct dt *t, const char *p, size_t n)
-{
-	for (int k = 0; k < t->nkeys; k++)
-		if (t->keys[k].len == n && memcmp(t->keys[k].p, p, n) == 0)
-			return k;
-	return -1;
-}
 
 /* Redis 7.2's set-max-listpack-entries/value defaults (zset-max-listpack-*
  * too): the largest set or zset keyrail may keep in a listpack. */
@@ -2091,14 +2127,24 @@ static void gen_persist(struct dt *t)
 	dt_exec(t, DT_CMP_EXACT);
 }
 
+/* A zset SORT left as a skiplist on B (see t->sorted_zset) keeps that
+ * encoding under its new name. */
+static void carry_sorted_mark(struct dt *t, int src, int dst)
+{
+	if (t->sorted_zset[src])
+		t->sorted_zset[dst] = true;
+}
+
 static void gen_rename_common(struct dt *t, const char *name)
 {
-	int src = pick_key(t);
+	int src = pick_key(t), dst;
 
 	start_cmd(t, name);
 	add_key(t, src);
-	add_key(t, rng_pct(&t->rng, 8) ? src : pick_related(t, src));
+	dst = rng_pct(&t->rng, 8) ? src : pick_related(t, src);
+	add_key(t, dst);
 	dt_exec(t, DT_CMP_EXACT);
+	carry_sorted_mark(t, src, dst);
 }
 
 static void gen_rename(struct dt *t)
@@ -2114,12 +2160,14 @@ static void gen_renamenx(struct dt *t)
 static void gen_copy(struct dt *t)
 {
 	static const char *const bad_db[] = {"16", "-1", "abc", ""};
-	int src = pick_key(t);
+	int src = pick_key(t), dst;
 	uint64_t c;
 
 	start_cmd(t, "COPY");
 	add_key(t, src);
-	add_key(t, rng_pct(&t->rng, 10) ? src : pick_related(t, src));
+	dst = rng_pct(&t->rng, 10) ? src : pick_related(t, src);
+	add_key(t, dst);
+	carry_sorted_mark(t, src, dst);
 	c = rng_below(&t->rng, 100);
 	if (c < 30) {
 		add_word(t, "DB");
@@ -4638,7 +4686,13 @@ static void gen_sort_common(struct dt *t, bool ro)
 	static const int homes[] = {DT_HOME_LIST, DT_HOME_SET, DT_HOME_ZSET};
 	int k = pick_home(t, homes[rng_below(&t->rng, 3)]), order[6] = {0, 1, 2, 3, 4, 5};
 	uint64_t by = rng_below(&t->rng, 100);
-	bool nosort = by < 15, bypat = by >= 15 && by < 45;
+	const char *bypattern = by < 15	 ? "nosort"
+				: by < 45 ? dt_sort_by[rng_below(&t->rng, sizeof(dt_sort_by) /
+									sizeof(dt_sort_by[0]))]
+					  : NULL;
+	/* Redis does not sort when the BY pattern has no '*' ("nosort" is
+	 * just the usual such pattern). */
+	bool nosort = bypattern && strchr(bypattern, '*') == NULL, bypat = bypattern && !nosort;
 	bool alpha = rng_pct(&t->rng, 35);
 	bool limit = rng_pct(&t->rng, 25), store = !ro && rng_pct(&t->rng, 20);
 	int nget = rng_pct(&t->rng, 30) ? (int)rng_range(&t->rng, 1, 3) : 0;
@@ -4661,13 +4715,12 @@ static void gen_sort_common(struct dt *t, bool ro)
 	for (int i = 0; i < 6; i++) {
 		switch (order[i]) {
 		case 0:
-			if (nosort) {
+			if (bypattern) {
 				add_word(t, "BY");
-				add_word(t, "nosort");
-			} else if (bypat) {
-				add_word(t, "BY");
-				args_str(&t->args, dt_sort_by[rng_below(
-						       &t->rng, sizeof(dt_sort_by) / sizeof(dt_sort_by[0]))]);
+				if (strcmp(bypattern, "nosort") == 0)
+					add_word(t, bypattern);
+				else
+					args_str(&t->args, bypattern);
 			}
 			break;
 		case 1:
@@ -5036,7 +5089,11 @@ static void ss_column(struct dt_strset *set, const redisReply *r, size_t j)
 static void sub_exec(struct dt *t, int n, int mode, bool send)
 {
 	struct dt_srv keep[2] = {t->srv[0], t->srv[1]};
+	FILE *trace = t->trace;
 
+	/* Not traced: a replay runs on one connection, and the subscriber's
+	 * steps do not touch the keyspace. */
+	t->trace = NULL;
 	sub_connect(t);
 	for (int i = 0; i < 2; i++)
 		t->srv[i].c = t->sub[i].c;
@@ -5074,6 +5131,7 @@ static void sub_exec(struct dt *t, int n, int mode, bool send)
 	}
 	t->srv[0] = keep[0];
 	t->srv[1] = keep[1];
+	t->trace = trace;
 	if (mode == DT_SUB_UNSUB) {
 		for (size_t j = 0; j < 3; j++) {
 			struct dt_strset a = {0}, b = {0};
@@ -5233,8 +5291,15 @@ static const char *const dt_fam_names[DT_NFAMS] = {
 	"scripting", "multi", "pubsub",
 };
 
-/* What the meson tests run (tools/meson.build passes no --families). */
-#define DT_DEFAULT_FAMILIES "strings,keys"
+/* What the meson tests run (tools/meson.build passes no --families):
+ * every family, minus the rows that still meet an open keyrail bug (each
+ * listed in docs/difftest.md, "Open divergences"). Remove a row from
+ * DT_DEFAULT_SKIP once its bug is fixed. DT_DEFAULT_SKIP applies only when
+ * neither --families, --commands nor --skip is given. */
+#define DT_DEFAULT_FAMILIES "all"
+#define DT_DEFAULT_SKIP                                                                  \
+	"zunion,zinter,zdiff,zunionstore,zinterstore,zdiffstore,zmpop,bzmpop,zrange,"    \
+	"zrangestore,evalsha,multi,watch,publish,pubsub"
 
 /* Row flags. */
 #define DT_TXN 0x1u /* every step is compared exactly and no reply is
@@ -5638,7 +5703,9 @@ static void usage(FILE *f)
 		"and 15 of both servers first, unless --no-flush: then the keyspace in\n"
 		"those DBs is compared first and the run goes on from the data there.\n"
 		"Enabled: the rows of --families plus the rows of --commands, minus\n"
-		"those of --skip; with neither, the families " DT_DEFAULT_FAMILIES ".\n"
+		"those of --skip; with neither, the families " DT_DEFAULT_FAMILIES "\n"
+		"minus, unless --skip is given (--skip none: nothing), the rows with\n"
+		"open keyrail bugs: " DT_DEFAULT_SKIP ".\n"
 		"families:");
 	for (int i = 0; i < DT_NFAMS; i++)
 		fprintf(f, "%s%s", i ? "," : " ", dt_fam_names[i]);
@@ -5998,8 +6065,13 @@ int main(int argc, char **argv)
 		fprintf(stderr, "difftest: addresses are HOST:PORT\n");
 		return 2;
 	}
-	if (t->families_arg == NULL && t->commands_arg == NULL)
+	if (t->families_arg == NULL && t->commands_arg == NULL) {
 		t->families_arg = DT_DEFAULT_FAMILIES;
+		if (t->skip_arg == NULL && DT_DEFAULT_SKIP[0])
+			t->skip_arg = DT_DEFAULT_SKIP;
+	}
+	if (t->skip_arg && strcmp(t->skip_arg, "none") == 0)
+		t->skip_arg = NULL;
 	if (t->families_arg && parse_families(t->families_arg) != 0)
 		return 2;
 	if (t->commands_arg && parse_commands(t->commands_arg) != 0)
@@ -6034,9 +6106,11 @@ int main(int argc, char **argv)
 	for (int i = 0; i < 2; i++)
 		if (connect_srv(&t->srv[i]) != 0)
 			return 2;
-	printf("difftest: seed %" PRIu64 ", %ld ops, %d keys, families %s, commands %s, A %s, B %s\n",
+	printf("difftest: seed %" PRIu64 ", %ld ops, %d keys, families %s, commands %s, skip %s, "
+	       "A %s, B %s\n",
 	       t->seed, t->ops, t->nkeys, t->families_arg ? t->families_arg : "-",
-	       t->commands_arg ? t->commands_arg : "-", t->srv[0].addr, t->srv[1].addr);
+	       t->commands_arg ? t->commands_arg : "-", t->skip_arg ? t->skip_arg : "-",
+	       t->srv[0].addr, t->srv[1].addr);
 	fflush(stdout);
 
 	/* Start both from the same empty DBs, or check they hold the same. */
@@ -6057,6 +6131,12 @@ int main(int argc, char **argv)
 		exec_select(t, 0);
 	}
 	t->curdb = 0;
+	/* Script caches outlive FLUSHDB: EVALSHA must start from empty ones. */
+	if (dt_fam_on(DT_FAM_SCRIPTING)) {
+		start_plain(t, "SCRIPT");
+		args_str(&t->args, "FLUSH");
+		dt_exec(t, DT_CMP_EXACT);
+	}
 
 	for (t->op_no = 1; t->op_no <= t->ops; t->op_no++) {
 		const struct dt_cmd *cmd = pick_cmd(t, total);
