@@ -730,6 +730,8 @@ bool txn_exec_continue(struct shard *sh, struct conn *c)
 		return true;   /* a command finishing at once resumed us: the
 				* loop below goes on by itself */
 	ms->running = true;
+	c->inflight++;   /* c stays allocated while the loop runs (a command
+			  * finishing at once may drop the last reference) */
 	while (ms->next < ms->n) {
 		struct mcmd *q = &ms->q[ms->next++];
 		c->barrier = false;
@@ -737,10 +739,12 @@ bool txn_exec_continue(struct shard *sh, struct conn *c)
 		route_run(sh, c, q->cmd, q->argc, q->argv, ms->discard);
 		if (c->barrier) {
 			ms->running = false;
+			c->inflight--;
 			return true;   /* a coordinator runs; it resumes us */
 		}
 	}
 	ms->running = false;
+	c->inflight--;
 	struct txn *t = c->txn_exec;
 	c->txn_exec = NULL;
 	txn_release(sh, t);

@@ -797,6 +797,10 @@ static void gather_wait(struct shard *sh, struct fanout *fo, int64_t deadline, b
 	free(av);
 	free(idx);
 	fo->c->blk_shard = -2;
+	if (fo->c->read_off) {   /* blocked: keep reading to see it leave */
+		fo->c->read_off = false;
+		dp_set_interest(sh->port, fo->c->fd, !fo->c->eof, fo->c->want_write);
+	}
 	fanout_arm(sh, fo);
 }
 
@@ -845,10 +849,8 @@ static void gather_wait_part(struct shard *sh, struct fanout *fo, unsigned part)
 		for (unsigned d = 0; d < g_nshards; d++) {
 			struct shard_msg *m = shard_msg_new(sh, ub, 3, av);
 			m->noreply = true;
-			if (d == sh->id) {
-				shard_exec_msg(sh, m);
-				continue;
-			}
+			/* The local one too goes by the ring: our own waiter
+			 * part travels there and must be parked first. */
 			shard_send(sh, d, m);
 		}
 	}
