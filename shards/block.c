@@ -96,7 +96,7 @@ int arg_timeout(struct cmd_ctx *ctx, const struct resp_arg *a, int64_t *deadline
 	return 0;
 }
 
-static void reply_null(struct rbuf *out, int proto, bool null_array)
+void block_reply_null(struct rbuf *out, int proto, bool null_array)
 {
 	if (proto >= 3)
 		rbuf_append(out, "_\r\n", 3);
@@ -109,7 +109,7 @@ static void reply_null(struct rbuf *out, int proto, bool null_array)
 void cmd_block(struct cmd_ctx *ctx, int64_t deadline_ms, bool null_array)
 {
 	if (!ctx->may_block) {
-		reply_null(ctx->out, ctx->proto, null_array);
+		block_reply_null(ctx->out, ctx->proto, null_array);
 		return;
 	}
 	ctx->blocked = true;
@@ -301,26 +301,8 @@ void block_park(struct shard *sh, struct cmd_ctx *ctx, struct conn *c, struct pe
 		q += ctx->argv[i].len;
 	}
 	/* The keys it waits on. */
-	int buf[64], *idx = buf, n;
-	if (b->cmd->keys_fn) {
-		n = b->cmd->keys_fn(b->argc, b->argv, buf, 64);
-		if (n > 64) {
-			idx = malloc(sizeof(int) * (size_t)n);
-			if (!idx)
-				abort();
-			n = b->cmd->keys_fn(b->argc, b->argv, idx, n);
-		}
-	} else {
-		int first, last, step;
-		n = cmd_key_range(b->cmd, b->argc, &first, &last, &step);
-		if (n > 64) {
-			idx = malloc(sizeof(int) * (size_t)n);
-			if (!idx)
-				abort();
-		}
-		for (int k = 0; k < n; k++)
-			idx[k] = first + k * step;
-	}
+	int buf[64], *idx;
+	int n = cmd_key_indexes(b->cmd, b->argc, b->argv, buf, 64, &idx);
 	if (n < 0)
 		n = 0;
 	b->keys = calloc((size_t)(n ? n : 1), sizeof(*b->keys));
@@ -451,7 +433,7 @@ int64_t block_timeouts(struct shard *sh)
 		struct blocked *nx = b->next;
 		if (b->deadline && b->deadline <= sh->now_ms) {
 			struct rbuf out = {0};
-			reply_null(&out, b->proto, b->null_array);
+			block_reply_null(&out, b->proto, b->null_array);
 			blocked_answer(sh, b, &out);
 			blocked_free(sh, bs, b);
 		} else if (b->deadline && (!next || b->deadline < next)) {
@@ -509,7 +491,7 @@ int block_unblock(struct shard *sh, uint64_t cid, bool error)
 			if (error)
 				resp_add_error(&out, "UNBLOCKED client unblocked via CLIENT UNBLOCK");
 			else
-				reply_null(&out, b->proto, b->null_array);
+				block_reply_null(&out, b->proto, b->null_array);
 			blocked_answer(sh, b, &out);
 			blocked_free(sh, bs, b);
 		}

@@ -133,6 +133,13 @@ struct cmd_def {
  * (inclusive). Returns how many (0 if the command has no keys). */
 int cmd_key_range(const struct cmd_def *cmd, int argc, int *first, int *last, int *step);
 
+/* The argument indexes of a request's keys: from cmd->keys_fn, else the
+ * legacy range. Returns how many (-1: keys_fn found the request malformed);
+ * *idx is buf when they fit in nbuf, else a malloc'd array the caller
+ * frees (free it when *idx != buf). */
+int cmd_key_indexes(const struct cmd_def *cmd, int argc, const struct resp_arg *argv,
+		    int *buf, int nbuf, int **idx);
+
 /* Lookup by name (case-insensitive), NULL if unknown. */
 const struct cmd_def *cmd_lookup(const char *name, size_t len);
 /* Subcommand lookup in parent->subs, NULL if unknown. */

@@ -100,6 +100,32 @@ int cmd_key_range(const struct cmd_def *cmd, int argc, int *first, int *last, in
 	return (*last - *first) / *step + 1;
 }
 
+int cmd_key_indexes(const struct cmd_def *cmd, int argc, const struct resp_arg *argv,
+		    int *buf, int nbuf, int **idx)
+{
+	*idx = buf;
+	if (cmd->keys_fn) {
+		int n = cmd->keys_fn(argc, argv, buf, nbuf);
+		if (n > nbuf) {
+			*idx = malloc(sizeof(int) * (size_t)n);
+			if (!*idx)
+				abort();
+			n = cmd->keys_fn(argc, argv, *idx, n);
+		}
+		return n;
+	}
+	int first, last, step;
+	int nk = cmd_key_range(cmd, argc, &first, &last, &step);
+	if (nk > nbuf) {
+		*idx = malloc(sizeof(int) * (size_t)nk);
+		if (!*idx)
+			abort();
+	}
+	for (int k = 0; k < nk; k++)
+		(*idx)[k] = first + k * step;
+	return nk;
+}
+
 struct ks_entry *cmd_lookup_read(struct cmd_ctx *ctx, const struct resp_arg *key)
 {
 	struct ks_entry *e = ks_find(ctx->db, key->p, key->len, ctx->now_ms);

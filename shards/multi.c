@@ -218,29 +218,12 @@ void txn_post_write(struct shard *sh, const struct cmd_ctx *ctx)
 		return;
 	if (ctx->scratch)
 		return;   /* gathered copies: the write-back signals the owners */
-	const struct cmd_def *cmd = ctx->cmd;
-	if (cmd->keys_fn) {
-		int buf[64];
-		int n = cmd->keys_fn(ctx->argc, ctx->argv, buf, 64);
-		int *idx = buf;
-		if (n > 64) {
-			idx = malloc(sizeof(int) * (size_t)n);
-			if (!idx)
-				abort();
-			n = cmd->keys_fn(ctx->argc, ctx->argv, idx, n);
-		}
-		for (int k = 0; k < n; k++)
-			txn_signal_key(sh, ctx->dbid, ctx->argv[idx[k]].p, ctx->argv[idx[k]].len);
-		if (idx != buf)
-			free(idx);
-		return;
-	}
-	int first, last, step;
-	int n = cmd_key_range(cmd, ctx->argc, &first, &last, &step);
-	for (int k = 0; k < n; k++) {
-		const struct resp_arg *a = &ctx->argv[first + k * step];
-		txn_signal_key(sh, ctx->dbid, a->p, a->len);
-	}
+	int buf[64], *idx;
+	int n = cmd_key_indexes(ctx->cmd, ctx->argc, ctx->argv, buf, 64, &idx);
+	for (int k = 0; k < n; k++)
+		txn_signal_key(sh, ctx->dbid, ctx->argv[idx[k]].p, ctx->argv[idx[k]].len);
+	if (idx != buf)
+		free(idx);
 }
 
 /* __watch <client-id> key...: register on this shard. */
@@ -758,12 +741,8 @@ static void exec_locked(struct shard *sh, struct txn *t)
 	struct multi_state *ms = c->mstate;
 	c->inflight--;
 	if (t->watch_dirty) {
-		if (ms->discard)
-			;
-		else if (c->proto >= 3)
-			rbuf_append(conn_reply_buf(c), "_\r\n", 3);
-		else
-			rbuf_append(conn_reply_buf(c), "*-1\r\n", 5);
+		if (!ms->discard)
+			block_reply_null(conn_reply_buf(c), c->proto, true);
 		txn_release(sh, t);
 		exec_end(sh, c);
 		conn_resume(sh, c);

@@ -28,42 +28,11 @@ void route_exec(struct shard *sh, struct cmd_ctx *ctx)
 	}
 }
 
-/* The key argument indexes of a request: from the command's keys_fn, else
- * its legacy range. Returns the count (-1: malformed, run locally); idx
- * points to buf, or to a malloc'd array the caller frees if != buf. */
-static int route_keys(const struct cmd_def *cmd, int argc, const struct resp_arg *argv,
-		      int *buf, int nbuf, int **idx)
-{
-	*idx = buf;
-	if (cmd->keys_fn) {
-		int n = cmd->keys_fn(argc, argv, buf, nbuf);
-		if (n > nbuf) {
-			*idx = malloc(sizeof(int) * (size_t)n);
-			if (!*idx)
-				abort();
-			n = cmd->keys_fn(argc, argv, *idx, n);
-		}
-		return n;
-	}
-	if (cmd->first_key <= 0)
-		return 0;
-	int first, last, step;
-	int nk = cmd_key_range(cmd, argc, &first, &last, &step);
-	if (nk > nbuf) {
-		*idx = malloc(sizeof(int) * (size_t)nk);
-		if (!*idx)
-			abort();
-	}
-	for (int k = 0; k < nk; k++)
-		(*idx)[k] = first + k * step;
-	return nk;
-}
-
 uint64_t route_key_mask(const struct cmd_def *cmd, int argc, const struct resp_arg *argv,
 			int *nkeys)
 {
 	int buf[64], *idx;
-	int nk = route_keys(cmd, argc, argv, buf, 64, &idx);
+	int nk = cmd_key_indexes(cmd, argc, argv, buf, 64, &idx);
 	uint64_t mask = 0;
 	for (int k = 0; k < nk; k++)
 		mask |= 1ull << shard_of_key(argv[idx[k]].p, argv[idx[k]].len);
@@ -305,7 +274,7 @@ void route_run(struct shard *sh, struct conn *c, const struct cmd_def *cmd,
 		   (cmd->first_key > 0 || cmd->keys_fn)) {
 		/* (With one shard every key is here: nothing to find out.) */
 		int buf[64], *idx;
-		int nk = route_keys(cmd, argc, argv, buf, 64, &idx);
+		int nk = cmd_key_indexes(cmd, argc, argv, buf, 64, &idx);
 		/* A key/value list with a missing value (MSET k1 v1 k2) is not
 		 * split: it runs on the first key's shard, which replies the
 		 * arity error. */

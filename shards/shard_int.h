@@ -398,6 +398,9 @@ bool block_counted(const struct cmd_def *cmd, int argc, const struct resp_arg *a
  * out. Local: the reply goes to pend p of c; remote: into m, sent back. */
 void block_park(struct shard *sh, struct cmd_ctx *ctx, struct conn *c, struct pend *p,
 		struct shard_msg *m);
+/* A timed-out blocking command's reply: RESP3 _, else *-1 (null_array)
+ * or $-1. Also EXEC's reply when a WATCH failed. */
+void block_reply_null(struct rbuf *out, int proto, bool null_array);
 /* Serve blocked clients whose keys were written (not inside a transaction). */
 void block_serve(struct shard *sh);
 /* Expire timed-out blocked clients; the earliest deadline left (0: none). */

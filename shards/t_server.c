@@ -1206,36 +1206,23 @@ void cmd_command_getkeys(struct cmd_ctx *ctx)
 		resp_add_error(ctx->out, "ERR Invalid number of arguments specified for command");
 		return;
 	}
-	if (c->keys_fn) {
-		int buf[64], *idx = buf;
-		int n = c->keys_fn(argc, argv, buf, 64);
-		if (n > 64) {
-			idx = malloc(sizeof(int) * (size_t)n);
-			if (!idx)
-				abort();
-			n = c->keys_fn(argc, argv, idx, n);
-		}
-		if (n < 0)
-			resp_add_error(ctx->out, "ERR Invalid arguments specified for command");
-		else if (n == 0)
-			resp_add_error(ctx->out, "ERR The command has no key arguments");
-		else {
-			resp_add_array(ctx->out, n);
-			for (int k = 0; k < n; k++)
-				resp_add_bulk(ctx->out, argv[idx[k]].p, argv[idx[k]].len);
-		}
-		if (idx != buf)
-			free(idx);
-		return;
-	}
-	if (c->first_key <= 0) {
+	if (!c->keys_fn && c->first_key <= 0) {
 		resp_add_error(ctx->out, "ERR The command has no key arguments");
 		return;
 	}
-	int first, last, step;
-	resp_add_array(ctx->out, cmd_key_range(c, argc, &first, &last, &step));
-	for (int i = first; i <= last; i += step)
-		resp_add_bulk(ctx->out, argv[i].p, argv[i].len);
+	int buf[64], *idx;
+	int n = cmd_key_indexes(c, argc, argv, buf, 64, &idx);
+	if (n < 0) {
+		resp_add_error(ctx->out, "ERR Invalid arguments specified for command");
+	} else if (n == 0 && c->keys_fn) {
+		resp_add_error(ctx->out, "ERR The command has no key arguments");
+	} else {
+		resp_add_array(ctx->out, n);
+		for (int k = 0; k < n; k++)
+			resp_add_bulk(ctx->out, argv[idx[k]].p, argv[idx[k]].len);
+	}
+	if (idx != buf)
+		free(idx);
 }
 
 void cmd_command_help(struct cmd_ctx *ctx)

@@ -652,29 +652,15 @@ void xshard_msetnx(struct cmd_ctx *ctx) { cross_msetnx(ctx); }
  *            deleted. */
 static int gather_keys(const struct fanout *fo, int **idx)
 {
-	int buf[64];
-	int *out = NULL;
-	const struct cmd_def *cmd = fo->ctx.cmd;
-	int n;
-	if (cmd->keys_fn) {
-		n = cmd->keys_fn(fo->ctx.argc, fo->argv, buf, 64);
-		if (n < 0)
-			n = 0;
+	int buf[64], *out;
+	int n = cmd_key_indexes(fo->ctx.cmd, fo->ctx.argc, fo->argv, buf, 64, &out);
+	if (n < 0)
+		n = 0;
+	if (out == buf) {   /* the caller frees what it gets */
 		out = malloc(sizeof(int) * (size_t)(n ? n : 1));
 		if (!out)
 			abort();
-		if (n > 64)
-			n = cmd->keys_fn(fo->ctx.argc, fo->argv, out, n);
-		else
-			memcpy(out, buf, sizeof(int) * (size_t)n);
-	} else {
-		int first, last, step;
-		n = cmd_key_range(cmd, fo->ctx.argc, &first, &last, &step);
-		out = malloc(sizeof(int) * (size_t)(n ? n : 1));
-		if (!out)
-			abort();
-		for (int k = 0; k < n; k++)
-			out[k] = first + k * step;
+		memcpy(out, buf, sizeof(int) * (size_t)n);
 	}
 	/* Each distinct key once. */
 	int m = 0;
@@ -821,10 +807,8 @@ static void gather_waited(struct shard *sh, struct fanout *fo)
 		struct rbuf out = {0};
 		if (err)
 			rbuf_append(&out, err->data, err->len);
-		else if (fo->ctx.proto >= 3)
-			rbuf_append(&out, "_\r\n", 3);
 		else
-			rbuf_append(&out, fo->stage ? "*-1\r\n" : "$-1\r\n", 5);
+			block_reply_null(&out, fo->ctx.proto, fo->stage & 1);
 		fanout_finish(sh, fo, &out);
 		return;
 	}
