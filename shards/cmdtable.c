@@ -71,6 +71,12 @@ cmd_cross_fn xshard_gather;
 #if __has_include("shards/tab_multi.h")
 #include "shards/tab_multi.h"
 #endif
+#if __has_include("shards/tab_dump.h")
+#include "shards/tab_dump.h"
+#endif
+#if __has_include("shards/tab_debug.h")
+#include "shards/tab_debug.h"
+#endif
 #undef TAB_DECL
 
 static const struct cmd_def object_subs[] = {
@@ -154,6 +160,13 @@ static const struct cmd_def debug_subs[] = {
 	  "Shows low-level information about a key.", .merge = MERGE_NONE),
 	C("debug|help", 2, A | CMD_PROTECTED | CMD_NOKEYS_ANY, K0, cmd_debug_help, "server", "1.0.0",
 	  "Returns helpful text about the different subcommands.", .merge = MERGE_NONE),
+/* More DEBUG subcommands (DIGEST, DIGEST-VALUE, ...): their rows come from
+ * a fragment included with TAB_DEBUG_ROWS defined. */
+#if __has_include("shards/tab_debug.h")
+#define TAB_DEBUG_ROWS
+#include "shards/tab_debug.h"
+#undef TAB_DEBUG_ROWS
+#endif
 	{ .name = NULL },
 };
 
@@ -277,6 +290,9 @@ static const struct cmd_def table[] = {
 #endif
 #if __has_include("shards/tab_multi.h")
 #include "shards/tab_multi.h"
+#endif
+#if __has_include("shards/tab_dump.h")
+#include "shards/tab_dump.h"
 #endif
 };
 
