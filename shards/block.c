@@ -39,6 +39,11 @@ struct blocked {
 	int nkeys;
 	struct bkey **keys;
 	bool counted;                     /* one client (INFO blocked_clients) */
+	/* A cross-shard waiter (__bwait) whose client was woken and is
+	 * re-running its command under locks: it keeps its places in the key
+	 * FIFOs, and nobody behind it is served, until its client is done
+	 * (block_done) or blocks again (its new waiter takes these places). */
+	bool hold;
 };
 
 struct bwait {
@@ -62,7 +67,7 @@ struct block_shard {
 	uint64_t mask, nkeys;
 	struct blocked *all;
 	uint64_t nblocked, ncounted;
-	struct bkey *ready;
+	struct bkey *ready, *ready_tail;  /* FIFO: keys in the order written */
 	int64_t next_deadline;            /* 0: none */
 };
 
@@ -308,6 +313,7 @@ void block_park(struct shard *sh, struct cmd_ctx *ctx, struct conn *c, struct pe
 	b->keys = calloc((size_t)(n ? n : 1), sizeof(*b->keys));
 	if (!b->keys)
 		abort();
+	bool bwait = xshard_is_bwait(b->cmd);
 	for (int k = 0; k < n; k++) {
 		struct bkey *key = bkey_get(bs, b->dbid, &b->argv[idx[k]]);
 		bool dup = false;
@@ -316,7 +322,17 @@ void block_park(struct shard *sh, struct cmd_ctx *ctx, struct conn *c, struct pe
 		if (dup)
 			continue;
 		b->keys[b->nkeys++] = key;
-		struct bwait *w = malloc(sizeof(*w));
+		/* A client blocking again after a wake-up that served it
+		 * nothing keeps the place its marker held. */
+		struct bwait *w = NULL;
+		if (bwait)
+			for (w = key->head; w && !(w->b->hold && w->b->cid == b->cid); w = w->next)
+				;
+		if (w) {
+			w->b = b;
+			continue;
+		}
+		w = malloc(sizeof(*w));
 		if (!w)
 			abort();
 		w->b = b;
@@ -329,6 +345,13 @@ void block_park(struct shard *sh, struct cmd_ctx *ctx, struct conn *c, struct pe
 	}
 	if (idx != buf)
 		free(idx);
+	if (bwait) {   /* markers whose places were all taken over */
+		for (struct blocked *o = bs->all, *nx; o; o = nx) {
+			nx = o->next;
+			if (o->hold && o->cid == b->cid)
+				blocked_free(sh, bs, o);
+		}
+	}
 	b->next = bs->all;
 	if (bs->all)
 		bs->all->prev = b;
@@ -342,17 +365,27 @@ void block_park(struct shard *sh, struct cmd_ctx *ctx, struct conn *c, struct pe
 		bs->next_deadline = b->deadline;
 }
 
+static void bkey_make_ready(struct block_shard *bs, struct bkey *k)
+{
+	if (k->ready || !k->head)
+		return;
+	k->ready = true;
+	k->ready_next = NULL;
+	if (bs->ready_tail)
+		bs->ready_tail->ready_next = k;
+	else
+		bs->ready = k;
+	bs->ready_tail = k;
+}
+
 void block_on_key(struct shard *sh, int dbid, const void *key, size_t len)
 {
 	struct block_shard *bs = sh->blocking;
 	if (!bs || !bs->nblocked)
 		return;
 	struct bkey *k = bkey_find(bs, dbid, key, len, bkey_hash(dbid, key, len));
-	if (!k || k->ready || !k->head)
-		return;
-	k->ready = true;
-	k->ready_next = bs->ready;
-	bs->ready = k;
+	if (k)
+		bkey_make_ready(bs, k);
 }
 
 void block_on_db(struct shard *sh, int dbid)
@@ -362,24 +395,81 @@ void block_on_db(struct shard *sh, int dbid)
 		return;
 	for (uint64_t i = 0; i <= bs->mask; i++)
 		for (struct bkey *k = bs->b[i]; k; k = k->next)
-			if (k->db == dbid && !k->ready && k->head) {
-				k->ready = true;
-				k->ready_next = bs->ready;
-				bs->ready = k;
-			}
+			if (k->db == dbid)
+				bkey_make_ready(bs, k);
 }
 
-/* Try b again. true if it was answered (and freed). */
-static bool blocked_try(struct shard *sh, struct block_shard *bs, struct blocked *b)
+/* b's request narrowed to the one key k that became ready: as Redis, a
+ * client blocked on several keys is served from the key whose write woke
+ * it, so an older client blocked on that key alone is not overtaken. The
+ * keys of the commands with several sources are one run of arguments
+ * (BLMPOP and BZMPOP count them in the argument before). NULL when b is
+ * not narrowed (one key, or one source: BLMOVE, BRPOPLPUSH). */
+static struct resp_arg *blocked_narrow(const struct blocked *b, const struct bkey *k, int *argc)
+{
+	static const char *const multi_source[] = { "blpop", "brpop", "bzpopmin", "bzpopmax",
+						    "blmpop", "bzmpop" };
+	bool narrowable = false;
+	for (size_t i = 0; i < sizeof(multi_source) / sizeof(multi_source[0]); i++)
+		narrowable |= !strcmp(b->cmd->name, multi_source[i]);
+	if (b->nkeys < 2 || !narrowable)
+		return NULL;
+	int buf[64], *idx;
+	int n = cmd_key_indexes(b->cmd, b->argc, b->argv, buf, 64, &idx);
+	int first = idx[0], last = idx[n - 1];
+	if (idx != buf)
+		free(idx);
+	struct resp_arg *av = malloc(sizeof(*av) * (size_t)b->argc);
+	if (!av)
+		abort();
+	int m = 0;
+	for (int i = 0; i < first; i++)
+		av[m++] = b->argv[i];
+	av[m++] = (struct resp_arg){ k->key, k->klen };
+	for (int i = last + 1; i < b->argc; i++)
+		av[m++] = b->argv[i];
+	if (!strcmp(b->cmd->name, "blmpop") || !strcmp(b->cmd->name, "bzmpop"))
+		av[first - 1] = (struct resp_arg){ "1", 1 };
+	*argc = m;
+	return av;
+}
+
+/* A cross-shard waiter just answered "woke": keep its places as a marker. */
+static void blocked_hold(struct shard *sh, struct block_shard *bs, struct blocked *b,
+			 struct rbuf *out)
+{
+	blocked_answer(sh, b, out);
+	b->m = NULL;
+	b->hold = true;
+	b->deadline = 0;
+	bs->ncounted -= b->counted;
+	b->counted = false;
+	STAT_SET(sh->stats.blocked, bs->ncounted);
+}
+
+/* Remove a marker; its keys get a try for whoever waits behind it. */
+static void marker_free(struct shard *sh, struct block_shard *bs, struct blocked *b)
+{
+	for (int i = 0; i < b->nkeys; i++)
+		bkey_make_ready(bs, b->keys[i]);
+	blocked_free(sh, bs, b);
+}
+
+/* Try b again for ready key k. true if it was answered (freed, or kept
+ * as a marker). */
+static bool blocked_try(struct shard *sh, struct block_shard *bs, struct blocked *b,
+			const struct bkey *k)
 {
 	struct rbuf out = {0};
+	int argc = b->argc;
+	struct resp_arg *narrow = blocked_narrow(b, k, &argc);
 	struct cmd_ctx ctx = {
 		.sh = sh,
 		.c = b->c,
 		.out = &out,
 		.cmd = b->cmd,
-		.argc = b->argc,
-		.argv = b->argv,
+		.argc = argc,
+		.argv = narrow ? narrow : b->argv,
 		.db = &sh->ks->db[b->dbid],
 		.dbid = b->dbid,
 		.proto = b->proto,
@@ -387,11 +477,16 @@ static bool blocked_try(struct shard *sh, struct block_shard *bs, struct blocked
 		.may_block = true,
 	};
 	route_exec(sh, &ctx);
+	free(narrow);
 	if (ctx.blocked || (out.len > 10 && memcmp(out.data, "-WRONGTYPE", 10) == 0)) {
 		/* Still nothing for it (or the key holds another type now: as in
 		 * Redis, it keeps waiting). */
 		rbuf_free(&out);
 		return false;
+	}
+	if (xshard_is_bwait(b->cmd)) {
+		blocked_hold(sh, bs, b, &out);
+		return true;
 	}
 	blocked_answer(sh, b, &out);
 	blocked_free(sh, bs, b);
@@ -406,14 +501,16 @@ void block_serve(struct shard *sh)
 	while (bs->ready && !sh->lock_owner) {
 		struct bkey *k = bs->ready;
 		bs->ready = k->ready_next;
+		if (!bs->ready)
+			bs->ready_tail = NULL;
 		/* k->ready stays set while we walk it: that keeps k allocated
 		 * and stops writes made by the served commands from queueing it
 		 * twice. Oldest first; after each one served, start over (the
 		 * list changed). Each pass either serves one or ends. */
 		struct bwait *w = k->head;
-		while (w) {
+		while (w && !w->b->hold) {   /* nobody overtakes a marker */
 			struct bwait *nx = w->next;
-			w = blocked_try(sh, bs, w->b) ? k->head : nx;
+			w = blocked_try(sh, bs, w->b, k) ? k->head : nx;
 		}
 		k->ready = false;
 		bkey_maybe_free(bs, k);
@@ -457,20 +554,18 @@ void block_conn_gone(struct shard *sh, struct conn *c)
 			break;
 		}
 	}
-	if (c->blk_shard == -2 || (c->blk_shard >= 0 && (unsigned)c->blk_shard != sh->id)) {
-		/* Blocked on another shard (-2: on several): have them drop
-		 * the request (an answer already on the way is discarded). */
+	if (c->xblk) {
+		xshard_unblock(sh, c->xblk, false);
+	} else if (c->blk_shard >= 0 && (unsigned)c->blk_shard != sh->id) {
+		/* Blocked on another shard: have it drop the request (an
+		 * answer already on the way is discarded). */
 		char idbuf[24];
 		size_t idlen = ks_ll2str(idbuf, (long long)c->id);
 		struct resp_arg av[3] = { { "client", 6 }, { "unblock", 7 }, { idbuf, idlen } };
 		const struct cmd_def *ub = cmd_lookup_sub(cmd_lookup("client", 6), "unblock", 7);
-		for (unsigned d = 0; d < g_nshards; d++) {
-			if (c->blk_shard >= 0 && d != (unsigned)c->blk_shard)
-				continue;
-			struct shard_msg *m = shard_msg_new(sh, ub, 3, av);
-			m->noreply = true;
-			shard_send(sh, d, m);
-		}
+		struct shard_msg *m = shard_msg_new(sh, ub, 3, av);
+		m->noreply = true;
+		shard_send(sh, (unsigned)c->blk_shard, m);
 	}
 }
 
@@ -483,9 +578,9 @@ int block_unblock(struct shard *sh, uint64_t cid, bool error)
 	struct blocked *b = bs->all;
 	while (b) {
 		struct blocked *nx = b->next;
-		if (b->cid == cid) {
-			/* A client waiting on several shards has a request on
-			 * each; one of them counts it. */
+		/* A client waiting on several shards is unblocked by its own
+		 * shard, which alone knows whether it was served. */
+		if (b->cid == cid && !b->hold && !xshard_is_bwait(b->cmd)) {
 			counted += b->counted;
 			struct rbuf out = {0};
 			if (error)
@@ -498,4 +593,45 @@ int block_unblock(struct shard *sh, uint64_t cid, bool error)
 		b = nx;
 	}
 	return counted;
+}
+
+void block_hold(struct shard *sh, uint64_t cid)
+{
+	struct block_shard *bs = sh->blocking;
+	for (struct blocked *b = bs ? bs->all : NULL, *nx; b; b = nx) {
+		nx = b->next;
+		if (b->cid == cid && !b->hold && xshard_is_bwait(b->cmd)) {
+			struct rbuf out = {0};
+			resp_add_simple(&out, "HELD");
+			blocked_hold(sh, bs, b, &out);
+		}
+	}
+}
+
+void block_cancel(struct shard *sh, uint64_t cid)
+{
+	struct block_shard *bs = sh->blocking;
+	for (struct blocked *b = bs ? bs->all : NULL, *nx; b; b = nx) {
+		nx = b->next;
+		if (b->cid != cid)
+			continue;
+		if (b->hold) {
+			marker_free(sh, bs, b);
+		} else if (xshard_is_bwait(b->cmd)) {
+			struct rbuf out = {0};
+			block_reply_null(&out, b->proto, b->null_array);
+			blocked_answer(sh, b, &out);
+			blocked_free(sh, bs, b);
+		}
+	}
+}
+
+void block_done(struct shard *sh, uint64_t cid)
+{
+	struct block_shard *bs = sh->blocking;
+	for (struct blocked *b = bs ? bs->all : NULL, *nx; b; b = nx) {
+		nx = b->next;
+		if (b->cid == cid && b->hold)
+			marker_free(sh, bs, b);
+	}
 }

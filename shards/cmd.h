@@ -121,6 +121,11 @@ struct cmd_def {
 	cmd_cross_fn *cross_fn;
 	cmd_route_fn *route_fn;
 	cmd_keys_fn *keys_fn;        /* overrides the legacy spec for routing */
+	/* Which keys a write changes, as Redis's key specs mark them (RW/OW
+	 * versus RO): 0 every key, 1 only the first (SUNIONSTORE dst src...),
+	 * -1 only the last (COPY src dst, SORT key ... STORE dst). WATCH and
+	 * blocked clients are signalled, and a gather writes back, only those. */
+	int8_t wkeys;
 	const char *acl;             /* "@write @string @slow" */
 	const char *group;           /* COMMAND DOCS group: "string", "generic" ... */
 	const char *since;
@@ -139,6 +144,9 @@ int cmd_key_range(const struct cmd_def *cmd, int argc, int *first, int *last, in
  * frees (free it when *idx != buf). */
 int cmd_key_indexes(const struct cmd_def *cmd, int argc, const struct resp_arg *argv,
 		    int *buf, int nbuf, int **idx);
+/* The same, narrowed to the keys a write changes (cmd->wkeys). */
+int cmd_write_key_indexes(const struct cmd_def *cmd, int argc, const struct resp_arg *argv,
+			  int *buf, int nbuf, int **idx);
 
 /* Lookup by name (case-insensitive), NULL if unknown. */
 const struct cmd_def *cmd_lookup(const char *name, size_t len);

@@ -232,7 +232,7 @@ static const struct cmd_def table[] = {
 	C("persist", 2, W | F, K1, cmd_persist, "generic", "2.2.0", "Removes the expiration time of a key.", .merge = MERGE_NONE),
 	C("rename", 3, W, KEYS(1, 2, 1), cmd_rename, "generic", "1.0.0", "Renames a key and overwrites the destination.", .cross_fn = xshard_rename),
 	C("renamenx", 3, W | F, KEYS(1, 2, 1), cmd_renamenx, "generic", "1.0.0", "Renames a key only when the target key name doesn't exist.", .cross_fn = xshard_renamenx),
-	C("copy", -3, W | D, KEYS(1, 2, 1), cmd_copy, "generic", "6.2.0", "Copies the value of a key to a new key.", .cross_fn = xshard_copy),
+	C("copy", -3, W | D, KEYS(1, 2, 1), cmd_copy, "generic", "6.2.0", "Copies the value of a key to a new key.", .cross_fn = xshard_copy, .wkeys = -1),
 	C("keys", 2, R | CMD_BCAST, K0, cmd_keys, "generic", "1.0.0", "Returns all key names that match a pattern.", .merge = MERGE_CONCAT),
 	C("scan", -2, R, K0, cmd_scan, "generic", "2.8.0", "Iterates over the key names in the database.", .route_fn = cmd_scan_route),
 	C("randomkey", 1, R | CMD_BCAST, K0, cmd_randomkey, "generic", "1.0.0", "Returns a random key name from the database.", .merge = MERGE_CUSTOM, .merge_fn = merge_randomkey),

@@ -126,6 +126,17 @@ int cmd_key_indexes(const struct cmd_def *cmd, int argc, const struct resp_arg *
 	return nk;
 }
 
+int cmd_write_key_indexes(const struct cmd_def *cmd, int argc, const struct resp_arg *argv,
+			  int *buf, int nbuf, int **idx)
+{
+	int n = cmd_key_indexes(cmd, argc, argv, buf, nbuf, idx);
+	if (n <= 1 || cmd->wkeys == 0)
+		return n;
+	if (cmd->wkeys < 0)
+		(*idx)[0] = (*idx)[n - 1];
+	return 1;
+}
+
 struct ks_entry *cmd_lookup_read(struct cmd_ctx *ctx, const struct resp_arg *key)
 {
 	struct ks_entry *e = ks_find(ctx->db, key->p, key->len, ctx->now_ms);

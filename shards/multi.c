@@ -219,7 +219,7 @@ void txn_post_write(struct shard *sh, const struct cmd_ctx *ctx)
 	if (ctx->scratch)
 		return;   /* gathered copies: the write-back signals the owners */
 	int buf[64], *idx;
-	int n = cmd_key_indexes(ctx->cmd, ctx->argc, ctx->argv, buf, 64, &idx);
+	int n = cmd_write_key_indexes(ctx->cmd, ctx->argc, ctx->argv, buf, 64, &idx);
 	for (int k = 0; k < n; k++)
 		txn_signal_key(sh, ctx->dbid, ctx->argv[idx[k]].p, ctx->argv[idx[k]].len);
 	if (idx != buf)

@@ -92,6 +92,8 @@ struct conn {
 					 * bypass the locks it holds */
 	bool gated;                     /* waits for this shard's lock to go */
 	int blk_shard;                  /* blocked: on this shard, -2 on several, -1 not */
+	struct fanout *xblk;            /* its blocking command waiting on several
+					 * shards (xshard.c), until it finishes */
 	struct conn *gated_next;
 	char peer[64];                  /* "ip:port" — immutable after accept */
 	char local[64];
@@ -315,6 +317,12 @@ struct fanout {
 	struct txn *txn;              /* locks its messages bypass */
 	struct rbuf saved;            /* gather: the reply, kept during write-back */
 	bool owns_txn;                /* release txn when finished */
+	/* Cross-shard blocking: markers may hold places (send __bdone when
+	 * finished); 1/2 unblocked (reply null / -UNBLOCKED); this run is a
+	 * blocked command's retry (a client gone is not served). */
+	bool held;
+	uint8_t unblock;
+	bool rerun;
 	long long aux;                /* coordinators' argument (RENAME/COPY: db) */
 };
 struct fanout *fanout_new(struct shard *sh, struct conn *c, struct cmd_ctx *ctx,
@@ -409,6 +417,19 @@ int64_t block_timeouts(struct shard *sh);
 void block_conn_gone(struct shard *sh, struct conn *c);
 /* CLIENT UNBLOCK on this shard: 1 if client cid was blocked here. */
 int block_unblock(struct shard *sh, uint64_t cid, bool error);
+/* Cross-shard waits (xshard.c drives them; see the protocol there), for
+ * the waiters of client cid on this shard: turn them into markers that
+ * keep their places (answering "+HELD"); drop waiters and markers
+ * (answering waiters with the null); drop the markers. */
+void block_hold(struct shard *sh, uint64_t cid);
+void block_cancel(struct shard *sh, uint64_t cid);
+void block_done(struct shard *sh, uint64_t cid);
+/* xshard.c: is cmd the internal cross-shard waiter (__bwait)? */
+bool xshard_is_bwait(const struct cmd_def *cmd);
+/* CLIENT UNBLOCK (or a close) of a client whose blocking command waits on
+ * several shards, on the client's shard: 1 if it was still waiting (it
+ * will get the null, or -UNBLOCKED with error), 0 if already served. */
+int xshard_unblock(struct shard *sh, struct fanout *fo, bool error);
 
 
 /* t_server.c */

@@ -410,7 +410,13 @@ void cmd_client_unblock(struct cmd_ctx *ctx)
 			return;
 		}
 	}
-	resp_add_int(ctx->out, block_unblock(ctx->sh, (uint64_t)id, error));
+	int n = block_unblock(ctx->sh, (uint64_t)id, error);
+	/* A client waiting on several shards is decided on its own shard. */
+	if (id > 0 && (unsigned long long)id % g_nshards == ctx->sh->id)
+		for (struct conn *c = ctx->sh->conns; c; c = c->next)
+			if (c->id == (uint64_t)id && c->xblk)
+				n += xshard_unblock(ctx->sh, c->xblk, error);
+	resp_add_int(ctx->out, n);
 }
 
 void cmd_client_kill(struct cmd_ctx *ctx)

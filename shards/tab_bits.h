@@ -24,7 +24,7 @@ cmd_fn cmd_setbit, cmd_getbit, cmd_bitcount, cmd_bitpos, cmd_bitop, cmd_bitfield
 	  "Finds the first set (1) or clear (0) bit in a string.", .merge = MERGE_NONE),
 	C("bitop", -4, W | D, KEYS(2, -1, 1), cmd_bitop, "bitmap", "2.6.0",
 	  "Performs bitwise operations on multiple strings, and stores the result.",
-	  .cross_fn = xshard_gather),
+	  .cross_fn = xshard_gather, .wkeys = 1),
 	C("bitfield", -2, W | D, K1, cmd_bitfield, "bitmap", "3.2.0",
 	  "Performs arbitrary bitfield integer operations on strings.", .merge = MERGE_NONE),
 	C("bitfield_ro", -2, R | F, K1, cmd_bitfield_ro, "bitmap", "6.0.0",
@@ -40,7 +40,7 @@ cmd_fn cmd_setbit, cmd_getbit, cmd_bitcount, cmd_bitpos, cmd_bitop, cmd_bitfield
 	  .cross_fn = xshard_gather),
 	C("pfmerge", -2, W | D, KEYS(1, -1, 1), cmd_pfmerge, "hyperloglog", "2.8.9",
 	  "Merges one or more HyperLogLog values into a single key.",
-	  .cross_fn = xshard_gather),
+	  .cross_fn = xshard_gather, .wkeys = 1),
 	C("pfdebug", 3, W | D | A, KEYS(2, 2, 1), cmd_pfdebug, "hyperloglog", "2.8.9",
 	  "Internal commands for debugging HyperLogLog values.", .merge = MERGE_NONE),
 #endif

@@ -22,10 +22,10 @@ cmd_keys_fn set_keys_sintercard;
 	C("smove", 4, W | F, KEYS(1, 2, 1), cmd_smove, "set", "1.0.0", "Moves a member from one set to another.", .merge = MERGE_NONE),
 	C("sinter", -2, R, KEYS(1, -1, 1), cmd_sinter, "set", "1.0.0", "Returns the intersect of multiple sets.", .merge = MERGE_NONE),
 	C("sintercard", -3, R, K0, cmd_sintercard, "set", "7.0.0", "Returns the number of members of the intersect of multiple sets.", .merge = MERGE_NONE, .keys_fn = set_keys_sintercard),
-	C("sinterstore", -3, W | D, KEYS(1, -1, 1), cmd_sinterstore, "set", "1.0.0", "Stores the intersect of multiple sets in a key.", .merge = MERGE_NONE),
+	C("sinterstore", -3, W | D, KEYS(1, -1, 1), cmd_sinterstore, "set", "1.0.0", "Stores the intersect of multiple sets in a key.", .merge = MERGE_NONE, .wkeys = 1),
 	C("sunion", -2, R, KEYS(1, -1, 1), cmd_sunion, "set", "1.0.0", "Returns the union of multiple sets.", .merge = MERGE_NONE),
-	C("sunionstore", -3, W | D, KEYS(1, -1, 1), cmd_sunionstore, "set", "1.0.0", "Stores the union of multiple sets in a key.", .merge = MERGE_NONE),
+	C("sunionstore", -3, W | D, KEYS(1, -1, 1), cmd_sunionstore, "set", "1.0.0", "Stores the union of multiple sets in a key.", .merge = MERGE_NONE, .wkeys = 1),
 	C("sdiff", -2, R, KEYS(1, -1, 1), cmd_sdiff, "set", "1.0.0", "Returns the difference of multiple sets.", .merge = MERGE_NONE),
-	C("sdiffstore", -3, W | D, KEYS(1, -1, 1), cmd_sdiffstore, "set", "1.0.0", "Stores the difference of multiple sets in a key.", .merge = MERGE_NONE),
+	C("sdiffstore", -3, W | D, KEYS(1, -1, 1), cmd_sdiffstore, "set", "1.0.0", "Stores the difference of multiple sets in a key.", .merge = MERGE_NONE, .wkeys = 1),
 	C("sscan", -3, R, K1, cmd_sscan, "set", "2.8.0", "Iterates over members of a set.", .merge = MERGE_NONE),
 #endif

@@ -7,6 +7,6 @@ cmd_fn cmd_sort, cmd_sort_ro;
 cmd_keys_fn cmd_sort_keys;
 #else
 	/* sort */
-	C("sort", -2, W | D, K1, cmd_sort, "generic", "1.0.0", "Sorts the elements in a list, a set, or a sorted set, optionally storing the result.", .keys_fn = cmd_sort_keys),
+	C("sort", -2, W | D, K1, cmd_sort, "generic", "1.0.0", "Sorts the elements in a list, a set, or a sorted set, optionally storing the result.", .keys_fn = cmd_sort_keys, .wkeys = -1),
 	C("sort_ro", -2, R, K1, cmd_sort_ro, "generic", "7.0.0", "Returns the sorted elements of a list, a set, or a sorted set.", .merge = MERGE_NONE),
 #endif

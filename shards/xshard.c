@@ -26,6 +26,7 @@
 
 static void gather_step(struct shard *sh, struct fanout *fo);
 static void gather_wait_part(struct shard *sh, struct fanout *fo, unsigned part);
+static void gather_unhold(struct shard *sh, struct fanout *fo);
 enum { G_GATHER = 1, G_WRITEBACK = 2, G_WAIT = 3 };
 
 struct fanout *fanout_new(struct shard *sh, struct conn *c, struct cmd_ctx *ctx,
@@ -149,6 +150,10 @@ void fanout_finish(struct shard *sh, struct fanout *fo, struct rbuf *out)
 	rbuf_free(&fo->saved);
 	if (fo->owns_txn)
 		txn_release(sh, fo->txn);
+	if (fo->held)
+		gather_unhold(sh, fo);
+	if (c->xblk == fo)
+		c->xblk = NULL;
 	bool held = fo->holds_barrier;
 	free(fo);
 	c->inflight--;
@@ -677,12 +682,20 @@ static int gather_keys(const struct fanout *fo, int **idx)
 }
 
 /* Blocking commands whose keys span shards (BLMOVE src dst, BLPOP over
- * keys of several shards): the gathered run found nothing to serve. Locks
+ * keys of several shards). The gathered run found nothing to serve: locks
  * are released and every shard owning a key gets a __bwait waiter, which
- * answers "woke" once one of its keys exists (at once if it already
- * does); the first answer cancels the others and the whole command runs
- * again under fresh locks. Waiters carry the original deadline: when all
- * time out the client gets the null. */
+ * answers "woke" once one of its keys exists (at once if it already does).
+ * Waiters carry the original deadline: when all time out the client gets
+ * the null. Keeping Redis's order (oldest blocked client served first):
+ *  - a waiter that answers "woke" stays in its key FIFOs as a marker, and
+ *    the first "woke" has the client's other waiters turned into markers
+ *    too (__bhold): nobody behind a marker is served;
+ *  - the command then runs again under fresh locks; if it blocks again,
+ *    its new waiters take the markers' places; when it finishes, __bdone
+ *    drops the markers and their keys get a try for whoever is next.
+ * CLIENT UNBLOCK and a close are decided on the client's shard alone
+ * (xshard_unblock): until the retry has written anything the client can
+ * still be unblocked; __bcancel drops its waiters and markers. */
 static void cmd_int_bwait(struct cmd_ctx *ctx)
 {
 	/* __bwait <deadline-ms> <null-array 0|1> <counted 0|1> key... */
@@ -712,6 +725,88 @@ static const struct cmd_def cmd_internal_bwait = {
 	.fn = cmd_int_bwait, .keys_fn = bwait_keys,
 };
 
+bool xshard_is_bwait(const struct cmd_def *cmd)
+{
+	return cmd == &cmd_internal_bwait;
+}
+
+/* __bhold|__bcancel|__bdone <client-id>: see above. */
+static void bwait_ctl(struct cmd_ctx *ctx, void (*fn)(struct shard *, uint64_t))
+{
+	long long cid;
+	if (arg_to_ll(&ctx->argv[1], &cid) != 0)
+		abort();   /* built by bwait_send(): never bad */
+	fn(ctx->sh, (uint64_t)cid);
+	resp_add_ok(ctx->out);
+}
+
+static void cmd_int_bhold(struct cmd_ctx *ctx)
+{
+	bwait_ctl(ctx, block_hold);
+}
+
+static void cmd_int_bcancel(struct cmd_ctx *ctx)
+{
+	bwait_ctl(ctx, block_cancel);
+}
+
+static void cmd_int_bdone(struct cmd_ctx *ctx)
+{
+	bwait_ctl(ctx, block_done);
+}
+
+static const struct cmd_def cmd_internal_bhold = {
+	.name = "__bhold", .arity = 2, .flags = CMD_INTERNAL, .fn = cmd_int_bhold,
+};
+static const struct cmd_def cmd_internal_bcancel = {
+	.name = "__bcancel", .arity = 2, .flags = CMD_INTERNAL, .fn = cmd_int_bcancel,
+};
+static const struct cmd_def cmd_internal_bdone = {
+	.name = "__bdone", .arity = 2, .flags = CMD_INTERNAL, .fn = cmd_int_bdone,
+};
+
+/* Send one of them to every shard, by the ring even to this one: it must
+ * follow the waiters this shard sent itself. */
+static void bwait_send(struct shard *sh, const struct cmd_def *cmd, uint64_t cid)
+{
+	char idbuf[24];
+	size_t idlen = ks_ll2str(idbuf, (long long)cid);
+	struct resp_arg av[2] = { { cmd->name, strlen(cmd->name) }, { idbuf, idlen } };
+	for (unsigned d = 0; d < g_nshards; d++) {
+		struct shard_msg *m = shard_msg_new(sh, cmd, 2, av);
+		m->noreply = true;
+		shard_send(sh, d, m);
+	}
+}
+
+static void gather_unhold(struct shard *sh, struct fanout *fo)
+{
+	fo->held = false;
+	bwait_send(sh, &cmd_internal_bdone, fo->c->id);
+}
+
+/* The reply of an unblocked (or abandoned) cross-shard blocking command. */
+static void gather_unblocked(struct shard *sh, struct fanout *fo)
+{
+	struct rbuf out = {0};
+	if (fo->unblock == 2)
+		resp_add_error(&out, "UNBLOCKED client unblocked via CLIENT UNBLOCK");
+	else
+		block_reply_null(&out, fo->ctx.proto, fo->stage & 1);
+	fo->c->blk_shard = -1;
+	fanout_finish(sh, fo, &out);
+}
+
+int xshard_unblock(struct shard *sh, struct fanout *fo, bool error)
+{
+	if (fo->unblock || fo->round == G_WRITEBACK)
+		return 0;
+	fo->unblock = error ? 2 : 1;
+	if (fo->round == G_WAIT && fo->pending > 0)   /* waiters out: recall them */
+		bwait_send(sh, &cmd_internal_bcancel, fo->c->id);
+	return 1;
+}
+
 bool block_counted(const struct cmd_def *cmd, int argc, const struct resp_arg *argv)
 {
 	return cmd != &cmd_internal_bwait || (argc > 3 && argv[3].len == 1 && argv[3].p[0] == '1');
@@ -724,6 +819,10 @@ static void gather_relocked(struct shard *sh, struct txn *t, void *arg)
 	struct fanout *fo = arg;
 	fo->txn = t;
 	fo->owns_txn = true;
+	if (fo->unblock || fo->c->closed) {
+		gather_unblocked(sh, fo);
+		return;
+	}
 	gather_begin(sh, fo);
 }
 
@@ -757,10 +856,12 @@ static void gather_wait(struct shard *sh, struct fanout *fo, int64_t deadline, b
 	}
 	fo->txn = NULL;
 	fo->round = G_WAIT;
+	fo->rerun = true;
+	fo->c->xblk = fo;
 	fo->aux = deadline ? deadline : -1;   /* kept across retries */
 	fo->stage = null_array;
 	fanout_reset(fo, (unsigned)__builtin_popcountll(mask));
-	char dl[24], idbuf[24];
+	char dl[24];
 	size_t dllen = ks_ll2str(dl, deadline);
 	struct resp_arg *av = malloc(sizeof(*av) * (size_t)(nk + 4));
 	if (!av)
@@ -779,7 +880,6 @@ static void gather_wait(struct shard *sh, struct fanout *fo, int64_t deadline, b
 				av[n++] = fo->argv[idx[k]];
 		fanout_send(sh, fo, part++, d, &cmd_internal_bwait, n, av, NULL);
 	}
-	(void)idbuf;
 	free(av);
 	free(idx);
 	fo->c->blk_shard = -2;
@@ -803,6 +903,10 @@ static void gather_waited(struct shard *sh, struct fanout *fo)
 			err = r;
 	}
 	fo->c->blk_shard = -1;
+	if (fo->unblock) {
+		gather_unblocked(sh, fo);
+		return;
+	}
 	if (err || !woke || fo->c->closed) {
 		struct rbuf out = {0};
 		if (err)
@@ -823,20 +927,11 @@ static void gather_waited(struct shard *sh, struct fanout *fo)
 static void gather_wait_part(struct shard *sh, struct fanout *fo, unsigned part)
 {
 	const struct rbuf *r = &fo->replies[part];
-	if (fo->pending > 1 && r->len >= 5 && memcmp(r->data, "+WOKE", 5) == 0 &&
-	    !(fo->stage & 2)) {
-		fo->stage |= 2;
-		char idbuf[24];
-		size_t idlen = ks_ll2str(idbuf, (long long)fo->c->id);
-		struct resp_arg av[3] = { { "client", 6 }, { "unblock", 7 }, { idbuf, idlen } };
-		const struct cmd_def *ub = cmd_lookup_sub(cmd_lookup("client", 6), "unblock", 7);
-		for (unsigned d = 0; d < g_nshards; d++) {
-			struct shard_msg *m = shard_msg_new(sh, ub, 3, av);
-			m->noreply = true;
-			/* The local one too goes by the ring: our own waiter
-			 * part travels there and must be parked first. */
-			shard_send(sh, d, m);
-		}
+	if (r->len >= 5 && memcmp(r->data, "+WOKE", 5) == 0 && !(fo->stage & 2)) {
+		fo->stage |= 2;   /* first wake-up of this wait (gather_wait resets it) */
+		fo->held = true;
+		if (fo->pending > 1 && !fo->unblock)
+			bwait_send(sh, &cmd_internal_bhold, fo->c->id);
 	}
 }
 
@@ -850,6 +945,10 @@ static void gather_step(struct shard *sh, struct fanout *fo)
 		struct rbuf out = fo->saved;
 		memset(&fo->saved, 0, sizeof(fo->saved));
 		fanout_finish(sh, fo, &out);
+		return;
+	}
+	if (fo->rerun && (fo->unblock || fo->c->closed)) {
+		gather_unblocked(sh, fo);   /* the clones are dropped unused */
 		return;
 	}
 	int *idx;
@@ -897,14 +996,29 @@ static void gather_step(struct shard *sh, struct fanout *fo)
 		fanout_finish(sh, fo, &out);
 		return;
 	}
-	/* Write back every key (the handler may have changed any of them). */
+	/* Write back the keys the command may have changed (all of them but
+	 * the sources of a SUNIONSTORE-like command: writing those back would
+	 * fail the WATCHes of keys it only read). */
+	int wbuf[64], *widx;
+	int nw = cmd_write_key_indexes(fo->ctx.cmd, fo->ctx.argc, fo->argv, wbuf, 64, &widx);
+	int nb = 0;
+	for (int k = 0; k < nk; k++) {
+		bool written = fo->ctx.cmd->wkeys == 0;
+		for (int j = 0; j < nw && !written; j++)
+			written = fo->argv[widx[j]].len == gk[k].len &&
+				  memcmp(fo->argv[widx[j]].p, gk[k].p, gk[k].len) == 0;
+		if (written)
+			gk[nb++] = gk[k];
+	}
+	if (widx != wbuf)
+		free(widx);
 	fo->saved = out;
 	fo->round = G_WRITEBACK;
-	fanout_reset(fo, (unsigned)nk);
+	fanout_reset(fo, (unsigned)nb);
 	char dbbuf[24];
 	size_t dblen = ks_ll2str(dbbuf, fo->ctx.dbid);
 	const struct cmd_def *del = cmd_lookup("del", 3);
-	for (int k = 0; k < nk; k++) {
+	for (int k = 0; k < nb; k++) {
 		const struct resp_arg *key = &gk[k];
 		struct ks_entry *e = ks_find(&tmp->db[0], key->p, key->len, sh->now_ms);
 		if (e) {
