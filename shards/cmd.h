@@ -53,6 +53,7 @@ struct cmd_ctx {
 	bool scratch;
 	int ngkeys;
 	const struct resp_arg *gkeys;
+	bool *gwritten;              /* per gkey: a command of the script wrote it */
 };
 
 typedef void cmd_fn(struct cmd_ctx *ctx);

@@ -214,6 +214,20 @@ void txn_signal_db(struct shard *sh, int dbid, int other)
 void txn_post_write(struct shard *sh, const struct cmd_ctx *ctx)
 {
 	bool watches = sh->txn && sh->txn->n;
+	if (ctx->scratch && ctx->gwritten) {
+		/* A gathered script's command: note what it wrote, for the
+		 * write-back (which then signals the owners). */
+		int buf[64], *idx;
+		int n = cmd_write_key_indexes(ctx->cmd, ctx->argc, ctx->argv, buf, 64, &idx);
+		for (int k = 0; k < n; k++)
+			for (int g = 0; g < ctx->ngkeys; g++)
+				if (ctx->gkeys[g].len == ctx->argv[idx[k]].len &&
+				    memcmp(ctx->gkeys[g].p, ctx->argv[idx[k]].p, ctx->gkeys[g].len) == 0)
+					ctx->gwritten[g] = true;
+		if (idx != buf)
+			free(idx);
+		return;
+	}
 	if (!watches && !block_any(sh))
 		return;
 	if (ctx->scratch)

@@ -1280,6 +1280,7 @@ static int call_generic(lua_State *L, bool raise)
 		.scratch = ls->ctx->scratch,
 		.ngkeys = ls->ctx->ngkeys,
 		.gkeys = ls->ctx->gkeys,
+		.gwritten = ls->ctx->gwritten,
 	};
 	int bad = call_check_keys(ls, &sub);
 	if (bad >= 0)
@@ -2067,8 +2068,18 @@ static int eval_numkeys(struct cmd_ctx *ctx, int *nk)
 	return 0;
 }
 
+/* Redis's order of checks: EVALSHA answers NOSCRIPT for a SHA that is not
+ * 40 characters long before it looks at numkeys; then numkeys (not an
+ * integer, too many, negative); then the script itself (an unknown SHA is
+ * NOSCRIPT, a body that does not compile an error). */
 static void eval_generic(struct cmd_ctx *ctx, bool by_sha, bool ro_cmd)
 {
+	const struct resp_arg *a = &ctx->argv[1];
+	char sha[41];
+	if (by_sha && !sha_arg(a, sha)) {
+		resp_add_error(ctx->out, MSG_NOSCRIPT);
+		return;
+	}
 	int nk;
 	if (eval_numkeys(ctx, &nk) != 0)
 		return;
@@ -2079,16 +2090,8 @@ static void eval_generic(struct cmd_ctx *ctx, bool by_sha, bool ro_cmd)
 	}
 	cache_sync(ls);
 
-	const struct resp_arg *a = &ctx->argv[1];
-	char sha[41];
-	if (by_sha) {
-		if (!sha_arg(a, sha)) {
-			resp_add_error(ctx->out, MSG_NOSCRIPT);
-			return;
-		}
-	} else {
+	if (!by_sha)
 		script_sha1_hex(a->p, a->len, sha);
-	}
 	int flags = cache_get(ls, sha);
 	if (flags < 0) {
 		unsigned f;

@@ -978,9 +978,17 @@ static void gather_step(struct shard *sh, struct fanout *fo)
 	ctx.gkeys = gk;
 	ctx.ngkeys = nk;
 	ctx.dirty = 0;
+	bool *gwritten = NULL;
+	if (fo->ctx.cmd->flags & CMD_SCRIPT) {
+		gwritten = calloc((size_t)(nk ? nk : 1), sizeof(bool));
+		if (!gwritten)
+			abort();
+		ctx.gwritten = gwritten;
+	}
 	fo->ctx.cmd->fn(&ctx);
 	STAT_ADD(sh->stats.cmds, 1);
 	if (ctx.blocked) {
+		free(gwritten);
 		ks_space_free(tmp);
 		free(gk);
 		free(idx);
@@ -990,6 +998,7 @@ static void gather_step(struct shard *sh, struct fanout *fo)
 		return;
 	}
 	if (ctx.dirty == 0) {
+		free(gwritten);
 		ks_space_free(tmp);
 		free(gk);
 		free(idx);
@@ -1003,8 +1012,8 @@ static void gather_step(struct shard *sh, struct fanout *fo)
 	int nw = cmd_write_key_indexes(fo->ctx.cmd, fo->ctx.argc, fo->argv, wbuf, 64, &widx);
 	int nb = 0;
 	for (int k = 0; k < nk; k++) {
-		bool written = fo->ctx.cmd->wkeys == 0;
-		for (int j = 0; j < nw && !written; j++)
+		bool written = gwritten ? gwritten[k] : fo->ctx.cmd->wkeys == 0;
+		for (int j = 0; j < nw && !written && !gwritten; j++)
 			written = fo->argv[widx[j]].len == gk[k].len &&
 				  memcmp(fo->argv[widx[j]].p, gk[k].p, gk[k].len) == 0;
 		if (written)
@@ -1012,6 +1021,7 @@ static void gather_step(struct shard *sh, struct fanout *fo)
 	}
 	if (widx != wbuf)
 		free(widx);
+	free(gwritten);
 	fo->saved = out;
 	fo->round = G_WRITEBACK;
 	fanout_reset(fo, (unsigned)nb);

@@ -312,3 +312,53 @@ Test(multi, disconnect_cleans_up)
 	freeReplyObject(r);
 	redisFree(o);
 }
+
+/* A write fails the WATCH of the keys it changes only: the sources of a
+ * SUNIONSTORE-like command, and the keys a script only reads, keep the
+ * WATCH (Redis signals the keys a command modifies). With 3 shards the
+ * keys are on different shards, so the gathered path is covered too. */
+Test(multi, watch_survives_reads_by_writes)
+{
+	redisContext *c = kr_connect(&srv), *o = kr_connect(&srv);
+	char a[32], b[32], d[32];
+	kr_key_on_shard(a, sizeof a, "wr", 0, 0);
+	kr_key_on_shard(b, sizeof b, "wr", 1, 0);
+	kr_key_on_shard(d, sizeof d, "wr", 2, 0);
+	kr_int(c, 2, "SADD %s x y", a);
+	kr_int(c, 1, "SADD %s z", b);
+	struct {
+		const char *fmt;
+	} reads[] = {
+		{ "SUNIONSTORE %3$s %1$s %2$s" },
+		{ "SDIFFSTORE %3$s %1$s %2$s" },
+		{ "ZUNIONSTORE %3$s 2 %1$s %2$s" },
+		{ "SORT %1$s ALPHA STORE %3$s" },
+		{ "COPY %1$s %3$s REPLACE" },
+		{ "EVAL %4$s 3 %1$s %2$s %3$s" },
+	};
+	const char *script = "redis.call('sunionstore',KEYS[3],KEYS[1],KEYS[2])";
+	for (size_t i = 0; i < sizeof(reads) / sizeof(reads[0]); i++) {
+		char line[256];
+		snprintf(line, sizeof line, reads[i].fmt, a, b, d, script);
+		kr_ok(c, "WATCH %s %s", a, b);
+		redisReply *w = redisCommand(o, line);
+		cr_assert(w && w->type != REDIS_REPLY_ERROR, "%s: %s", line, w ? w->str : "no reply");
+		freeReplyObject(w);
+		kr_ok(c, "MULTI");
+		kr_status(c, "QUEUED", "SCARD %s", a);
+		redisReply *r = kr_cmd(c, "EXEC");
+		cr_assert_eq(r->type, REDIS_REPLY_ARRAY, "EXEC failed after %s, which only read the watched keys", line);
+		freeReplyObject(r);
+		/* ...while the key it writes fails a WATCH on it. */
+		kr_ok(c, "WATCH %s", d);
+		w = redisCommand(o, line);
+		freeReplyObject(w);
+		kr_ok(c, "MULTI");
+		kr_status(c, "QUEUED", "SCARD %s", a);
+		r = kr_cmd(c, "EXEC");
+		cr_assert_eq(r->type, REDIS_REPLY_NIL, "EXEC ran although %s wrote the watched %s", line, d);
+		freeReplyObject(r);
+	}
+	redisFree(c);
+	redisFree(o);
+}
