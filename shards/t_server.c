@@ -1448,6 +1448,10 @@ void cmd_debug_help(struct cmd_ctx *ctx)
 {
 	static const char *const lines[] = {
 		"DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+		"DIGEST",
+		"    Output a hex signature representing the current DB content.",
+		"DIGEST-VALUE <key> [<key> ...]",
+		"    Output a hex signature of the values of all the specified keys.",
 		"OBJECT <key>",
 		"    Show low-level info about `key` and associated value.",
 		"POPULATE <count> [<prefix>] [<size>]",
