@@ -124,6 +124,8 @@ static const struct cfg_def cfg_defs[] = {
 	{ "zset-max-listpack-value", "zset-max-ziplist-value", CK_LL, CF_MUTABLE,
 	  F(zset_max_listpack_value), 0, LLONG_MAX, NULL },
 	{ "hll-sparse-max-bytes", NULL, CK_MEM, CF_MUTABLE, F(hll_sparse_max_bytes), 0, LLONG_MAX, NULL },
+	{ "rdbcompression", NULL, CK_BOOL, CF_MUTABLE, F(rdbcompression), 0, 0, NULL },
+	{ "rdbchecksum", NULL, CK_BOOL, 0, F(rdbchecksum), 0, 0, NULL },
 	{ "busy-reply-threshold", "lua-time-limit", CK_LL, CF_MUTABLE, F(busy_reply_threshold_ms),
 	  0, LLONG_MAX, NULL },
 	{ "save", NULL, CK_SAVE, CF_MUTABLE, 0, 0, 0, NULL },
@@ -135,7 +137,7 @@ static const struct cfg_def cfg_defs[] = {
 /* Directives Redis has that need persistence or replication. */
 static const char *const cfg_persistence_only[] = {
 	"dbfilename", "appendfilename", "appenddirname", "appendfsync",
-	"rdbcompression", "rdbchecksum", "aof-load-truncated", "aof-use-rdb-preamble",
+	"aof-load-truncated", "aof-use-rdb-preamble",
 	"stop-writes-on-bgsave-error", "rdb-del-sync-files", NULL,
 };
 static const char *const cfg_replication_only[] = {
@@ -892,6 +894,8 @@ void cfg_defaults(struct cfg *c)
 	c->zset_max_listpack_entries = 128;
 	c->zset_max_listpack_value = 64;
 	c->hll_sparse_max_bytes = 3000;
+	c->rdbcompression = true;
+	c->rdbchecksum = true;
 	c->busy_reply_threshold_ms = 5000;
 	c->config_file = NULL;
 	if (!c->dir)            /* cwd removed under us: still a usable value */

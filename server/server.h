@@ -49,6 +49,8 @@ struct cfg {
 	long long zset_max_listpack_entries, zset_max_listpack_value;
 	long long hll_sparse_max_bytes;
 	long long busy_reply_threshold_ms;    /* alias lua-time-limit */
+	bool rdbcompression;          /* LZF strings in RDB files and DUMP payloads */
+	bool rdbchecksum;             /* CRC64 at the end of RDB files */
 	char *config_file;            /* absolute path, NULL if none */
 };
 

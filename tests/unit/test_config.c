@@ -208,6 +208,7 @@ Test(config, defaults_as_redis)
 		{ "zset-max-listpack-value", "64" }, { "zset-max-ziplist-value", "64" },
 		{ "hll-sparse-max-bytes", "3000" },
 		{ "busy-reply-threshold", "5000" }, { "lua-time-limit", "5000" },
+		{ "rdbcompression", "yes" }, { "rdbchecksum", "yes" },
 	};
 	size_t nwant = sizeof want / sizeof want[0];
 
@@ -511,8 +512,7 @@ static const struct bad_case bad_cases[] = {
 	{ { "appendfilename", "a.aof" }, "appendfilename is not supported yet (persistence is not implemented)" },
 	{ { "appenddirname", "ad" }, "appenddirname is not supported yet (persistence is not implemented)" },
 	{ { "appendfsync", "everysec" }, "appendfsync is not supported yet (persistence is not implemented)" },
-	{ { "rdbcompression", "yes" }, "rdbcompression is not supported yet (persistence is not implemented)" },
-	{ { "rdbchecksum", "yes" }, "rdbchecksum is not supported yet (persistence is not implemented)" },
+	{ { "rdbcompression", "maybe" }, NOTBOOL " (rdbcompression)" },
 	{ { "aof-load-truncated", "yes" },
 	  "aof-load-truncated is not supported yet (persistence is not implemented)" },
 	{ { "aof-use-rdb-preamble", "yes" },
