@@ -79,11 +79,13 @@ struct sort_arena {
 	size_t len, cap;
 };
 
+/* The buffer is allocated on the first call even for 0 bytes, so that
+ * buf + off is never arithmetic on NULL (a list of empty strings). */
 static size_t arena_add(struct sort_arena *a, const void *p, size_t n)
 {
 	size_t off = a->len;
 
-	if (a->len + n > a->cap) {
+	if (a->len + n > a->cap || !a->buf) {
 		size_t ncap = a->cap ? a->cap * 2 : 256;
 		char *nb;
 
@@ -184,7 +186,10 @@ static bool sort_lookup(struct cmd_ctx *ctx, const struct resp_arg *pat, const c
 	prefix = (size_t)(star - pat->p);
 	postfix = pat->len - prefix - 1 - (arrow ? fieldlen + 2 : 0);
 	klen = prefix + elen + postfix;
-	if (klen > *keycap) {
+	/* Allocated even for an empty key (pattern "*", element ""): the
+	 * key's pointer goes to the keyspace and the slot hash, whose
+	 * memcmp/memchr must not see NULL even for 0 bytes. */
+	if (klen > *keycap || !*keybuf) {
 		char *nb = realloc(*keybuf, klen ? klen : 1);
 
 		if (!nb)
@@ -192,10 +197,15 @@ static bool sort_lookup(struct cmd_ctx *ctx, const struct resp_arg *pat, const c
 		*keybuf = nb;
 		*keycap = klen;
 	}
-	memcpy(*keybuf, pat->p, prefix);
+	/* Zero lengths are skipped, not passed on: el may be NULL for an
+	 * empty element, and memcpy's pointers must be valid even for 0
+	 * bytes (UBSan stops the server otherwise). */
+	if (prefix)
+		memcpy(*keybuf, pat->p, prefix);
 	if (elen)
 		memcpy(*keybuf + prefix, el, elen);
-	memcpy(*keybuf + prefix + elen, star + 1, postfix);
+	if (postfix)
+		memcpy(*keybuf + prefix + elen, star + 1, postfix);
 	key.p = *keybuf;
 	key.len = klen;
 
@@ -243,7 +253,8 @@ static bool sort_score(const struct sort_val *v, double *score)
 		if (!s)
 			abort();
 	}
-	memcpy(s, v->p, v->len);
+	if (v->len)   /* an empty value's p may be NULL */
+		memcpy(s, v->p, v->len);
 	s[v->len] = '\0';
 	errno = 0;
 	*score = strtod(s, &end);
@@ -257,7 +268,9 @@ static bool sort_score(const struct sort_val *v, double *score)
 
 static int bytes_cmp(const char *a, size_t alen, const char *b, size_t blen)
 {
-	int c = memcmp(a, b, alen < blen ? alen : blen);
+	size_t n = alen < blen ? alen : blen;
+	/* Empty elements may point nowhere (an arena that never grew). */
+	int c = n ? memcmp(a, b, n) : 0;
 
 	if (c)
 		return c;

@@ -413,7 +413,6 @@ static void zrange_generic(struct cmd_ctx *ctx, int src_idx, const struct resp_a
 	int minidx = src_idx + 1, maxidx = src_idx + 2;
 	bool withscores = false;
 	long long offset = 0, limit = -1;
-	bool has_limit = false;
 
 	for (int j = src_idx + 3; j < ctx->argc; j++) {
 		const struct resp_arg *a = &ctx->argv[j];
@@ -424,7 +423,6 @@ static void zrange_generic(struct cmd_ctx *ctx, int src_idx, const struct resp_a
 			if (arg_ll(ctx, &ctx->argv[j + 1], &offset) < 0 ||
 			    arg_ll(ctx, &ctx->argv[j + 2], &limit) < 0)
 				return;
-			has_limit = true;
 			j += 2;
 		} else if (dir == ZR_DIR_AUTO && arg_is(a, "rev")) {
 			dir = ZR_REV;
@@ -441,7 +439,10 @@ static void zrange_generic(struct cmd_ctx *ctx, int src_idx, const struct resp_a
 		dir = ZR_FWD;
 	if (type == ZR_AUTO)
 		type = ZR_RANK;
-	if (has_limit && type == ZR_RANK) {
+	/* Redis lets a rank range carry LIMIT as long as its count is -1 (no
+	 * limit): the offset is then ignored. The check comes after every
+	 * option is read and before min/max are parsed. */
+	if (limit != -1 && type == ZR_RANK) {
 		resp_add_error(ctx->out, "ERR syntax error, LIMIT is only supported in "
 					 "combination with either BYSCORE or BYLEX");
 		return;
@@ -1083,9 +1084,11 @@ static void setop_generic(struct cmd_ctx *ctx, const struct resp_arg *dst, int n
 	} else if (dst) {
 		store_result(ctx, dst, d);
 	} else {
-		/* Sorted output: build the zset (a listpack or skiplist, as a
-		 * store would) and walk it. */
-		struct obj_zset_lim lim = zset_lim(ctx);
+		/* Sorted output: build a skiplist (max_entries 0 forbids a
+		 * listpack) and walk it. Redis replies from the skiplist it
+		 * computed into, so a score of -0 (say -1 * WEIGHTS 0) keeps
+		 * its sign; a listpack would store it as the integer 0. */
+		struct obj_zset_lim lim = { .max_entries = 0, .max_value = 0 };
 		uint8_t enc;
 		void *z = obj_zset_from_dict(d, &lim, &enc);
 		unsigned long n = obj_zset_len(z, enc);

@@ -566,6 +566,86 @@ Test(keys, keys_patterns)
 	}
 }
 
+/* Redis 7.0's glob (stringmatchlen), checked against redis-server 7.0.15:
+ * an empty key matches only the empty pattern, though KEYS and the SCAN
+ * family treat the pattern "*" alone as "everything"; in a set, '-' with a
+ * byte after it is a range even when that byte is ']'. */
+Test(keys, glob_edges)
+{
+	static const char *const names[] = { "", "a", "b", "-", "]", "`", "A", "\\" };
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		kr_ok(c, "SET %b 1", names[i], strlen(names[i]));
+	static const struct {
+		const char *line, *want;
+	} cases[] = {
+		{ "KEYS *", ",-,A,\\,],`,a,b" },
+		{ "KEYS **", "-,A,\\,],`,a,b" },
+		{ "KEYS ?*", "-,A,\\,],`,a,b" },
+		{ "KEYS *?", "-,A,\\,],`,a,b" },
+		{ "KEYS ''", "" },                 /* one key: "" */
+		{ "KEYS [a-]", "],`,a" },           /* ']'..'a', set left open */
+		{ "KEYS [a-]]", "],`,a" },
+		{ "KEYS [--]", "-,A,\\,]" },      /* '-'..']' */
+		{ "KEYS [^a-]", "-,A,\\,b" },
+		{ "KEYS [-a]", "-,a" },
+		{ "KEYS [a-", "-,a" },
+		{ "KEYS [\\-a]", "-,a" },         /* escaped '-': no range */
+		{ "KEYS [a-\\]", "\\,],`,a" },
+		{ "KEYS [Z-a]", "\\,],`,a" },
+		{ "KEYS [", "" },
+		{ "KEYS [^", "-,A,\\,],`,a,b" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		redisReply *r = kr_words(c, cases[i].line);
+		cr_assert_eq(r->type, REDIS_REPLY_ARRAY, "%s", cases[i].line);
+		char *got = kr_sorted_elements(r);
+		/* "KEYS ''" lists one empty name; "KEYS [" none: both render "" */
+		if (!strcmp(cases[i].line, "KEYS ''"))
+			cr_assert_eq(r->elements, 1);
+		if (!strcmp(cases[i].line, "KEYS ["))
+			cr_assert_eq(r->elements, 0);
+		cr_assert_str_eq(got, cases[i].want, "%s", cases[i].line);
+		free(got);
+		freeReplyObject(r);
+	}
+
+	/* SCAN, HSCAN, SSCAN, ZSCAN: MATCH * lists "", MATCH ** does not */
+	kr_int(c, 2, "HSET {t}h %b v a v", "", (size_t)0);
+	kr_int(c, 2, "SADD {t}s %b a", "", (size_t)0);
+	kr_int(c, 2, "ZADD {t}z 1 %b 2 a", "", (size_t)0);
+	static const struct {
+		const char *cmd, *key;         /* key NULL: SCAN */
+		size_t all, starstar;
+	} scans[] = {
+		{ "SCAN", NULL, 11, 10 },            /* 8 strings, h, s, z */
+		{ "HSCAN", "{t}h", 4, 2 },           /* field/value pairs */
+		{ "SSCAN", "{t}s", 2, 1 },
+		{ "ZSCAN", "{t}z", 4, 2 },
+	};
+	for (size_t i = 0; i < sizeof(scans) / sizeof(scans[0]); i++) {
+		for (int pass = 0; pass < 2; pass++) {
+			const char *pat = pass ? "**" : "*";
+			size_t n = 0;
+			char cursor[32] = "0";
+			do {
+				redisReply *r;
+				if (scans[i].key)
+					r = kr_cmd(c, "%s %s %s MATCH %s COUNT 1000", scans[i].cmd,
+						   scans[i].key, cursor, pat);
+				else
+					r = kr_cmd(c, "SCAN %s MATCH %s COUNT 1000", cursor, pat);
+				cr_assert_eq(r->type, REDIS_REPLY_ARRAY, "%s", scans[i].cmd);
+				cr_assert_eq(r->elements, 2);
+				n += r->element[1]->elements;
+				snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
+				freeReplyObject(r);
+			} while (strcmp(cursor, "0") != 0);
+			cr_assert_eq(n, pass ? scans[i].starstar : scans[i].all, "%s MATCH %s",
+				     scans[i].cmd, pat);
+		}
+	}
+}
+
 /* ------------------------------------------------------------- SCAN */
 
 /* Run a full SCAN with extra options; mark seen[i] for "key:<i>", and count

@@ -328,6 +328,43 @@ Test(pubsub, pattern_and_channel_both_deliver)
 	finish();
 }
 
+/* Redis's glob never matches the empty string with a non-empty pattern:
+ * "*" and "**" leave the channel "" alone, only the pattern "" matches it
+ * (PUBSUB CHANNELS without a pattern still lists it). Checked against
+ * redis-server 7.0.15. */
+Test(pubsub, star_does_not_match_the_empty_channel)
+{
+	redisContext *s = connect_on(1), *p = connect_on(2), *p2 = connect_on(0);
+	redisContext *pub = connect_on(1), *q = kr_connect(&srv);
+	run(s, "*3[$subscribe,$,:1]", "SUBSCRIBE %b", "", (size_t)0);
+	run(p, "*3[$psubscribe,$*,:1]", "PSUBSCRIBE *");
+	send_cmd(p2, "PSUBSCRIBE %b **", "", (size_t)0);
+	expect(p2, "*3[$psubscribe,$,:1]");
+	expect(p2, "*3[$psubscribe,$**,:2]");
+
+	run(q, "*1[$]", "PUBSUB CHANNELS");
+	run(q, "*0[]", "PUBSUB CHANNELS *");
+	run(q, "*0[]", "PUBSUB CHANNELS **");
+	run(q, "*0[]", "PUBSUB CHANNELS ?*");
+	run(q, "*1[$]", "PUBSUB CHANNELS %b", "", (size_t)0);
+
+	/* "" reaches the channel and the empty pattern, not "*" or "**" ... */
+	kr_int(pub, 2, "PUBLISH %b m1", "", (size_t)0);
+	expect(s, "*3[$message,$,$m1]");
+	expect(p2, "*4[$pmessage,$,$,$m1]");
+	/* ... and "a" reaches "*" and "**", not "" */
+	kr_int(pub, 2, "PUBLISH a m2");
+	expect(p, "*4[$pmessage,$*,$a,$m2]");    /* nothing came before m2 */
+	expect(p2, "*4[$pmessage,$**,$a,$m2]");
+	run(s, "*2[$pong,$]", "PING");            /* nor after m1 */
+	redisFree(s);
+	redisFree(p);
+	redisFree(p2);
+	redisFree(pub);
+	redisFree(q);
+	finish();
+}
+
 Test(pubsub, subscribe_unsubscribe_counts)
 {
 	redisContext *c = kr_connect(&srv);

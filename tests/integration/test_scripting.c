@@ -572,6 +572,41 @@ Test(scripting, numkeys_errors)
 	expect(c, "-ERR wrong number of arguments for 'eval_ro' command", "EVAL_RO", "return 1", NULL);
 }
 
+/* EVALSHA answers NOSCRIPT for a SHA that is not 40 characters long
+ * before it looks at numkeys; a 40-character SHA has numkeys checked
+ * first, then the cache (checked against redis-server 7.0.15). */
+Test(scripting, evalsha_order_of_checks)
+{
+	static const char *const cmds[] = { "EVALSHA", "EVALSHA_RO" };
+	const char *nos = "-NOSCRIPT No matching script. Please use EVAL.";
+	const char *neg = "-ERR Number of keys can't be negative";
+	const char *big = "-ERR Number of keys can't be greater than number of args";
+	const char *nint = "-ERR value is not an integer or out of range";
+	const char *unknown = "ffffffffffffffffffffffffffffffffffffffff";
+	char sha[41], sha39[40], sha41[42];
+	sha_of(c, "return 1", sha);
+	memcpy(sha39, sha, 39);
+	sha39[39] = 0;
+	snprintf(sha41, sizeof(sha41), "%sx", sha);
+	for (size_t i = 0; i < 2; i++) {
+		const char *cmd = cmds[i];
+		/* wrong length: NOSCRIPT whatever numkeys says */
+		expect(c, nos, cmd, "", "-1", "k", NULL);
+		expect(c, nos, cmd, "", "abc", NULL);
+		expect(c, nos, cmd, "", "99", NULL);
+		expect(c, nos, cmd, sha39, "99", NULL);
+		expect(c, nos, cmd, sha41, "-1", NULL);
+		/* 40 characters: numkeys first, known or not */
+		expect(c, neg, cmd, unknown, "-1", "k", NULL);
+		expect(c, nint, cmd, unknown, "abc", NULL);
+		expect(c, big, cmd, unknown, "99", NULL);
+		expect(c, nos, cmd, unknown, "0", NULL);
+		expect(c, neg, cmd, sha, "-1", "k", NULL);
+		expect(c, big, cmd, sha, "1", NULL);
+		expect(c, ":1", cmd, sha, "0", NULL);
+	}
+}
+
 /* ------------------------------------------------ sha1 */
 
 Test(scripting, sha1hex_vectors)

@@ -485,3 +485,28 @@ Test(sort, patterns_and_shards)
 	kr_int(c, 0, "EXISTS {u}:out");
 	redisFree(c);
 }
+
+/* Empty elements and patterns that expand to empty key names (regression:
+ * UBSan stopped the server on zero-length copies from NULL buffers). */
+Test(sort, empty_elements_and_patterns)
+{
+	kr_int(c, 2, "RPUSH %s %s %s", "sl", "", "");
+	redisReply *r = kr_cmd(c, "SORT sl ALPHA");
+	cr_assert_eq(r->type, REDIS_REPLY_ARRAY);
+	cr_assert_eq(r->elements, 2);
+	cr_assert_eq(r->element[0]->len, 0);
+	freeReplyObject(r);
+	/* The patterns expand to "" and "k": with several shards those keys
+	 * may be elsewhere, which is refused with a clear error. */
+	const char *pats[] = { "SORT sl BY * ALPHA", "SORT sl BY k*->a" };
+	for (int i = 0; i < 2; i++) {
+		r = kr_cmd(c, pats[i]);
+		cr_assert(r->type == REDIS_REPLY_ARRAY ||
+			  (r->type == REDIS_REPLY_ERROR && strstr(r->str, "another shard")),
+			  "%s: %s", pats[i], r->type == REDIS_REPLY_ERROR ? r->str : "?");
+		if (r->type == REDIS_REPLY_ARRAY)
+			cr_assert_eq(r->elements, 2);
+		freeReplyObject(r);
+	}
+	kr_status(c, "PONG", "PING");
+}

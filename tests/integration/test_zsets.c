@@ -1151,3 +1151,101 @@ Test(zsets, wrongtype_everywhere)
 	kr_bulk(c, "x", "GET {t}s");
 	kr_int(c, 0, "EXISTS {t}d");
 }
+
+/* ------------------------------------- regressions found by difftest */
+
+/* Redis replies ZUNION/ZINTER/ZDIFF from the skiplist it computed into,
+ * so a score of -0 keeps its sign there; a stored result small enough for
+ * a listpack loses it (the listpack stores the integer 0), a skiplist keeps
+ * it (ZMPOP then pops a -0). */
+Test(zsets, negative_zero_scores)
+{
+	static const struct kr_step st[] = {
+		{ "ZADD {t}m -1 m", ":1" },
+		{ "ZUNION 1 {t}m WEIGHTS 0 WITHSCORES", "*2[$m,$-0]" },
+		{ "ZINTER 1 {t}m WEIGHTS 0 WITHSCORES", "*2[$m,$-0]" },
+		{ "ZUNION 1 {t}m WEIGHTS -0 WITHSCORES", "*2[$m,$0]" },     /* -1 * -0 */
+		{ "ZUNION 2 {t}m {t}m WEIGHTS 0 0 AGGREGATE MAX WITHSCORES", "*2[$m,$-0]" },
+		{ "ZUNION 2 {t}m {t}m WEIGHTS 0 0 WITHSCORES", "*2[$m,$-0]" }, /* -0 + -0 */
+		{ "ZADD {t}p 1 m", ":1" },
+		{ "ZUNION 2 {t}m {t}p WEIGHTS 0 0 WITHSCORES", "*2[$m,$0]" },  /* -0 + 0 */
+		{ "ZUNIONSTORE {t}d 1 {t}m WEIGHTS 0", ":1" },
+		{ "ZSCORE {t}d m", "$0" },
+		{ "OBJECT ENCODING {t}d", "$listpack" },
+		{ "ZINTERSTORE {t}d 1 {t}m WEIGHTS 0", ":1" },
+		{ "ZRANGE {t}d 0 -1 WITHSCORES", "*2[$m,$0]" },
+		{ "ZADD {t}l -0 z", ":1" },                                 /* listpack: 0 */
+		{ "ZDIFF 1 {t}l WITHSCORES", "*2[$z,$0]" },
+	};
+	RUN(st);
+
+	/* A skiplist keeps -0: ZDIFF, ZUNION and ZMPOP hand it out as is. */
+	struct kr_sb cmd = { 0 };
+	kr_sb_fmt(&cmd, "ZADD {t}big");
+	for (int i = 1; i <= 130; i++)
+		kr_sb_fmt(&cmd, " %d m%d", i, i);
+	kr_sb_fmt(&cmd, " -0 zero");
+	redisReply *r = kr_words(c, cmd.s);
+	cr_assert_eq(r->type, REDIS_REPLY_INTEGER);
+	cr_assert_eq(r->integer, 131);
+	freeReplyObject(r);
+	kr_sb_reset(&cmd);
+	kr_sb_fmt(&cmd, "ZADD {t}big2");
+	for (int i = 1; i <= 130; i++)
+		kr_sb_fmt(&cmd, " %d m%d", i, i);
+	r = kr_words(c, cmd.s);
+	cr_assert_eq(r->type, REDIS_REPLY_INTEGER);
+	freeReplyObject(r);
+	free(cmd.s);
+	static const struct kr_step st2[] = {
+		{ "OBJECT ENCODING {t}big", "$skiplist" },
+		{ "ZSCORE {t}big zero", "$-0" },
+		{ "ZDIFF 2 {t}big {t}big2 WITHSCORES", "*2[$zero,$-0]" },
+		{ "ZINTER 2 {t}big {t}l WITHSCORES", "*0[]" },
+		{ "ZADD {t}l 5 zero", ":1" },
+		/* the smaller input comes first: 0 * 5 + -0 is 0, -0 * 5 + -0 is -0 */
+		{ "ZINTER 2 {t}big {t}l WEIGHTS 1 0 WITHSCORES", "*2[$zero,$0]" },
+		{ "ZINTER 2 {t}big {t}l WEIGHTS 1 -0 WITHSCORES", "*2[$zero,$-0]" },
+		{ "ZDIFFSTORE {t}d 2 {t}big {t}big2", ":1" },
+		{ "ZSCORE {t}d zero", "$0" },                               /* stored as a listpack */
+		{ "ZMPOP 1 {t}big MIN", "*2[${t}big,*1[*2[$zero,$-0]]]" },
+		{ "ZADD {t}big -0 zero", ":1" },
+		{ "BZMPOP 0.01 1 {t}big MIN COUNT 2", "*2[${t}big,*2[*2[$zero,$-0],*2[$m1,$1]]]" },
+	};
+	RUN(st2);
+}
+
+/* Redis accepts LIMIT on a rank range when its count is -1 (no limit; the
+ * offset is ignored) and checks that after reading every option and before
+ * parsing min and max. */
+Test(zsets, rank_range_with_limit_minus_one)
+{
+	static const struct kr_step st[] = {
+		{ "ZADD {t}r 1 a 2 b", ":2" },
+		{ "ZRANGE {t}r 0 -1 LIMIT 5 -1", "*2[$a,$b]" },
+		{ "ZRANGE {t}r 0 -1 LIMIT -5 -1 WITHSCORES", "*4[$a,$1,$b,$2]" },
+		{ "ZRANGE {t}r 0 1 REV LIMIT 1 -1", "*2[$b,$a]" },
+		{ "ZREVRANGE {t}r 0 -1 LIMIT 3 -1", "*2[$b,$a]" },
+		{ "ZRANGE {t}r 0 -1 LIMIT 0 -2",
+		  "-ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX" },
+		{ "ZRANGE {t}r 0 -1 LIMIT 0 0",
+		  "-ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX" },
+		/* the last LIMIT counts */
+		{ "ZRANGE {t}r 0 -1 LIMIT 1 2 LIMIT 0 -1", "*2[$a,$b]" },
+		{ "ZRANGE {t}r 0 -1 LIMIT 0 -1 LIMIT 1 2",
+		  "-ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX" },
+		/* LIMIT's numbers, then the LIMIT/rank conflict, then min/max */
+		{ "ZRANGE {t}r 0 -1 LIMIT x -1", E_NOTINT },
+		{ "ZRANGE {t}r 0x1 5 LIMIT 5 -1", E_NOTINT },
+		{ "ZRANGE {t}r 0x1 5 LIMIT 5 3",
+		  "-ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX" },
+		{ "ZRANGE {t}nokey 0 -1 LIMIT 5 2",
+		  "-ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX" },
+		{ "ZRANGE {t}nokey 0 -1 LIMIT 5 -1", "*0[]" },
+		{ "ZRANGESTORE {t}d {t}r 0 -1 LIMIT 5 -1", ":2" },
+		{ "ZRANGE {t}d 0 -1 WITHSCORES", "*4[$a,$1,$b,$2]" },
+		{ "SET {t}str x", "+OK" },
+		{ "ZRANGE {t}str 0 -1 LIMIT 5 -1", E_WRONG },
+	};
+	RUN(st);
+}

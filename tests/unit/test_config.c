@@ -1092,7 +1092,9 @@ Test(config, glob_cases)
 	} cases[] = {
 		{ "", "", false, true },
 		{ "", "a", false, false },
-		{ "*", "", false, true },
+		{ "*", "", false, false },                     /* "" matches only "" */
+		{ "**", "", false, false },
+		{ "a*", "", false, false },
 		{ "*", "anything", false, true },
 		{ "**", "x", false, true },
 		{ "a*", "abc", false, true },
@@ -1122,7 +1124,54 @@ Test(config, glob_cases)
 		{ "[^0-9]", "x", false, true },
 		{ "[\\]]", "]", false, true },
 		{ "[\\-]", "-", false, true },
-		{ "[a-]", "-", false, true },                   /* '-' before ']' is literal */
+		/* '-' with a byte after it is a range, even when that byte is
+		 * ']': "[a-]" is ']'..'a' (swapped) and the set stays open */
+		{ "[a-]", "-", false, false },
+		{ "[a-]", "]", false, true },
+		{ "[a-]", "`", false, true },
+		{ "[a-]", "a", false, true },
+		{ "[a-]", "b", false, false },
+		{ "[a-]]", "a", false, true },
+		{ "[a-]]", "]", false, true },
+		{ "[a-]]", "a]", false, false },
+		{ "[ab-]", "-", false, false },
+		{ "[ab-]", "_", false, true },
+		{ "[--]", "-", false, true },                   /* '-'..']' */
+		{ "[--]", "A", false, true },
+		{ "[--]", "a", false, false },
+		{ "[^a-]", "-", false, true },
+		{ "[^a-]", "]", false, false },
+		{ "[-]", "-", false, true },
+		{ "[-a]", "-", false, true },
+		{ "[-a]", "b", false, false },
+		{ "[a-", "-", false, true },                    /* too short for a range */
+		{ "[a-", "b", false, false },
+		{ "[a-\\]", "^", false, true },              /* '\\'..'a' */
+		{ "[a-\\]", "[", false, false },
+		{ "[\\-a]", "-", false, true },              /* escape before range */
+		{ "[\\-a]", "b", false, false },
+		{ "[a\\-c]", "b", false, false },
+		{ "[]a]", "a", false, false },                  /* "[]" then "a]" */
+		{ "[]a]", "a]", false, false },
+		{ "[]]", "]", false, false },
+		{ "[", "[", false, false },                     /* open, empty set */
+		{ "[^", "x", false, true },                     /* open, complement of nothing */
+		{ "[\\", "\\", false, true },
+		{ "[a-z", "q", false, true },
+		{ "*[", "a", false, false },
+		{ "[*]", "*", false, true },
+		{ "[*]", "a", false, false },
+		{ "[?]", "a", false, false },
+		{ "[!a]", "!", false, true },                   /* '!' is not a negation */
+		/* range ends compare as signed chars: 0x80-0xff sort below 0 */
+		{ "[a-\xff]", "\xff", false, true },
+		{ "[a-\xff]", "0", false, true },
+		{ "[a-\xff]", "b", false, false },
+		{ "[a-\xff]", "\xe9", false, false },
+		{ "[\x80-\xff]", "\xe9", false, true },
+		{ "[\x80-\xff]", "a", false, false },
+		{ "[Z-a]", "_", false, true },
+		{ "[Z-a]", "b", false, false },
 		{ "[]", "a", false, false },                    /* empty set */
 		{ "[^]", "a", false, true },
 		{ "[abc", "b", false, true },                   /* open set closes at end */
@@ -1138,6 +1187,18 @@ Test(config, glob_cases)
 		{ "[A-C]x", "bx", true, true },
 		{ "[a-c]x", "BX", true, true },
 		{ "[a-c]x", "BX", false, false },
+		/* nocase: range ends are swapped first and folded after */
+		{ "[Z-a]et", "get", true, false },
+		{ "[z-A]x", "mx", true, true },
+		{ "[F-h]et", "get", true, true },
+		{ "[g-F]et", "get", true, true },
+		{ "[\\G]et", "get", true, false },            /* escapes in sets are exact */
+		{ "[\\g]et", "GET", true, false },
+		{ "[\\g]et", "get", true, true },
+		{ "\\Get", "get", true, true },               /* outside sets they fold */
+		{ "[^G]et", "get", true, false },
+		{ "[^G]et", "set", true, true },
+		{ "\\\xc9", "\xe9", true, false },          /* ASCII-only folding */
 		{ "*\xff", "a\xff", false, true },              /* high bytes */
 		{ "user:*:name", "user:1000:name", false, true },
 		{ "user:*:name", "user:1000:nam", false, false },
@@ -1154,6 +1215,60 @@ Test(config, glob_cases)
 	cr_expect(srv_glob_match("a?b", 3, "a\0b", 3, false));
 	cr_expect(srv_glob_match("abcdef", 3, "abc", 3, false));
 	cr_expect_not(srv_glob_match("a*", 2, "abc", 0, false));
+	cr_expect(srv_glob_match("*\0*", 3, "a\0b", 3, false));
+	cr_expect(srv_glob_match("[\0-a]", 5, "\0", 1, false));
+	cr_expect_not(srv_glob_match("[\0-a]", 5, "b", 1, false));
+	cr_expect(srv_glob_match("", 0, "", 0, false));
+	cr_expect_not(srv_glob_match("*", 1, "", 0, false));
+}
+
+/* Redis gives up at its 1001st '*' group when pattern follows it; a
+ * trailing group, or 1000 groups, still match. Checked against
+ * redis-server 7.0.15 with KEYS on a key of 1100 a's. */
+Test(config, glob_star_group_limit)
+{
+	static const struct {
+		const char *unit, *tail;
+		int reps;
+		bool want;
+	} cases[] = {
+		{ "*a", "", 1000, true },
+		{ "*a", "*", 1000, true },
+		{ "*a", "***", 1000, true },
+		{ "*a", "", 1001, false },
+		{ "*a", "*", 1001, false },
+		{ "*a", "", 999, true },
+		{ "?*", "?", 1001, false },            /* 1002 bytes would do otherwise */
+		{ "*?", "", 1001, false },
+		{ "*?", "", 1000, true },
+	};
+	char s[1100];
+	memset(s, 'a', sizeof s);
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		size_t ul = strlen(cases[i].unit), tl = strlen(cases[i].tail);
+		size_t plen = ul * (size_t)cases[i].reps + tl;
+		char *pat = malloc(plen);
+		cr_assert_not_null(pat);
+		for (int r = 0; r < cases[i].reps; r++)
+			memcpy(pat + (size_t)r * ul, cases[i].unit, ul);
+		memcpy(pat + ul * (size_t)cases[i].reps, cases[i].tail, tl);
+		cr_expect_eq(srv_glob_match(pat, plen, s, sizeof s, false), cases[i].want,
+			     "'%s' x %d + '%s'", cases[i].unit, cases[i].reps, cases[i].tail);
+		free(pat);
+	}
+	/* a '*' inside a set or escaped in one is not a group: one group and
+	 * 1001 sets match (1001 a's, the '*' takes the rest) */
+	static const char *const units[] = { "[*a]", "[\\*a]" };
+	for (size_t u = 0; u < 2; u++) {
+		size_t ul = strlen(units[u]), plen = 1 + ul * 1001;
+		char *pat = malloc(plen);
+		cr_assert_not_null(pat);
+		pat[0] = '*';
+		for (int r = 0; r < 1001; r++)
+			memcpy(pat + 1 + (size_t)r * ul, units[u], ul);
+		cr_expect(srv_glob_match(pat, plen, s, sizeof s, false), "%s", units[u]);
+		free(pat);
+	}
 }
 
 Test(config, glob_pathological_is_polynomial)

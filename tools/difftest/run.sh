@@ -14,8 +14,11 @@
 #   DIFFTEST             difftest binary (default: ../tools/difftest next to
 #                        the server binary's directory, else PATH)
 #   DIFFTEST_PORT_MIN/MAX  port range to use (default 24000-24099)
+#   DIFFTEST_OPS         overrides the [ops] argument (a sanitizer build or a
+#                        busy machine may want fewer)
 #   DIFFTEST_KEYS, DIFFTEST_COMMANDS, DIFFTEST_FAMILIES  passed as --keys /
-#                        --commands / --families
+#                        --commands / --families (none of them: every family
+#                        minus difftest's default skip list, what meson runs)
 #   DIFFTEST_ARGS        more difftest options, split on blanks (--stats,
 #                        --trace FILE, --check-every N, --verbose)
 #   REDIS_SERVER, REDIS_CLI  reference binaries (default from PATH)
@@ -30,7 +33,7 @@ fi
 BIN=$1
 SHARDS=${2:-1}
 SEED=${3:-1}
-OPS=${4:-20000}
+OPS=${DIFFTEST_OPS:-${4:-20000}}
 PORT_MIN=${DIFFTEST_PORT_MIN:-24000}
 PORT_MAX=${DIFFTEST_PORT_MAX:-24099}
 REDIS_SERVER=${REDIS_SERVER:-redis-server}
