@@ -48,6 +48,7 @@ struct ns_conf {
 	bool rx_csum_offload;      /* the PMD verified IP/TCP checksums (ol_flags) */
 	bool tx_csum_offload;      /* let the PMD fill IP/TCP checksums */
 	uint32_t isn_secret;       /* seed for ISNs and SYN cookies; 0 = random */
+	uint32_t time_wait_ms;     /* TIME_WAIT length (2*MSL); 0 = 60000 */
 };
 
 /* Counters, all monotonic, for INFO's dataplane section and for tests. */

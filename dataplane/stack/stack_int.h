@@ -1,0 +1,510 @@
+/* dataplane/stack/stack_int.h — private structures of the userspace TCP/IP
+ * stack (dataplane/netstack.h is its public face).
+ *
+ * One struct ns_stack per shard holds everything the instance touches: its
+ * connection table (fixed slots allocated at ns_create), a hash of 4-tuples,
+ * an ARP cache, a timer wheel and the queue of frames waiting for
+ * ns_tx_drain(). Nothing here is shared between instances and nothing is
+ * allocated from the heap per packet: frames come from the mempool given to
+ * ns_create(), per-connection buffers come from a cache that only grows when
+ * a connection is established and no buffer is free.
+ *
+ * Conventions: sequence numbers are compared with the SEQ_* macros (modulo
+ * 2^32); addresses and ports in host byte order; times in microseconds
+ * (now_us from the caller); connection slots are int32_t indices, -1 = none.
+ * User handles (ns_conn_t) are not slots: they run 0..max_conns-1 (so the
+ * owner can index a table by them) and are bound to a slot from accept or
+ * connect until ns_close(); slots also hold half-open and TIME_WAIT state.
+ * Only unit tests (tests/unit/tcp) include this header besides the stack. */
+#ifndef KR_NS_STACK_INT_H
+#define KR_NS_STACK_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <rte_byteorder.h>
+#include <rte_ether.h>
+#include <rte_ip.h>
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+#include <rte_tcp.h>
+
+#include "dataplane/netstack.h"
+
+/* ------------------------------------------------------------- limits */
+
+#define NS_TICK_US          1000u        /* timer wheel granularity */
+#define NS_WHEEL_SLOTS      4096u        /* 4.096 s per revolution */
+#define NS_TXQ_CAP          8192u        /* frames waiting for ns_tx_drain */
+#define NS_ARP_SETS         64u
+#define NS_ARP_WAYS         4u
+#define NS_ARP_QLEN         8u           /* frames held per unresolved entry */
+#define NS_ARP_RETRIES      3u
+#define NS_ARP_RETRY_US     1000000u
+#define NS_ARP_LIFETIME_US  (300ull * 1000000u)
+#define NS_RXQ_CAP_MAX      65536u       /* in-order runs held per conn */
+#define NS_OOO_CAP_MAX      4096u        /* out-of-order segments held per conn */
+
+#define NS_DACK_US          40000u       /* delayed ACK */
+#define NS_RTO_INIT_US      1000000u     /* RFC 6298 2.1 */
+#define NS_RTO_MIN_US       200000u      /* Linux's floor; RFC 6298 allows it */
+#define NS_RTO_MAX_US       60000000u
+#define NS_PERSIST_MIN_US   200000u
+#define NS_PERSIST_MAX_US   60000000u
+#define NS_SYN_RETRIES      6u
+#define NS_SYNACK_RETRIES   5u
+#define NS_DATA_RETRIES     12u
+#define NS_ORPHAN_PROBES    8u           /* persist probes an orphan gets */
+#define NS_FIN_TIMEOUT_US   (60ull * 1000000u)
+#define NS_TIME_WAIT_DEF_MS 60000u       /* 2*MSL with MSL = 30 s */
+#define NS_COOKIE_PERIOD_US (64ull * 1000000u)
+#define NS_COOKIE_MAX_AGE   2u           /* periods a cookie stays valid */
+#define NS_CHALLENGE_PER_S  100u         /* RFC 5961 7: challenge ACK budget */
+#define NS_TCP_MAX_OPT      40u
+#define NS_HDRS_MAX         (14u + 20u + 60u)
+
+/* ------------------------------------------------- sequence arithmetic */
+
+#define SEQ_LT(a, b)  ((int32_t)((uint32_t)(a) - (uint32_t)(b)) < 0)
+#define SEQ_LEQ(a, b) ((int32_t)((uint32_t)(a) - (uint32_t)(b)) <= 0)
+#define SEQ_GT(a, b)  ((int32_t)((uint32_t)(a) - (uint32_t)(b)) > 0)
+#define SEQ_GEQ(a, b) ((int32_t)((uint32_t)(a) - (uint32_t)(b)) >= 0)
+#define SEQ_MAX(a, b) (SEQ_GT(a, b) ? (a) : (b))
+#define SEQ_MIN(a, b) (SEQ_LT(a, b) ? (a) : (b))
+
+/* TCP header flag bits (the byte at offset 13). */
+#define TH_FIN 0x01
+#define TH_SYN 0x02
+#define TH_RST 0x04
+#define TH_PSH 0x08
+#define TH_ACK 0x10
+#define TH_URG 0x20
+
+/* ------------------------------------------------------ held payload */
+
+/* A run of received payload bytes that stays in its mbuf (chain) until
+ * ns_recv() copies it out: [seg+off, +len) possibly continuing in seg->next.
+ * m is the chain head, freed once every byte has been consumed. */
+struct ns_seg {
+	struct rte_mbuf *m;
+	struct rte_mbuf *seg;
+	uint32_t seq;                /* first byte's sequence number (ooo queue) */
+	uint32_t len;
+	uint16_t off;
+};
+
+/* Per-connection buffers, taken from the instance's cache on establishment
+ * and returned when the connection no longer needs them (TIME_WAIT, close).
+ * One allocation: this header, rxq[rxq_cap], ooo[ooo_cap], the send ring. */
+struct ns_cbuf {
+	struct ns_cbuf *next_free;
+	struct ns_seg *rxq;          /* ring of in-order payload runs */
+	uint8_t *snd;                /* send ring of conf.sndbuf bytes */
+	struct ns_seg *ooo;          /* ooo_cap entries, sorted by seq, disjoint */
+};
+
+/* ------------------------------------------------------------ TCB */
+
+enum ns_tcp_state {
+	NS_FREE = 0,
+	NS_CLOSED,          /* dead, handle still owned by the user (error set) */
+	NS_SYN_SENT,
+	NS_SYN_RCVD,
+	NS_ESTABLISHED,
+	NS_FIN_WAIT_1,
+	NS_FIN_WAIT_2,
+	NS_CLOSE_WAIT,
+	NS_CLOSING,
+	NS_LAST_ACK,
+	NS_TIME_WAIT,
+};
+
+/* Budget class of a slot (what it counts against). */
+enum ns_cat { NS_CAT_NONE = 0, NS_CAT_HALF, NS_CAT_CONN, NS_CAT_TW };
+
+enum ns_tcb_flags {
+	NS_TF_TS        = 1u << 0,   /* timestamps negotiated */
+	NS_TF_SACK      = 1u << 1,   /* SACK-permitted negotiated (we send blocks) */
+	NS_TF_WS        = 1u << 2,   /* window scaling negotiated */
+	NS_TF_ACKNOW    = 1u << 3,   /* send an ACK at the next output */
+	NS_TF_FINQ      = 1u << 4,   /* user closed: FIN after the queued data */
+	NS_TF_ORPHAN    = 1u << 5,   /* handle closed; nobody reads or writes */
+	NS_TF_EOF       = 1u << 6,   /* peer's FIN consumed */
+	NS_TF_PASSIVE   = 1u << 7,   /* came from the listener */
+	NS_TF_RDINT     = 1u << 8,   /* READABLE interest */
+	NS_TF_WRINT     = 1u << 9,   /* WRITABLE interest */
+	NS_TF_EVRD      = 1u << 10,  /* READABLE pending */
+	NS_TF_EVWR      = 1u << 11,  /* WRITABLE pending */
+	NS_TF_ONEV      = 1u << 12,  /* on the event FIFO */
+	NS_TF_ONOUT     = 1u << 13,  /* on the output list */
+	NS_TF_RECOVERY  = 1u << 14,  /* NewReno fast recovery */
+	NS_TF_RTTING    = 1u << 15,  /* timing rtt_seq */
+	NS_TF_ACCQ      = 1u << 16,  /* on the accept queue */
+	NS_TF_FINOOO    = 1u << 17,  /* a FIN at fin_seq waits for reassembly */
+	NS_TF_PERSIST   = 1u << 18,  /* t_rexmt is the persist timer */
+	NS_TF_ESTEV     = 1u << 19,  /* active open: report WRITABLE once */
+	NS_TF_COOKIE    = 1u << 20,  /* established from a SYN cookie */
+	NS_TF_OPENED    = 1u << 21,  /* reached ESTABLISHED (for conns_closed) */
+};
+
+struct ns_tcb {
+	/* identity, lookup, lists */
+	uint32_t rip;
+	uint16_t rport, lport;
+	int32_t hnext;               /* hash chain */
+	int32_t handle;              /* user handle (ns_conn_t) or -1 */
+	int32_t lprev, lnext;        /* free list / accept queue / TIME_WAIT FIFO */
+	int32_t evnext;              /* event FIFO */
+	int32_t onext;               /* output list */
+	int32_t wprev, wnext;        /* timer wheel slot list */
+	uint32_t wslot;
+	uint8_t state;
+	uint8_t cat;
+	uint8_t rxtshift;            /* RTO backoff / retransmissions of snd_una */
+	uint8_t dupacks;
+	uint8_t keep_probes;
+	uint8_t snd_ws, rcv_ws;
+	uint32_t flags;
+	uint32_t gen;                /* bumped on each reuse of the slot */
+
+	/* timers: absolute deadlines in us, 0 = off */
+	uint64_t wdeadline;          /* what the wheel entry is scheduled for */
+	uint64_t t_rexmt;            /* RTO, SYN/SYN-ACK retransmit or persist */
+	uint64_t t_dack;
+	uint64_t t_keep;
+	uint64_t t_2msl;             /* TIME_WAIT, orphan FIN_WAIT_2 */
+
+	/* send side */
+	uint32_t iss, snd_una, snd_nxt, snd_max;
+	uint32_t snd_wl1, snd_wl2, snd_wnd, max_sndwnd;
+	uint32_t cwnd, ssthresh, recover, ca_acc;
+	uint32_t snd_len;            /* bytes in the ring from snd_una */
+	uint32_t snd_head;           /* ring offset of snd_una's byte */
+	uint16_t mss;                /* max payload per segment before options */
+	uint16_t persist_n;          /* probes sent in this zero-window episode */
+
+	/* receive side */
+	uint32_t irs, rcv_nxt, rcv_adv, last_ack_sent;
+	uint32_t rx_bytes;           /* in-order bytes held in rxq */
+	uint32_t rxq_head, rxq_cnt;
+	uint32_t ooo_cnt;
+	uint32_t fin_seq;            /* with NS_TF_FINOOO */
+	uint32_t ooo_recent;         /* seq of the newest out-of-order segment */
+	uint16_t rcv_mss;            /* largest segment seen from the peer */
+	uint16_t unacked_segs;       /* full segments received since our last ACK */
+
+	/* timestamps (RFC 7323) */
+	uint32_t ts_recent, ts_off;
+	uint64_t ts_recent_us;
+
+	/* RTT (RFC 6298) */
+	uint32_t rtt_seq;
+	uint64_t rtt_start_us;
+	uint32_t srtt_us, rttvar_us, rto_us;
+	uint64_t last_send_us, last_rx_us;
+
+	/* user side */
+	void *udata;
+	int err;                     /* positive errno reported by recv/send */
+	struct ns_cbuf *buf;
+};
+
+/* ------------------------------------------------------------ ARP */
+
+enum ns_arp_state { NS_ARP_FREE = 0, NS_ARP_PENDING, NS_ARP_VALID };
+
+struct ns_arp_ent {
+	uint32_t ip;
+	uint8_t state;
+	uint8_t tries;
+	uint8_t npend;
+	struct rte_ether_addr mac;
+	uint64_t updated_us;         /* last confirmation */
+	uint64_t used_us;            /* last lookup, for replacement */
+	uint64_t retry_us;           /* next request (PENDING), or refresh floor */
+	struct rte_mbuf *pend[NS_ARP_QLEN];
+};
+
+/* ------------------------------------------------- extra counters */
+
+/* Counters beyond struct ns_stats, for tests and debugging. */
+struct ns_xstats {
+	uint64_t persist_probes;
+	uint64_t keepalive_probes;
+	uint64_t ooo_queued;         /* out-of-order segments stored */
+	uint64_t dup_segments;       /* segments entirely already received */
+	uint64_t challenge_acks;
+	uint64_t tw_reused;          /* TIME_WAIT slots taken over by a new SYN */
+	uint64_t tw_recycled;        /* TIME_WAIT slots evicted for room */
+	uint64_t arp_requests_sent;
+	uint64_t arp_queue_drops;
+	uint64_t arp_failed;
+	uint64_t arp_learnt_ip;      /* neighbours learnt from IPv4 frames */
+	uint64_t syn_received;
+	uint64_t synack_retransmits;
+	uint64_t rx_coalesced;       /* small segments copied into a held mbuf */
+	uint64_t paws_drops;
+	uint64_t txq_full;
+	uint64_t window_updates;
+	uint64_t halfopen_dropped;   /* half-open entries that timed out */
+};
+
+/* ------------------------------------------------------- instance */
+
+struct ns_stack {
+	struct ns_conf conf;
+	struct rte_mempool *mp;
+	uint32_t netmask;
+	uint16_t data_room;          /* bytes an mbuf of mp holds */
+	uint16_t ip_id;
+	uint64_t now_us;
+	uint64_t sipkey[2];
+	uint64_t time_wait_us;
+
+	struct ns_stats st;
+	struct ns_xstats xst;
+
+	/* frames for ns_tx_drain(): a ring of NS_TXQ_CAP */
+	struct rte_mbuf **txq;
+	uint32_t txq_head, txq_tail;         /* free-running */
+
+	/* ARP */
+	struct ns_arp_ent arp[NS_ARP_SETS * NS_ARP_WAYS];
+	uint64_t arp_next_us;                /* earliest pending retry */
+
+	/* user handles: 0..max_conn-1, each bound to a slot while the user
+	 * holds it (the slots outnumber them: half-open and TIME_WAIT) */
+	int32_t *h2t;                        /* handle -> slot; kept after release */
+	int32_t *hfree;                      /* stack of free handles */
+	uint32_t hfree_n;
+
+	/* connection slots */
+	struct ns_tcb *tcb;
+	uint32_t nslots;
+	int32_t free_head;
+	int32_t *hbucket;
+	uint32_t hmask;
+	uint32_t n_conn, n_half, n_tw;
+	uint32_t max_conn, max_half, max_tw;
+	int32_t acc_head, acc_tail;
+	uint32_t acc_len;
+	int32_t tw_head, tw_tail;
+	int32_t ev_head, ev_tail;
+	int32_t out_head;
+	bool listening;
+	uint64_t last_cookie_us;             /* 0: no cookie ever sent */
+	uint16_t next_eport;
+
+	/* per-connection buffers */
+	struct ns_cbuf *cbuf_free;
+	uint32_t rxq_cap, ooo_cap;
+	/* mbufs held for receive by all connections, and the bound that
+	 * keeps the mempool usable for RX and TX whatever peers send */
+	uint32_t rx_held, rx_held_max;
+	size_t cbuf_bytes;
+	uint32_t cbuf_count;
+
+	/* RFC 5961 challenge ACK budget */
+	uint64_t chal_epoch_us;
+	uint32_t chal_count;
+
+	/* timer wheel of connection slots */
+	uint64_t wheel_tick;                 /* last tick processed */
+	int32_t wheel_run;                   /* entries of the slot being run */
+	int32_t wheel[NS_WHEEL_SLOTS];
+	uint64_t wheel_bits[NS_WHEEL_SLOTS / 64];
+};
+
+/* --------------------------------------------------- shared helpers */
+
+/* One's complement sum of len bytes (not folded, not complemented): 32-bit
+ * words into four independent 64-bit accumulators (no carry handling needed
+ * below 2^32 words; the compiler vectorizes it). Folded, it equals the RFC
+ * 1071 sum of 16-bit words in memory order, whatever the host byte order. */
+static inline uint64_t ns_csum_add(uint64_t sum, const void *p, size_t len)
+{
+	const uint8_t *b = p;
+	uint64_t s0 = sum, s1 = 0, s2 = 0, s3 = 0;
+	while (len >= 16) {
+		uint32_t w0, w1, w2, w3;
+		memcpy(&w0, b, 4);
+		memcpy(&w1, b + 4, 4);
+		memcpy(&w2, b + 8, 4);
+		memcpy(&w3, b + 12, 4);
+		s0 += w0;
+		s1 += w1;
+		s2 += w2;
+		s3 += w3;
+		b += 16;
+		len -= 16;
+	}
+	while (len >= 4) {
+		uint32_t w;
+		memcpy(&w, b, 4);
+		s0 += w;
+		b += 4;
+		len -= 4;
+	}
+	if (len >= 2) {
+		uint16_t w;
+		memcpy(&w, b, 2);
+		s1 += w;
+		b += 2;
+		len -= 2;
+	}
+	if (len) {
+		uint16_t w = 0;
+		memcpy(&w, b, 1);
+		s2 += w;
+	}
+	return s0 + s1 + s2 + s3;
+}
+
+static inline uint16_t ns_csum_fold(uint64_t sum)
+{
+	sum = (sum & 0xffffffffu) + (sum >> 32);
+	sum = (sum & 0xffffffffu) + (sum >> 32);
+	sum = (sum & 0xffffu) + (sum >> 16);
+	sum = (sum & 0xffffu) + (sum >> 16);
+	return (uint16_t)sum;
+}
+
+/* Sum of bytes [off, off+len) of an mbuf chain, as if contiguous. Returns
+ * false when the chain is shorter than off+len. */
+bool ns_csum_mbuf(const struct rte_mbuf *m, uint32_t off, uint32_t len, uint64_t *sum);
+
+/* IPv4 pseudo-header sum for an L4 segment of l4_len bytes. */
+uint64_t ns_pseudo_sum(uint32_t src, uint32_t dst, uint8_t proto, uint16_t l4_len);
+
+/* Keyed hash (SipHash-2-4) of up to three 64-bit words. */
+uint64_t ns_siphash(const uint64_t key[2], const uint64_t *w, unsigned nw);
+
+static inline int32_t ns_tcb_idx(const struct ns_stack *s, const struct ns_tcb *tp)
+{
+	return (int32_t)(tp - s->tcb);
+}
+
+/* ------------------------------------------------ module functions */
+
+/* stack.c */
+int ns_tx_enqueue(struct ns_stack *s, struct rte_mbuf *m);
+void ns_ev_post(struct ns_stack *s, struct ns_tcb *tp, uint32_t evflag);
+struct rte_mbuf *ns_alloc(struct ns_stack *s);
+
+/* arp.c */
+void ns_arp_input(struct ns_stack *s, struct rte_mbuf *m);
+/* Send an IPv4 frame whose Ethernet header is filled except the
+ * destination MAC; resolves the next hop (queueing the frame if needed).
+ * Takes m in every case. 0, or -ENOBUFS / -EHOSTUNREACH (m freed). */
+int ns_eth_output(struct ns_stack *s, struct rte_mbuf *m, uint32_t dst_ip);
+void ns_arp_timers(struct ns_stack *s, uint64_t now_us);
+void ns_arp_flush_all(struct ns_stack *s);
+/* Learn an on-link neighbour from a received IPv4 frame (only when it has
+ * no valid entry). */
+void ns_arp_learn(struct ns_stack *s, uint32_t ip, const struct rte_ether_addr *mac);
+bool ns_route_ok(const struct ns_stack *s, uint32_t dst_ip);
+
+/* ip.c */
+void ns_ip_input(struct ns_stack *s, struct rte_mbuf *m);
+/* Fill the Ethernet (minus dst MAC) and IPv4 headers at the front of m,
+ * whose pkt_len already covers them; computes or offloads the IP checksum. */
+void ns_ip_fill(struct ns_stack *s, struct rte_mbuf *m, uint32_t dst_ip,
+		uint8_t proto, uint16_t l4_len);
+
+/* icmp.c */
+void ns_icmp_input(struct ns_stack *s, struct rte_mbuf *m, uint16_t l3_off,
+		   uint16_t ihl, uint16_t ip_len);
+
+/* tcp_in.c */
+void ns_tcp_input(struct ns_stack *s, struct rte_mbuf *m, uint16_t l3_off,
+		  uint16_t ihl, uint16_t ip_len);
+
+/* tcp_out.c */
+void ns_tcp_output(struct ns_stack *s, struct ns_tcb *tp);
+/* Like ns_tcp_output, but sends one window-limited runt (persist expiry). */
+void ns_tcp_output_force(struct ns_stack *s, struct ns_tcb *tp);
+/* Zero-length ACK at snd_una - 1 (keepalive, zero-window probe). */
+int ns_tcp_send_probe(struct ns_stack *s, struct ns_tcb *tp);
+void ns_tcp_output_later(struct ns_stack *s, struct ns_tcb *tp);
+void ns_tcp_flush(struct ns_stack *s);
+int ns_tcp_send_ack(struct ns_stack *s, struct ns_tcb *tp);
+int ns_tcp_send_rst_tcb(struct ns_stack *s, struct ns_tcb *tp);
+/* RST/ACK to an address with no TCB behind it. */
+void ns_tcp_respond(struct ns_stack *s, uint32_t rip, uint16_t rport, uint16_t lport,
+		    uint32_t seq, uint32_t ack, uint8_t flags);
+int ns_tcp_send_synack_cookie(struct ns_stack *s, uint32_t rip, uint16_t rport,
+			      uint16_t lport, uint32_t iss, uint32_t rcv_nxt, uint16_t mss,
+			      int ws, bool sack, bool ts, uint32_t tsval, uint32_t tsecr);
+/* Retransmit one segment at snd_una (fast retransmit, partial ACK). */
+void ns_tcp_rexmit_una(struct ns_stack *s, struct ns_tcb *tp);
+uint32_t ns_tcp_rcv_window(struct ns_stack *s, const struct ns_tcb *tp);
+uint32_t ns_tcp_tsval(const struct ns_stack *s, const struct ns_tcb *tp);
+
+/* tcp_timer.c */
+void ns_timer_sched(struct ns_stack *s, struct ns_tcb *tp);
+void ns_timer_unlink(struct ns_stack *s, struct ns_tcb *tp);
+void ns_wheel_run(struct ns_stack *s, uint64_t now_us);
+uint64_t ns_wheel_next(const struct ns_stack *s);
+void ns_tcp_set_rexmt(struct ns_stack *s, struct ns_tcb *tp);
+void ns_tcp_rtt_sample(struct ns_tcb *tp, uint64_t rtt_us);
+uint64_t ns_tcp_rto_cur(const struct ns_tcb *tp);
+void ns_tcp_keep_reset(struct ns_stack *s, struct ns_tcb *tp);
+
+/* tcp_conn.c: slots, hash, buffers, state changes */
+struct ns_tcb *ns_tcb_lookup(struct ns_stack *s, uint32_t rip, uint16_t rport, uint16_t lport);
+struct ns_tcb *ns_tcb_alloc(struct ns_stack *s, uint8_t cat, uint32_t rip,
+			    uint16_t rport, uint16_t lport);
+void ns_tcb_set_cat(struct ns_stack *s, struct ns_tcb *tp, uint8_t cat);
+void ns_tcb_free(struct ns_stack *s, struct ns_tcb *tp);
+int ns_tcb_get_buf(struct ns_stack *s, struct ns_tcb *tp);
+void ns_tcb_put_buf(struct ns_stack *s, struct ns_tcb *tp);
+void ns_tcb_init_common(struct ns_stack *s, struct ns_tcb *tp);
+/* Bind a user handle to tp (always succeeds within the CONN budget). */
+void ns_handle_bind(struct ns_stack *s, struct ns_tcb *tp);
+void ns_handle_release(struct ns_stack *s, struct ns_tcb *tp);
+uint32_t ns_tcp_isn(struct ns_stack *s, uint32_t rip, uint16_t rport, uint16_t lport);
+uint32_t ns_tcp_ts_off(const struct ns_stack *s, uint32_t rip, uint16_t rport, uint16_t lport);
+/* The connection is over for the protocol: report err (0 = quietly) to the
+ * user if they still hold the handle, else free the slot. */
+void ns_tcp_drop(struct ns_stack *s, struct ns_tcb *tp, int err);
+void ns_tcp_enter_time_wait(struct ns_stack *s, struct ns_tcb *tp);
+void ns_tcp_established(struct ns_stack *s, struct ns_tcb *tp);
+void ns_rxq_release(struct ns_stack *s, struct ns_tcb *tp);
+/* SYN cookies */
+uint32_t ns_cookie_make(struct ns_stack *s, uint32_t rip, uint16_t rport, uint16_t lport,
+			uint32_t peer_seq, uint16_t mss, uint16_t *mss_used);
+int ns_cookie_check(struct ns_stack *s, uint32_t rip, uint16_t rport, uint16_t lport,
+		    uint32_t peer_seq, uint32_t cookie, uint16_t *mss);
+
+/* ------------------------------------------------ test-only hooks */
+
+/* The slot last bound to handle c (even after ns_close), or NULL. */
+struct ns_tcb *ns_conn_tcb(const struct ns_stack *s, ns_conn_t c);
+
+/* Active open from a chosen local port (TIME_WAIT reuse tests). */
+ns_conn_t ns_connect_port(struct ns_stack *s, uint32_t ip, uint16_t port, uint16_t lport);
+void ns_get_xstats(const struct ns_stack *s, struct ns_xstats *out);
+/* State of a handle (enum ns_tcp_state), or -1. */
+int ns_conn_state(const struct ns_stack *s, ns_conn_t c);
+/* Bytes queued for sending and not yet acknowledged. */
+uint32_t ns_conn_unacked(const struct ns_stack *s, ns_conn_t c);
+/* Number of TIME_WAIT / half-open slots in use. */
+uint32_t ns_tw_count(const struct ns_stack *s);
+uint32_t ns_halfopen_count(const struct ns_stack *s);
+/* Options negotiated on c: bit 0 TS, 1 SACK, 2 WS; snd_ws, rcv_ws, mss. */
+int ns_conn_opts(const struct ns_stack *s, ns_conn_t c, unsigned *flags,
+		 unsigned *snd_ws, unsigned *rcv_ws, unsigned *mss);
+
+/* libFuzzer-style entry: feed one arbitrary frame (or a structured TCP
+ * segment, see fuzz.c) into a private instance; returns 0. */
+int ns_fuzz_one(const uint8_t *data, size_t n);
+/* The fuzz harness's mempool (NULL before the first input), for leak checks. */
+struct rte_mempool *ns_fuzz_mempool(void);
+/* Counters of the harness's instances A (fuzzed) and B (its peer). */
+void ns_fuzz_stats(struct ns_stats *a, struct ns_stats *b);
+/* Check an instance's internal invariants; 0 or a negative line number. */
+int ns_check_invariants(const struct ns_stack *s);
+
+#endif

@@ -1,0 +1,347 @@
+/* dataplane/stack/tcp_timer.c — the instance's timer wheel and the TCP
+ * timers it drives: retransmission (RFC 6298, with exponential backoff),
+ * SYN and SYN-ACK retries, persist (zero-window probes), delayed ACK,
+ * keepalive, TIME_WAIT and the orphan FIN_WAIT_2 timeout.
+ *
+ * A connection is on the wheel once, at the earliest of its deadlines
+ * (t_rexmt, t_dack, t_keep, t_2msl); when that slot comes round, every due
+ * timer of the connection runs and it is put back at its next deadline.
+ * The wheel has NS_WHEEL_SLOTS slots of NS_TICK_US; a deadline past one
+ * revolution simply waits in its slot and is skipped until it is due.
+ * Time only comes from the caller (now_us), so tests drive it. */
+#include <errno.h>
+#include <string.h>
+
+#include "dataplane/stack/stack_int.h"
+
+#define WHEEL_MASK (NS_WHEEL_SLOTS - 1u)
+/* wslot value of an entry parked on the run list while its slot fires. */
+#define WSLOT_RUN NS_WHEEL_SLOTS
+
+static inline uint64_t tick_ceil(uint64_t us)
+{
+	return (us + NS_TICK_US - 1) / NS_TICK_US;
+}
+
+/* The list head an entry with this wslot hangs from. */
+static int32_t *slot_head(struct ns_stack *s, uint32_t wslot)
+{
+	return wslot == WSLOT_RUN ? &s->wheel_run : &s->wheel[wslot];
+}
+
+void ns_timer_unlink(struct ns_stack *s, struct ns_tcb *tp)
+{
+	if (tp->wdeadline == 0)
+		return;
+	int32_t *head = slot_head(s, tp->wslot);
+	if (tp->wprev >= 0)
+		s->tcb[tp->wprev].wnext = tp->wnext;
+	else
+		*head = tp->wnext;
+	if (tp->wnext >= 0)
+		s->tcb[tp->wnext].wprev = tp->wprev;
+	if (tp->wslot != WSLOT_RUN && s->wheel[tp->wslot] < 0)
+		s->wheel_bits[tp->wslot / 64] &= ~(1ull << (tp->wslot % 64));
+	tp->wprev = tp->wnext = -1;
+	tp->wdeadline = 0;
+}
+
+static uint64_t earliest(const struct ns_tcb *tp)
+{
+	uint64_t d = UINT64_MAX;
+	if (tp->t_rexmt && tp->t_rexmt < d)
+		d = tp->t_rexmt;
+	if (tp->t_dack && tp->t_dack < d)
+		d = tp->t_dack;
+	if (tp->t_keep && tp->t_keep < d)
+		d = tp->t_keep;
+	if (tp->t_2msl && tp->t_2msl < d)
+		d = tp->t_2msl;
+	return d == UINT64_MAX ? 0 : d;
+}
+
+void ns_timer_sched(struct ns_stack *s, struct ns_tcb *tp)
+{
+	uint64_t d = earliest(tp);
+	if (d == tp->wdeadline && tp->wslot != WSLOT_RUN)
+		return;
+	ns_timer_unlink(s, tp);
+	if (d == 0)
+		return;
+	uint64_t tick = tick_ceil(d);
+	if (tick <= s->wheel_tick)
+		tick = s->wheel_tick + 1;
+	uint32_t slot = (uint32_t)(tick & WHEEL_MASK);
+	int32_t me = ns_tcb_idx(s, tp);
+	tp->wslot = slot;
+	tp->wprev = -1;
+	tp->wnext = s->wheel[slot];
+	if (tp->wnext >= 0)
+		s->tcb[tp->wnext].wprev = me;
+	s->wheel[slot] = me;
+	s->wheel_bits[slot / 64] |= 1ull << (slot % 64);
+	tp->wdeadline = d;
+}
+
+uint64_t ns_wheel_next(const struct ns_stack *s)
+{
+	/* First non-empty slot after the last processed tick: an entry in it
+	 * may be due a revolution later, so this is a lower bound. */
+	uint32_t start = (uint32_t)((s->wheel_tick + 1) & WHEEL_MASK);
+	uint32_t w0 = start / 64;
+	for (uint32_t i = 0; i <= NS_WHEEL_SLOTS / 64; i++) {
+		uint32_t w = (w0 + i) % (NS_WHEEL_SLOTS / 64);
+		uint64_t bits = s->wheel_bits[w];
+		if (i == 0)
+			bits &= ~0ull << (start % 64);
+		if (bits) {
+			uint32_t pos = w * 64 + (uint32_t)__builtin_ctzll(bits);
+			uint32_t dist = (pos - start) & WHEEL_MASK;
+			return (s->wheel_tick + 1 + dist) * NS_TICK_US;
+		}
+	}
+	return UINT64_MAX;
+}
+
+/* ------------------------------------------------------ RTO helpers */
+
+uint64_t ns_tcp_rto_cur(const struct ns_tcb *tp)
+{
+	uint64_t rto = (uint64_t)tp->rto_us << (tp->rxtshift < 16 ? tp->rxtshift : 16);
+	return rto > NS_RTO_MAX_US ? NS_RTO_MAX_US : rto;
+}
+
+void ns_tcp_set_rexmt(struct ns_stack *s, struct ns_tcb *tp)
+{
+	tp->flags &= ~NS_TF_PERSIST;
+	tp->t_rexmt = s->now_us + ns_tcp_rto_cur(tp);
+	ns_timer_sched(s, tp);
+}
+
+void ns_tcp_rtt_sample(struct ns_tcb *tp, uint64_t rtt_us)
+{
+	uint32_t r = rtt_us > 0x7fffffffu ? 0x7fffffffu : (uint32_t)rtt_us;
+	if (r == 0)
+		r = 1;
+	if (tp->srtt_us == 0) {
+		tp->srtt_us = r;
+		tp->rttvar_us = r / 2;
+	} else {
+		uint32_t d = tp->srtt_us > r ? tp->srtt_us - r : r - tp->srtt_us;
+		tp->rttvar_us = (3u * tp->rttvar_us + d) / 4u;
+		tp->srtt_us = (7u * tp->srtt_us + r) / 8u;
+	}
+	uint64_t var = 4ull * tp->rttvar_us;
+	if (var < NS_TICK_US)
+		var = NS_TICK_US;
+	uint64_t rto = tp->srtt_us + var;
+	if (rto < NS_RTO_MIN_US)
+		rto = NS_RTO_MIN_US;
+	if (rto > NS_RTO_MAX_US)
+		rto = NS_RTO_MAX_US;
+	tp->rto_us = (uint32_t)rto;
+}
+
+void ns_tcp_keep_reset(struct ns_stack *s, struct ns_tcb *tp)
+{
+	if (s->conf.keepalive_s > 0) {
+		tp->keep_probes = 0;
+		tp->t_keep = s->now_us + (uint64_t)s->conf.keepalive_s * 1000000u;
+		ns_timer_sched(s, tp);
+	}
+}
+
+/* ------------------------------------------------------ handlers */
+
+static void rexmt_fire(struct ns_stack *s, struct ns_tcb *tp)
+{
+	switch (tp->state) {
+	case NS_SYN_SENT:
+		if (++tp->rxtshift > NS_SYN_RETRIES) {
+			ns_tcp_drop(s, tp, ETIMEDOUT);
+			return;
+		}
+		s->st.rto_timeouts++;
+		tp->snd_nxt = tp->iss;
+		tp->flags &= ~NS_TF_RTTING;
+		ns_tcp_output(s, tp);
+		return;
+	case NS_SYN_RCVD:
+		if (++tp->rxtshift > NS_SYNACK_RETRIES) {
+			s->xst.halfopen_dropped++;
+			ns_tcp_drop(s, tp, ETIMEDOUT);
+			return;
+		}
+		s->st.rto_timeouts++;
+		s->xst.synack_retransmits++;
+		tp->snd_nxt = tp->iss;
+		tp->flags &= ~NS_TF_RTTING;
+		ns_tcp_output(s, tp);
+		return;
+	case NS_ESTABLISHED:
+	case NS_FIN_WAIT_1:
+	case NS_CLOSE_WAIT:
+	case NS_CLOSING:
+	case NS_LAST_ACK:
+		break;
+	default:
+		return;
+	}
+	if (tp->snd_una == tp->snd_max)
+		return;                 /* everything was acknowledged meanwhile */
+	if (++tp->rxtshift > NS_DATA_RETRIES) {
+		ns_tcp_send_rst_tcb(s, tp);
+		ns_tcp_drop(s, tp, ETIMEDOUT);
+		return;
+	}
+	s->st.rto_timeouts++;
+	/* RFC 5681 3.1 eq. 4 and RFC 6582: one segment of loss window, and
+	 * dupacks from before the timeout must not start a fast retransmit. */
+	uint32_t flight = tp->snd_max - tp->snd_una;
+	uint32_t half = flight / 2;
+	tp->ssthresh = half > 2u * tp->mss ? half : 2u * tp->mss;
+	tp->cwnd = tp->mss;
+	tp->ca_acc = 0;
+	tp->recover = tp->snd_max;
+	tp->dupacks = 0;
+	tp->flags &= ~(NS_TF_RECOVERY | NS_TF_RTTING);
+	/* After a few backoffs the RTT estimate is suspect (RFC 6298 5.7
+	 * leaves this open; BSD does the same): restart it from the next
+	 * sample, keeping the backed-off RTO meanwhile. */
+	if (tp->rxtshift > 3) {
+		tp->rttvar_us += tp->srtt_us / 4;
+		tp->srtt_us = 0;
+	}
+	tp->snd_nxt = tp->snd_una;
+	tp->t_rexmt = 0;
+	ns_tcp_output(s, tp);
+	if (tp->state != NS_FREE && tp->t_rexmt == 0 && tp->snd_una != tp->snd_max)
+		ns_tcp_set_rexmt(s, tp);
+}
+
+static void persist_fire(struct ns_stack *s, struct ns_tcb *tp)
+{
+	tp->flags &= ~NS_TF_PERSIST;
+	uint32_t off = tp->snd_nxt - tp->snd_una;
+	bool pending = tp->snd_len > off || (tp->flags & NS_TF_FINQ);
+	if (!pending)
+		return;
+	if (tp->snd_wnd > 0) {
+		/* The window opened (the update may have been small): send. */
+		ns_tcp_output_force(s, tp);
+		if (tp->state == NS_FREE || tp->t_rexmt)
+			return;
+	}
+	if ((tp->flags & NS_TF_ORPHAN) && tp->persist_n >= NS_ORPHAN_PROBES) {
+		ns_tcp_send_rst_tcb(s, tp);
+		ns_tcp_drop(s, tp, ETIMEDOUT);
+		return;
+	}
+	/* A zero-length segment one below snd_una is outside the receiver's
+	 * window, which makes it answer with an ACK carrying its window. */
+	s->xst.persist_probes++;
+	ns_tcp_send_probe(s, tp);
+	tp->persist_n++;
+	uint64_t base = tp->rto_us;
+	uint64_t iv = base << (tp->persist_n < 16 ? tp->persist_n : 16);
+	if (iv < NS_PERSIST_MIN_US)
+		iv = NS_PERSIST_MIN_US;
+	if (iv > NS_PERSIST_MAX_US)
+		iv = NS_PERSIST_MAX_US;
+	tp->flags |= NS_TF_PERSIST;
+	tp->t_rexmt = s->now_us + iv;
+}
+
+static void keep_fire(struct ns_stack *s, struct ns_tcb *tp)
+{
+	if (s->conf.keepalive_s <= 0 ||
+	    (tp->state != NS_ESTABLISHED && tp->state != NS_CLOSE_WAIT))
+		return;
+	uint64_t idle_us = (uint64_t)s->conf.keepalive_s * 1000000u;
+	uint64_t intvl_us = idle_us / 3 ? idle_us / 3 : 1000000u;
+	if (s->now_us - tp->last_rx_us < idle_us) {
+		tp->keep_probes = 0;
+		tp->t_keep = tp->last_rx_us + idle_us;
+		return;
+	}
+	if (tp->keep_probes >= 3) {
+		ns_tcp_send_rst_tcb(s, tp);
+		ns_tcp_drop(s, tp, ETIMEDOUT);
+		return;
+	}
+	s->xst.keepalive_probes++;
+	ns_tcp_send_probe(s, tp);
+	tp->keep_probes++;
+	tp->t_keep = s->now_us + intvl_us;
+}
+
+static void fire(struct ns_stack *s, struct ns_tcb *tp, uint64_t now)
+{
+	uint32_t gen = tp->gen;
+#define GONE() (tp->state == NS_FREE || tp->gen != gen)
+	if (tp->t_2msl && tp->t_2msl <= now) {
+		tp->t_2msl = 0;
+		if (tp->state == NS_TIME_WAIT || tp->state == NS_FIN_WAIT_2) {
+			ns_tcp_drop(s, tp, ETIMEDOUT);
+			return;
+		}
+	}
+	if (tp->t_dack && tp->t_dack <= now) {
+		tp->t_dack = 0;
+		tp->flags |= NS_TF_ACKNOW;
+		ns_tcp_output(s, tp);
+		if (GONE())
+			return;
+	}
+	if (tp->t_rexmt && tp->t_rexmt <= now) {
+		tp->t_rexmt = 0;
+		if (tp->flags & NS_TF_PERSIST)
+			persist_fire(s, tp);
+		else
+			rexmt_fire(s, tp);
+		if (GONE())
+			return;
+	}
+	if (tp->t_keep && tp->t_keep <= now) {
+		tp->t_keep = 0;
+		keep_fire(s, tp);
+		if (GONE())
+			return;
+	}
+#undef GONE
+	ns_timer_sched(s, tp);
+}
+
+void ns_wheel_run(struct ns_stack *s, uint64_t now_us)
+{
+	uint64_t cur = now_us / NS_TICK_US;
+	if (cur <= s->wheel_tick)
+		return;
+	uint64_t n = cur - s->wheel_tick;
+	if (n > NS_WHEEL_SLOTS)
+		n = NS_WHEEL_SLOTS;
+	for (uint64_t t = cur - n + 1; t <= cur; t++) {
+		uint32_t slot = (uint32_t)(t & WHEEL_MASK);
+		if (!(s->wheel_bits[slot / 64] & (1ull << (slot % 64))))
+			continue;
+		/* Park the slot's entries on the run list, then take them one
+		 * by one: a callback may unlink or free any of them. Entries
+		 * scheduled meanwhile land in later ticks, never on this list. */
+		s->wheel_run = s->wheel[slot];
+		s->wheel[slot] = -1;
+		s->wheel_bits[slot / 64] &= ~(1ull << (slot % 64));
+		for (int32_t i = s->wheel_run; i >= 0; i = s->tcb[i].wnext)
+			s->tcb[i].wslot = WSLOT_RUN;
+		s->wheel_tick = t;
+		while (s->wheel_run >= 0) {
+			struct ns_tcb *tp = &s->tcb[s->wheel_run];
+			uint64_t d = tp->wdeadline;
+			ns_timer_unlink(s, tp);
+			if (d <= now_us)
+				fire(s, tp, now_us);
+			else
+				ns_timer_sched(s, tp);
+		}
+	}
+	s->wheel_tick = cur;
+}
