@@ -206,9 +206,71 @@ void dp_conn_close(struct dp_port *p, dp_conn_t c);
  * caller closing; this is for shutdown). */
 void dp_stop_listening(struct dp_port *p);
 
-/* A handle another thread can use to wake this port's dp_poll(). */
+/* A handle another thread can use to wake this port's dp_poll(); -1 for a
+ * port that never sleeps (DPDK). */
 int dp_wake_fd(struct dp_port *p);
-/* Wake a port from any thread (async-signal-safe write to its eventfd). */
+/* Wake a port from any thread (async-signal-safe write to its eventfd).
+ * A negative wake_fd is ignored. */
 void dp_wake(int wake_fd);
+
+/* -------------------------------------------------------- DPDK backend
+ *
+ * `dataplane dpdk`: EAL runs once per process (dp_dpdk_global_init, before
+ * any shard starts); each shard then opens its port with dp_dpdk_open: its
+ * own RX/TX queue pair of one DPDK ethdev port, its own mempool and its own
+ * instance of the userspace TCP/IP stack (dataplane/netstack.h), listening
+ * on dpdk-ip:port. The dp_* calls above work on such a port unchanged,
+ * with these differences:
+ *  - dp_poll never waits (timeout_ms is ignored): the shard busy-polls.
+ *    Each call sends what the shard wrote since the last call (one TX burst
+ *    per loop round), then receives a burst, runs the stack's input and
+ *    timers and reports events. Readiness is level-triggered, as epoll's
+ *    is for the kernel backend: a READABLE connection is reported on every
+ *    call until dp_recv returns -EAGAIN (or read interest is off).
+ *  - dp_wake_fd returns -1: there is nothing to wake.
+ *  - The first dp_poll on a shard's thread registers that thread with EAL
+ *    (rte_thread_register) and pins it to the CPU(s) of the shard's EAL
+ *    lcore (shard i <-> the i-th lcore of -l/-c), so call it on the
+ *    shard's own thread only. */
+
+enum dp_backend { DP_BACKEND_KERNEL = 0, DP_BACKEND_DPDK = 1 };
+
+/* The backend of p. Any thread. */
+enum dp_backend dp_port_backend(const struct dp_port *p);
+
+/* Start-up settings of the DPDK backend (the dpdk-* directives). */
+struct dp_dpdk_conf {
+	const char *eal_args;      /* dpdk-eal-args: EAL words, split at blanks */
+	int port_id;               /* dpdk-port: ethdev port id */
+	const char *ip;            /* dpdk-ip: "a.b.c.d/prefix" (required) */
+	const char *gateway;       /* dpdk-gateway: "a.b.c.d", NULL/"" = none */
+	int mtu;                   /* dpdk-mtu: IP MTU (576..9000) */
+	int rx_desc, tx_desc;      /* dpdk-rx-desc/-tx-desc: ring size per queue */
+	int mbufs;                 /* dpdk-mbufs: mbufs in each shard's mempool */
+	unsigned nshards;          /* queues (= EAL lcores) to set up */
+	unsigned max_conns;        /* TCP connections per shard */
+};
+
+/* Start EAL and the port: parse the settings, rte_eal_init, check that
+ * nshards equals the EAL lcore count, configure nshards RX/TX queues (RSS
+ * on the TCP 4-tuple when the PMD has it), one mempool per shard, set the
+ * MTU and start the port. Main thread, once, before the shards start.
+ * Returns 0, or -1 with err holding what is wrong and what to do about it.
+ * At process exit (atexit, after the shards have stopped) connections still
+ * open are closed (FIN), the port is stopped and EAL cleaned up. */
+int dp_dpdk_global_init(const struct dp_dpdk_conf *conf, char *err, size_t errlen);
+/* Open shard `shard`'s port (queue `shard`) and its TCP/IP stack listening
+ * on conf->port with conf->backlog (conf->bind is not used: the stack
+ * answers on dpdk-ip only). After dp_dpdk_global_init; any thread (the
+ * port is bound to its shard's thread by the first dp_poll). NULL with
+ * errno set and *errmsg a static text on error. */
+struct dp_port *dp_dpdk_open(unsigned shard, const struct dp_port_conf *conf,
+			     const char **errmsg);
+
+/* INFO's "# Dataplane" lines for one shard's port, appended to b: for
+ * shard 0 also the port-wide lines (driver, address, ethdev counters). Any
+ * thread (reads counters the shard publishes every few milliseconds).
+ * Writes nothing for a kernel port. */
+void dp_info(struct rbuf *b, const struct dp_port *p, unsigned shard);
 
 #endif

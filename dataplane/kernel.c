@@ -1,8 +1,12 @@
 /* Kernel-socket backend: one instance per shard, each with its own
  * SO_REUSEPORT listeners (the kernel spreads new connections over the
  * shards), its own level-triggered epoll set and an eventfd other shards
- * write to wake it. A connection handle is the socket fd. */
+ * write to wake it. A connection handle is the socket fd.
+ *
+ * The public dp_* calls are defined here and hand DPDK ports to dpdk.c
+ * (a test of the port's backend tag: the kernel path stays a direct call). */
 #include "dataplane/dataplane.h"
+#include "dataplane/dp_int.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -21,7 +25,8 @@
 #define TAG_LISTEN (1ull << 62)
 #define TAG_WAKE (1ull << 61)
 
-struct dp_port {
+struct dp_kport {
+	struct dp_port base;   /* backend = DP_BACKEND_KERNEL */
 	int epfd;
 	int wakefd;
 	int lfd[DP_MAX_LISTENERS];
@@ -31,7 +36,7 @@ struct dp_port {
 	size_t nudata;
 };
 
-static int set_udata(struct dp_port *p, int fd, void *u)
+static int set_udata(struct dp_kport *p, int fd, void *u)
 {
 	if ((size_t)fd >= p->nudata) {
 		size_t n = p->nudata ? p->nudata : 1024;
@@ -96,7 +101,7 @@ int dp_kernel_probe(const struct dp_port_conf *conf, const char **errmsg)
 	return 0;
 }
 
-static int listen_one(struct dp_port *p, const char *addr, int port, int backlog,
+static int listen_one(struct dp_kport *p, const char *addr, int port, int backlog,
 		      bool reuseport, const char **errmsg)
 {
 	bool optional;
@@ -144,11 +149,19 @@ static int listen_one(struct dp_port *p, const char *addr, int port, int backlog
 	return 0;
 }
 
+static void kport_close(struct dp_kport *p);
+
+static inline struct dp_kport *kport(struct dp_port *p)
+{
+	return (struct dp_kport *)p;
+}
+
 struct dp_port *dp_kernel_open(const struct dp_port_conf *conf, const char **errmsg)
 {
-	struct dp_port *p = calloc(1, sizeof(*p));
+	struct dp_kport *p = calloc(1, sizeof(*p));
 	if (!p)
 		return NULL;
+	p->base.backend = DP_BACKEND_KERNEL;
 	p->keepalive_s = conf->keepalive_s;
 	p->epfd = epoll_create1(EPOLL_CLOEXEC);
 	p->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -171,30 +184,59 @@ struct dp_port *dp_kernel_open(const struct dp_port_conf *conf, const char **err
 		errno = EADDRNOTAVAIL;
 		goto fail;
 	}
-	return p;
+	return &p->base;
 fail:
-	dp_close_port(p);
+	kport_close(p);
 	return NULL;
 }
 
-void dp_stop_listening(struct dp_port *p)
+static void kport_stop_listening(struct dp_kport *p)
 {
 	for (int i = 0; i < p->nlfd; i++)
 		close(p->lfd[i]);
 	p->nlfd = 0;
 }
 
-void dp_close_port(struct dp_port *p)
+void dp_stop_listening(struct dp_port *p)
 {
-	if (!p)
+	if (p->backend == DP_BACKEND_DPDK) {
+		dp_dpdk_stop_listening(p);
 		return;
-	dp_stop_listening(p);
+	}
+	kport_stop_listening(kport(p));
+}
+
+static void kport_close(struct dp_kport *p)
+{
+	kport_stop_listening(p);
 	if (p->epfd >= 0)
 		close(p->epfd);
 	if (p->wakefd >= 0)
 		close(p->wakefd);
 	free(p->udata);
 	free(p);
+}
+
+void dp_close_port(struct dp_port *p)
+{
+	if (!p)
+		return;
+	if (p->backend == DP_BACKEND_DPDK) {
+		dp_dpdk_close_port(p);
+		return;
+	}
+	kport_close(kport(p));
+}
+
+enum dp_backend dp_port_backend(const struct dp_port *p)
+{
+	return (enum dp_backend)p->backend;
+}
+
+void dp_info(struct rbuf *b, const struct dp_port *p, unsigned shard)
+{
+	if (p->backend == DP_BACKEND_DPDK)
+		dp_dpdk_info(b, p, shard);
 }
 
 static void fmt_addr(const struct sockaddr_storage *ss, char *buf, size_t len, bool *loopback)
@@ -221,7 +263,7 @@ static void fmt_addr(const struct sockaddr_storage *ss, char *buf, size_t len, b
 }
 
 /* Accept up to max connections from listener lfd into ev. */
-static int accept_some(struct dp_port *p, int lfd, struct dp_event *ev, int max)
+static int accept_some(struct dp_kport *p, int lfd, struct dp_event *ev, int max)
 {
 	int n = 0;
 	while (n < max) {
@@ -258,8 +300,11 @@ static int accept_some(struct dp_port *p, int lfd, struct dp_event *ev, int max)
 	return n;
 }
 
-int dp_poll(struct dp_port *p, struct dp_event *ev, int max, int timeout_ms)
+int dp_poll(struct dp_port *port, struct dp_event *ev, int max, int timeout_ms)
 {
+	if (port->backend == DP_BACKEND_DPDK)
+		return dp_dpdk_poll(port, ev, max);
+	struct dp_kport *p = kport(port);
 	struct epoll_event ee[64];
 	if (max > 64)
 		max = 64;
@@ -304,7 +349,8 @@ int dp_poll(struct dp_port *p, struct dp_event *ev, int max, int timeout_ms)
 
 ssize_t dp_recv(struct dp_port *p, dp_conn_t c, void *buf, size_t n)
 {
-	(void)p;
+	if (p->backend == DP_BACKEND_DPDK)
+		return dp_dpdk_recv(p, c, buf, n);
 	ssize_t r = read(c, buf, n);
 	if (r < 0)
 		return (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) ? -EAGAIN : -errno;
@@ -313,7 +359,8 @@ ssize_t dp_recv(struct dp_port *p, dp_conn_t c, void *buf, size_t n)
 
 ssize_t dp_send(struct dp_port *p, dp_conn_t c, const void *buf, size_t n)
 {
-	(void)p;
+	if (p->backend == DP_BACKEND_DPDK)
+		return dp_dpdk_send(p, c, buf, n);
 	ssize_t r = send(c, buf, n, MSG_NOSIGNAL);
 	if (r < 0)
 		return (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) ? -EAGAIN : -errno;
@@ -322,18 +369,29 @@ ssize_t dp_send(struct dp_port *p, dp_conn_t c, const void *buf, size_t n)
 
 int dp_set_interest(struct dp_port *p, dp_conn_t c, bool read, bool write)
 {
+	if (p->backend == DP_BACKEND_DPDK)
+		return dp_dpdk_set_interest(p, c, read, write);
 	struct epoll_event ee = { .events = (read ? EPOLLIN : 0) | (write ? EPOLLOUT : 0),
 				  .data.u64 = (uint64_t)c };
-	return epoll_ctl(p->epfd, EPOLL_CTL_MOD, c, &ee) < 0 ? -errno : 0;
+	return epoll_ctl(kport(p)->epfd, EPOLL_CTL_MOD, c, &ee) < 0 ? -errno : 0;
 }
 
 void dp_conn_set_udata(struct dp_port *p, dp_conn_t c, void *udata)
 {
-	(void)set_udata(p, c, udata);
+	if (p->backend == DP_BACKEND_DPDK) {
+		dp_dpdk_conn_set_udata(p, c, udata);
+		return;
+	}
+	(void)set_udata(kport(p), c, udata);
 }
 
-void dp_conn_close(struct dp_port *p, dp_conn_t c)
+void dp_conn_close(struct dp_port *port, dp_conn_t c)
 {
+	if (port->backend == DP_BACKEND_DPDK) {
+		dp_dpdk_conn_close(port, c);
+		return;
+	}
+	struct dp_kport *p = kport(port);
 	epoll_ctl(p->epfd, EPOLL_CTL_DEL, c, NULL);
 	if ((size_t)c < p->nudata)
 		p->udata[c] = NULL;
@@ -342,11 +400,13 @@ void dp_conn_close(struct dp_port *p, dp_conn_t c)
 
 int dp_wake_fd(struct dp_port *p)
 {
-	return p->wakefd;
+	return p->backend == DP_BACKEND_DPDK ? -1 : kport(p)->wakefd;
 }
 
 void dp_wake(int wake_fd)
 {
+	if (wake_fd < 0)
+		return;
 	uint64_t one = 1;
 	ssize_t r = write(wake_fd, &one, sizeof(one));
 	(void)r;

@@ -60,4 +60,90 @@ uint64_t wstream_durable(unsigned sh_id);
 /* The merged stream's offset: bytes emitted so far (INFO, WAIT). */
 uint64_t wstream_offset(void);
 
+
+/* ------------------------------------------------------------------
+ * Additions (aof): everything below is additive to the contract above.
+ * ------------------------------------------------------------------ */
+
+struct cfg;
+struct resp_arg;
+
+/* wstream_record() with the arguments as the parser gives them
+ * (dataplane.h's struct resp_arg: pointer and length). */
+uint64_t wstream_record_args(unsigned sh_id, int db, int argc, const struct resp_arg *argv);
+
+/* Persistence start-up, on the main thread after wstream_init() and
+ * before the shards start: with appendonly yes, check the AOF directory
+ * (create it, or upgrade a Redis 6 single-file AOF), validate every file
+ * of the manifest (a truncated last file is cut per aof-load-truncated),
+ * open the last incremental file for appending and put the stream in the
+ * loading state until shard 0 has replayed the files. Returns 0, or -1 with
+ * err holding Redis's message (start-up must stop). */
+int aof_start(const struct cfg *cfg, char *err, size_t errlen);
+
+/* The stream's state: off (no consumer), loading (the AOF is being
+ * replayed: clients get -LOADING and nothing is recorded), on. */
+bool wstream_loading(void);
+
+/* Shard side. A shard attaches once, from its own thread, before it
+ * records: wake_fd is what the replication thread writes to (dp_wake)
+ * when the shard asked for wake-ups (wstream_want_wake) and a durable
+ * mark moved, or when it wants the shard to cut (see below). */
+void wstream_shard_attach(unsigned sh_id, int wake_fd);
+void wstream_want_wake(unsigned sh_id, bool on);
+/* Wake the replication thread if this shard put anything on its ring
+ * since the last call: records are pushed without a wake-up, and the shard
+ * calls this once per loop round (before it may sleep). */
+void wstream_flush(unsigned sh_id);
+/* The last sequence number shard sh_id has recorded (any thread). */
+uint64_t wstream_recorded(unsigned sh_id);
+/* Is shard sh_id inside a wstream_txn_begin/_end bracket? (its thread) */
+bool wstream_in_txn(unsigned sh_id);
+/* A fresh unit id, never reused: (sh_id << 48) | 1 << 47 | counter (for
+ * units a shard opens by itself: a script, SPOP with a count; a
+ * coordinator may use it for its transactions too). Its thread only. */
+uint64_t wstream_txn_id(unsigned sh_id);
+/* appendfsync is always: replies wait for wstream_durable(). */
+bool wstream_sync_always(void);
+
+/* Cuts (BGREWRITEAOF, and appendonly turned on at run time). The
+ * replication thread asks for a cut (and wakes the shards);
+ * wstream_cut_wanted() returns its generation, 0 if this shard has cut
+ * for it already. The cut is one global point: shard 0 takes every
+ * shard's lock and each shard, holding it, serialises its keyspace as AOF
+ * commands into buf (malloc'd, ownership passes) and calls wstream_cut():
+ * records it made before belong to the old files, records after to the
+ * new ones (shards/propagate.c). */
+uint64_t wstream_cut_wanted(unsigned sh_id);
+void wstream_cut(unsigned sh_id, uint64_t gen, char *buf, size_t len);
+/* BGREWRITEAOF: 0 started; -1 with err ("ERR Background append only file
+ * rewriting already in progress"). Any thread. */
+int aof_rewrite_request(char *err, size_t errlen);
+
+/* Loading, for shard 0's loader. aof_load_next() hands out the next run
+ * of whole commands (valid until the next call): 1 with *p and *len set
+ * (*file_start true at the start of each file, whose commands run in db
+ * 0), 0 when every file was handed out, -1 on a read error (logged).
+ * aof_load_done() ends the loading state (ok false: start-up failed). */
+int aof_load_next(const char **p, size_t *len, bool *file_start, const char **fname);
+void aof_load_done(bool ok, unsigned long long ncmds);
+
+/* Run-time configuration (CONFIG SET, passed on by shard 0): appendfsync
+ * (AOF_FSYNC_* of server.h) and appendonly (on: a rewrite creates the
+ * AOF from the data; off: the files are closed). */
+void wstream_set_fsync(int policy);
+void aof_set_appendonly(bool on);
+
+/* INFO persistence lines after loading/rdb_bgsave_in_progress
+ * ("aof_enabled:1\r\n..."), NUL-terminated in buf; returns the length. */
+size_t aof_info_persistence(char *buf, size_t len);
+
+/* The backlog: the last repl-backlog-size bytes of the merged stream,
+ * for replicas that resume with PSYNC. wstream_backlog_range() gives the
+ * offsets [*first, *end) it holds (end == wstream_offset()). Bytes from
+ * offset off are copied into buf: returns how many (0 at the end), or -1
+ * if off is outside the range. Any thread. */
+void wstream_backlog_range(uint64_t *first, uint64_t *end);
+long wstream_backlog_read(uint64_t off, void *buf, size_t len);
+
 #endif

@@ -6,12 +6,11 @@
  * may change it. Parsing, printing, CONFIG GET and CONFIG SET all read that
  * table, so adding a directive is adding a row (and a field in server.h).
  *
- * Persistence and replication are not implemented yet. Their directives are
- * known by name and refused with a "... is not supported yet" reason rather
- * than the generic "Bad directive", except the two settings that mean "no
- * persistence" (save "" and appendonly no), which are accepted so that
- * ordinary redis.conf files and tools (redis-benchmark asks CONFIG GET save
- * and appendonly) work.
+ * Replication is not implemented yet. Its directives are known by name and
+ * refused with a "... is not supported yet" reason rather than the generic
+ * "Bad directive". The AOF directives are real (repl/aof.c), and so are the
+ * snapshot ones (save, dbfilename, stop-writes-on-bgsave-error:
+ * shards/snap.c).
  *
  * Nothing here is shared between threads: start-up parses one struct cfg,
  * each shard gets a cfg_dup of it, and CONFIG SET is applied by each shard to
@@ -43,8 +42,8 @@ enum cfg_kind {
 	CK_STR,         /* char * field */
 	CK_BIND,        /* char ** field: 1..CFG_BIND_MAX addresses */
 	CK_DIR,         /* char * field: stored as an absolute path */
-	CK_SAVE,        /* no field: only save "" (no snapshots) */
-	CK_APPENDONLY,  /* no field: only appendonly no */
+	CK_SAVE,        /* save rules: cfg->save[0..save_n) */
+	CK_MASTER,      /* char * field: "host port" (replicaof), NULL for "no one" */
 };
 
 enum {
@@ -52,6 +51,8 @@ enum {
 	CF_EMPTY_NULL = 1 << 1,  /* CK_STR: "" is stored as NULL (not set) */
 	CF_LOGFILE    = 1 << 2,  /* CK_STR: must be openable for appending */
 	CF_LOGLEVEL   = 1 << 3,  /* CONFIG SET also changes the live log level */
+	CF_AOFNAME    = 1 << 4,  /* CK_STR: a name inside dir, not a path */
+	CF_DBNAME     = 1 << 5,  /* CK_STR: dbfilename, a name inside dir */
 };
 
 struct cfg_enum {
@@ -76,6 +77,15 @@ static const struct cfg_enum cfg_loglevels[] = {
 
 static const struct cfg_enum cfg_debugcmd[] = {
 	{ "no", DEBUGCMD_NO }, { "yes", DEBUGCMD_YES }, { "local", DEBUGCMD_LOCAL },
+	{ NULL, 0 },
+};
+
+static const struct cfg_enum cfg_dataplanes[] = {
+	{ "kernel", DATAPLANE_KERNEL }, { "dpdk", DATAPLANE_DPDK }, { NULL, 0 },
+};
+
+static const struct cfg_enum cfg_appendfsync[] = {
+	{ "always", AOF_FSYNC_ALWAYS }, { "everysec", AOF_FSYNC_EVERYSEC }, { "no", AOF_FSYNC_NO },
 	{ NULL, 0 },
 };
 
@@ -124,24 +134,59 @@ static const struct cfg_def cfg_defs[] = {
 	{ "zset-max-listpack-value", "zset-max-ziplist-value", CK_LL, CF_MUTABLE,
 	  F(zset_max_listpack_value), 0, LLONG_MAX, NULL },
 	{ "hll-sparse-max-bytes", NULL, CK_MEM, CF_MUTABLE, F(hll_sparse_max_bytes), 0, LLONG_MAX, NULL },
-	{ "rdbcompression", NULL, CK_BOOL, CF_MUTABLE, F(rdbcompression), 0, 0, NULL },
-	{ "rdbchecksum", NULL, CK_BOOL, 0, F(rdbchecksum), 0, 0, NULL },
 	{ "busy-reply-threshold", "lua-time-limit", CK_LL, CF_MUTABLE, F(busy_reply_threshold_ms),
 	  0, LLONG_MAX, NULL },
+	{ "rdbcompression", NULL, CK_BOOL, CF_MUTABLE, F(rdbcompression), 0, 0, NULL },
+	{ "rdbchecksum", NULL, CK_BOOL, 0, F(rdbchecksum), 0, 0, NULL },
+	/* DPDK data plane: read once at start-up (dataplane/dpdk.c checks them) */
+	{ "dataplane", NULL, CK_ENUM, 0, F(dataplane), 0, 0, cfg_dataplanes },
+	{ "dpdk-eal-args", NULL, CK_STR, CF_EMPTY_NULL, F(dpdk_eal_args), 0, 0, NULL },
+	{ "dpdk-port", NULL, CK_INT, 0, F(dpdk_port), 0, 1023, NULL },
+	{ "dpdk-ip", NULL, CK_STR, CF_EMPTY_NULL, F(dpdk_ip), 0, 0, NULL },
+	{ "dpdk-gateway", NULL, CK_STR, CF_EMPTY_NULL, F(dpdk_gateway), 0, 0, NULL },
+	{ "dpdk-mtu", NULL, CK_INT, 0, F(dpdk_mtu), 576, 9000, NULL },
+	{ "dpdk-rx-desc", NULL, CK_INT, 0, F(dpdk_rx_desc), 64, 32768, NULL },
+	{ "dpdk-tx-desc", NULL, CK_INT, 0, F(dpdk_tx_desc), 64, 32768, NULL },
+	{ "dpdk-mbufs", NULL, CK_INT, 0, F(dpdk_mbufs), 2048, 16777216, NULL },
+	/* RDB snapshots (shards/snap.c) */
 	{ "save", NULL, CK_SAVE, CF_MUTABLE, 0, 0, 0, NULL },
-	{ "appendonly", NULL, CK_APPENDONLY, CF_MUTABLE, 0, 0, 0, NULL },
+	/* (Redis 7 protects it: CONFIG SET could aim it at other files in dir.) */
+	{ "dbfilename", NULL, CK_STR, CF_DBNAME, F(dbfilename), 0, 0, NULL },
+	{ "stop-writes-on-bgsave-error", NULL, CK_BOOL, CF_MUTABLE, F(stop_writes_on_bgsave_error),
+	  0, 0, NULL },
+	/* The AOF and the write stream (repl/aof.c, repl/wstream.c). */
+	{ "appendonly", NULL, CK_BOOL, CF_MUTABLE, F(appendonly), 0, 0, NULL },
+	{ "appendfilename", NULL, CK_STR, CF_AOFNAME, F(appendfilename), 0, 0, NULL },
+	{ "appenddirname", NULL, CK_STR, CF_AOFNAME, F(appenddirname), 0, 0, NULL },
+	{ "appendfsync", NULL, CK_ENUM, CF_MUTABLE, F(appendfsync), 0, 0, cfg_appendfsync },
+	{ "aof-load-truncated", NULL, CK_BOOL, CF_MUTABLE, F(aof_load_truncated), 0, 0, NULL },
+	{ "repl-backlog-size", NULL, CK_MEM, 0, F(repl_backlog_size), 1, LLONG_MAX, NULL },
+	/* Replication, replica side (shards/replclient.c). */
+	{ "replicaof", "slaveof", CK_MASTER, 0, F(replicaof), 0, 0, NULL },
+	{ "masterauth", NULL, CK_STR, CF_MUTABLE | CF_EMPTY_NULL, F(masterauth), 0, 0, NULL },
+	{ "masteruser", NULL, CK_STR, CF_MUTABLE | CF_EMPTY_NULL, F(masteruser), 0, 0, NULL },
+	{ "replica-read-only", "slave-read-only", CK_BOOL, CF_MUTABLE, F(replica_read_only),
+	  0, 0, NULL },
+	{ "replica-serve-stale-data", "slave-serve-stale-data", CK_BOOL, CF_MUTABLE,
+	  F(replica_serve_stale_data), 0, 0, NULL },
+	{ "repl-timeout", NULL, CK_INT, CF_MUTABLE, F(repl_timeout_s), 1, INT_MAX, NULL },
 };
 
 #define CFG_NDEFS (sizeof cfg_defs / sizeof cfg_defs[0])
 
 /* Directives Redis has that need persistence or replication. */
 static const char *const cfg_persistence_only[] = {
-	"dbfilename", "appendfilename", "appenddirname", "appendfsync",
-	"aof-load-truncated", "aof-use-rdb-preamble",
-	"stop-writes-on-bgsave-error", "rdb-del-sync-files", NULL,
+	"aof-use-rdb-preamble", "rdb-del-sync-files", NULL,
 };
 static const char *const cfg_replication_only[] = {
-	"replicaof", "slaveof", "masterauth", "masteruser", NULL,
+	NULL,
+};
+
+/* A parsed save directive. */
+struct cfg_save_val {
+	int n;
+	bool replace;                 /* drop the rules held before */
+	struct cfg_save_rule r[CFG_SAVE_MAX];
 };
 
 /* A parsed value, owned until stored. */
@@ -150,6 +195,7 @@ union cfg_val {
 	long long ll;
 	char *s;
 	char **list;
+	struct cfg_save_val save;     /* CK_SAVE */
 };
 
 static void cfg_seterr(char *err, size_t errlen, const char *fmt, ...)
@@ -317,6 +363,87 @@ static void cfg_range_err(const struct cfg_def *d, char *why, size_t whylen)
 	cfg_seterr(why, whylen, "argument must be between %lld and %lld inclusive", d->min, d->max);
 }
 
+/* replicaof <host> <port>, or "no one" (stored as NULL): the host and a
+ * port in 0..65535 (Redis's "Invalid master port"), kept as "host port". */
+static int cfg_parse_master(int n, char **v, char **out, char *why, size_t whylen)
+{
+	long long port;
+
+	if (n != 2) {
+		cfg_seterr(why, whylen, "wrong number of arguments");
+		return -1;
+	}
+	if (strcasecmp(v[0], "no") == 0 && strcasecmp(v[1], "one") == 0) {
+		*out = NULL;
+		return 0;
+	}
+	if (!cfg_parse_ll(v[1], &port) || port < 0 || port > 65535) {
+		cfg_seterr(why, whylen, "Invalid master port");
+		return -1;
+	}
+	if (v[0][0] == '\0' || strchr(v[0], ' ')) {
+		cfg_seterr(why, whylen, "Invalid master host");
+		return -1;
+	}
+	if (asprintf(out, "%s %lld", v[0], port) < 0) {
+		cfg_seterr(why, whylen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+/* save: "" (no rules), or <seconds> <changes> pairs, seconds >= 1 and
+ * changes >= 0, as words (a config line) or in one word separated by
+ * blanks (CONFIG SET). One word (CONFIG SET, or save "") replaces the rules
+ * held; a config line of pairs replaces the defaults the first time and
+ * adds to the rules read before after that, as Redis does. */
+static int cfg_parse_save(int n, char **v, struct cfg_save_val *out, char *why, size_t whylen)
+{
+	char *words[2 * CFG_SAVE_MAX + 1];
+	char *copy = NULL;
+	int nw = 0;
+
+	memset(out, 0, sizeof *out);
+	out->replace = n == 1;
+	if (n == 1) {
+		copy = strdup(v[0]);
+		if (!copy) {
+			cfg_seterr(why, whylen, "out of memory");
+			return -1;
+		}
+		for (char *sp = NULL, *w = strtok_r(copy, " \t", &sp); w; w = strtok_r(NULL, " \t", &sp)) {
+			if (nw == 2 * CFG_SAVE_MAX + 1)
+				break;
+			words[nw++] = w;
+		}
+	} else {
+		for (int i = 0; i < n && nw < 2 * CFG_SAVE_MAX + 1; i++)
+			words[nw++] = v[i];
+		if (n > 2 * CFG_SAVE_MAX)
+			nw = 2 * CFG_SAVE_MAX + 1;
+	}
+	int rc = 0;
+	if (nw > 2 * CFG_SAVE_MAX) {
+		cfg_seterr(why, whylen, "too many save points (at most %d)", CFG_SAVE_MAX);
+		rc = -1;
+	} else if (nw % 2) {
+		cfg_seterr(why, whylen, "Invalid save parameters");
+		rc = -1;
+	}
+	for (int i = 0; rc == 0 && i < nw; i += 2) {
+		long long secs, changes;
+		if (!cfg_parse_ll(words[i], &secs) || !cfg_parse_ll(words[i + 1], &changes) ||
+		    secs < 1 || changes < 0) {
+			cfg_seterr(why, whylen, "Invalid save parameters");
+			rc = -1;
+			break;
+		}
+		out->r[out->n++] = (struct cfg_save_rule){ secs, changes };
+	}
+	free(copy);
+	return rc;
+}
+
 /* Parse the n (>= 1) value words of d into *out. On success the caller owns
  * out's heap parts (for CK_STR/CK_DIR/CK_BIND) and passes them to
  * cfg_store. On failure nothing is allocated and why holds the reason.
@@ -376,6 +503,16 @@ static int cfg_parse(const struct cfg *c, const struct cfg_def *d, int n, char *
 			out->s = NULL;
 			return 0;
 		}
+		if ((d->flags & CF_DBNAME) && (!v[0][0] || strchr(v[0], '/'))) {
+			cfg_seterr(why, whylen, v[0][0] ? "dbfilename can't be a path, just a filename" :
+				   "dbfilename can't be empty");
+			return -1;
+		}
+		if ((d->flags & CF_AOFNAME) && (!v[0][0] || strchr(v[0], '/'))) {
+			cfg_seterr(why, whylen, "%s can't be a path, just a %s", d->name,
+				   strcmp(d->name, "appendfilename") == 0 ? "filename" : "dirname");
+			return -1;
+		}
 		if ((d->flags & CF_LOGFILE) && v[0][0]) {
 			/* Fail at the config line, not later when logging starts
 			 * (as Redis, this creates the file). */
@@ -417,22 +554,9 @@ static int cfg_parse(const struct cfg *c, const struct cfg_def *d, int n, char *
 		out->s = cfg_abs_dir(c, v[0], why, whylen);
 		return out->s ? 0 : -1;
 	case CK_SAVE:
-		if (n == 1 && v[0][0] == '\0')
-			return 0;
-		cfg_seterr(why, whylen, "snapshotting is not supported yet; only save \"\" is accepted");
-		return -1;
-	case CK_APPENDONLY: {
-		bool on;
-		if (!cfg_parse_bool(v[0], &on)) {
-			cfg_seterr(why, whylen, "argument must be 'yes' or 'no'");
-			return -1;
-		}
-		if (on) {
-			cfg_seterr(why, whylen, "appendonly yes is not supported yet; only appendonly no is accepted");
-			return -1;
-		}
-		return 0;
-	}
+		return cfg_parse_save(n, v, &out->save, why, whylen);
+	case CK_MASTER:
+		return cfg_parse_master(n, v, &out->s, why, whylen);
 	}
 	cfg_seterr(why, whylen, "internal error: unknown directive kind");
 	return -1;
@@ -457,6 +581,7 @@ static void cfg_store(struct cfg *c, const struct cfg_def *d, union cfg_val *val
 		break;
 	case CK_STR:
 	case CK_DIR:
+	case CK_MASTER:
 		free(*(char **)field);
 		*(char **)field = val->s;
 		break;
@@ -465,7 +590,12 @@ static void cfg_store(struct cfg *c, const struct cfg_def *d, union cfg_val *val
 		*(char ***)field = val->list;
 		break;
 	case CK_SAVE:
-	case CK_APPENDONLY:
+		if (val->save.replace || !c->save_from_conf)
+			c->save_n = 0;
+		if (!val->save.replace)
+			c->save_from_conf = true;
+		for (int i = 0; i < val->save.n && c->save_n < CFG_SAVE_MAX; i++)
+			c->save[c->save_n++] = val->save.r[i];
 		break;
 	}
 }
@@ -519,7 +649,8 @@ static const char *cfg_render(const struct cfg *c, const struct cfg_def *d, char
 		snprintf(buf, len, "%d", *(const int *)field);
 		return buf;
 	case CK_STR:
-	case CK_DIR: {
+	case CK_DIR:
+	case CK_MASTER: {
 		const char *s = *(char *const *)field;
 		return s ? s : "";
 	}
@@ -538,10 +669,18 @@ static const char *cfg_render(const struct cfg *c, const struct cfg_def *d, char
 		*heap = s;
 		return s;
 	}
-	case CK_SAVE:
-		return "";
-	case CK_APPENDONLY:
-		return "no";
+	case CK_SAVE: {
+		char *s = malloc((size_t)c->save_n * 42 + 1);
+		if (!s)
+			return "";
+		size_t off = 0;
+		for (int i = 0; i < c->save_n; i++)
+			off += (size_t)sprintf(s + off, "%s%lld %lld", i ? " " : "",
+					       c->save[i].seconds, c->save[i].changes);
+		s[off] = '\0';
+		*heap = s;
+		return s;
+	}
 	}
 	return "";
 }
@@ -735,7 +874,7 @@ static int cfg_apply_words(struct cfg *c, int argc, char **argv, const char *sho
 			cfg_seterr(err, errlen, "Bad directive or wrong number of arguments: '%s'", shown);
 		return CFG_EREASON;
 	}
-	if (argc < 2 || (argc > 2 && d->kind != CK_BIND && d->kind != CK_SAVE)) {
+	if (argc < 2 || (argc > 2 && d->kind != CK_BIND && d->kind != CK_SAVE && d->kind != CK_MASTER)) {
 		cfg_seterr(err, errlen, "wrong number of arguments (%s)", name);
 		return CFG_EREASON;
 	}
@@ -894,13 +1033,34 @@ void cfg_defaults(struct cfg *c)
 	c->zset_max_listpack_entries = 128;
 	c->zset_max_listpack_value = 64;
 	c->hll_sparse_max_bytes = 3000;
+	c->busy_reply_threshold_ms = 5000;
+	c->appendonly = false;
+	c->appendfilename = strdup("appendonly.aof");
+	c->appenddirname = strdup("appendonlydir");
+	c->appendfsync = AOF_FSYNC_EVERYSEC;
+	c->aof_load_truncated = true;
+	c->replicaof = c->masterauth = c->masteruser = NULL;
+	c->replica_read_only = true;
+	c->replica_serve_stale_data = true;
+	c->repl_timeout_s = 60;
+	c->repl_backlog_size = MB;
 	c->rdbcompression = true;
 	c->rdbchecksum = true;
-	c->busy_reply_threshold_ms = 5000;
+	c->save_n = 3;   /* Redis 7: save 3600 1 300 100 60 10000 */
+	c->save[0] = (struct cfg_save_rule){ 3600, 1 };
+	c->save[1] = (struct cfg_save_rule){ 300, 100 };
+	c->save[2] = (struct cfg_save_rule){ 60, 10000 };
+	c->dbfilename = strdup("dump.rdb");
+	c->stop_writes_on_bgsave_error = true;
+	c->dataplane = DATAPLANE_KERNEL;
+	c->dpdk_mtu = 1500;
+	c->dpdk_rx_desc = c->dpdk_tx_desc = 1024;
+	c->dpdk_mbufs = 16383;
 	c->config_file = NULL;
 	if (!c->dir)            /* cwd removed under us: still a usable value */
 		c->dir = strdup("/");
-	if (!c->bind || !c->logfile || !c->dir) {
+	if (!c->bind || !c->logfile || !c->dir || !c->appendfilename || !c->appenddirname ||
+	    !c->dbfilename) {
 		/* Start-up only, before anything else can run: no way to go on. */
 		fputs("keyrail: out of memory setting configuration defaults\n", stderr);
 		abort();
@@ -1017,9 +1177,23 @@ struct cfg *cfg_dup(const struct cfg *c)
 	n->pidfile = c->pidfile ? strdup(c->pidfile) : NULL;
 	n->dir = c->dir ? strdup(c->dir) : NULL;
 	n->config_file = c->config_file ? strdup(c->config_file) : NULL;
-	if (!n->bind || (c->requirepass && !n->requirepass) || (c->logfile && !n->logfile) ||
+	n->appendfilename = c->appendfilename ? strdup(c->appendfilename) : NULL;
+	n->appenddirname = c->appenddirname ? strdup(c->appenddirname) : NULL;
+	n->dpdk_eal_args = c->dpdk_eal_args ? strdup(c->dpdk_eal_args) : NULL;
+	n->dpdk_ip = c->dpdk_ip ? strdup(c->dpdk_ip) : NULL;
+	n->dpdk_gateway = c->dpdk_gateway ? strdup(c->dpdk_gateway) : NULL;
+	n->dbfilename = c->dbfilename ? strdup(c->dbfilename) : NULL;
+	n->replicaof = c->replicaof ? strdup(c->replicaof) : NULL;
+	n->masterauth = c->masterauth ? strdup(c->masterauth) : NULL;
+	n->masteruser = c->masteruser ? strdup(c->masteruser) : NULL;
+	bool repl_nomem = (c->replicaof && !n->replicaof) || (c->masterauth && !n->masterauth) ||
+			  (c->masteruser && !n->masteruser);
+	bool dpdk_nomem = (c->dpdk_eal_args && !n->dpdk_eal_args) || (c->dpdk_ip && !n->dpdk_ip) ||
+			  (c->dpdk_gateway && !n->dpdk_gateway);
+	if (dpdk_nomem || repl_nomem || !n->bind || (c->requirepass && !n->requirepass) || (c->logfile && !n->logfile) ||
 	    (c->pidfile && !n->pidfile) || (c->dir && !n->dir) ||
-	    (c->config_file && !n->config_file)) {
+	    (c->config_file && !n->config_file) || (c->appendfilename && !n->appendfilename) ||
+	    (c->appenddirname && !n->appenddirname) || (c->dbfilename && !n->dbfilename)) {
 		cfg_free(n);
 		errno = ENOMEM;
 		return NULL;
@@ -1038,6 +1212,15 @@ void cfg_free(struct cfg *c)
 	free(c->pidfile);
 	free(c->dir);
 	free(c->config_file);
+	free(c->appendfilename);
+	free(c->appenddirname);
+	free(c->dpdk_eal_args);
+	free(c->dpdk_ip);
+	free(c->dpdk_gateway);
+	free(c->dbfilename);
+	free(c->replicaof);
+	free(c->masterauth);
+	free(c->masteruser);
 	free(c);
 }
 

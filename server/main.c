@@ -4,6 +4,7 @@
  * Usage, as redis-server: keyrail-server [config-file] [--directive value ...] */
 #include "server/server.h"
 #include "shards/shard.h"
+#include "repl/wstream.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -110,6 +111,25 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	/* The write stream and the AOF start before the shards: no write goes
+	 * unrecorded, and clients get -LOADING until the AOF is replayed.
+	 * (The shard count as shard_start_all() works it out.) */
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned nshards = cfg.shards > 0 ? (unsigned)cfg.shards : ncpu > 0 ? (unsigned)ncpu : 1;
+	const char *werr = NULL;
+	if (nshards > 64)
+		nshards = 64;
+	if (wstream_init(nshards, &werr) != 0) {
+		srv_log(LL_WARNING, "%s", werr);
+		cfg_free(cfgp);
+		return 1;
+	}
+	if (aof_start(&cfg, err, sizeof(err)) != 0) {
+		srv_log(LL_WARNING, "%s", err);
+		wstream_shutdown();
+		cfg_free(cfgp);
+		return 1;
+	}
 	if (shard_start_all(&cfg, err, sizeof(err)) != 0) {
 		srv_log(LL_WARNING, "Failed listening on port %d (tcp), aborting: %s", cfg.port, err);
 		cfg_free(cfgp);
@@ -133,6 +153,7 @@ int main(int argc, char **argv)
 		}
 	}
 	int status = shard_wait_all();
+	wstream_shutdown();   /* the last records are written (and fsynced) */
 	if (cfg.pidfile && cfg.pidfile[0])
 		unlink(cfg.pidfile);
 	srv_log(LL_WARNING, "keyrail is now ready to exit, bye bye...");

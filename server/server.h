@@ -16,6 +16,8 @@
 
 enum srv_loglevel { LL_DEBUG = 0, LL_VERBOSE, LL_NOTICE, LL_WARNING, LL_NOTHING };
 enum { DEBUGCMD_NO = 0, DEBUGCMD_YES = 1, DEBUGCMD_LOCAL = 2 };
+enum { AOF_FSYNC_ALWAYS = 0, AOF_FSYNC_EVERYSEC = 1, AOF_FSYNC_NO = 2 };
+enum { DATAPLANE_KERNEL = 0, DATAPLANE_DPDK = 1 };
 
 struct cfg {
 	char **bind;                  /* NULL-terminated list */
@@ -49,8 +51,37 @@ struct cfg {
 	long long zset_max_listpack_entries, zset_max_listpack_value;
 	long long hll_sparse_max_bytes;
 	long long busy_reply_threshold_ms;    /* alias lua-time-limit */
+	/* The AOF and the write stream (repl/). */
+	bool appendonly;
+	char *appendfilename;                 /* a file name, not a path */
+	char *appenddirname;                  /* a directory name inside dir */
+	int appendfsync;                      /* AOF_FSYNC_* */
+	bool aof_load_truncated;
+	long long repl_backlog_size;
 	bool rdbcompression;          /* LZF strings in RDB files and DUMP payloads */
 	bool rdbchecksum;             /* CRC64 at the end of RDB files */
+	/* RDB snapshots (shards/snap.c): save <seconds> <changes> rules,
+	 * the file dir/dbfilename, MISCONF after a failed background save. */
+#define CFG_SAVE_MAX 16
+	int save_n;                   /* rules in use; 0: no automatic saves */
+	struct cfg_save_rule { long long seconds, changes; } save[CFG_SAVE_MAX];
+	bool save_from_conf;          /* a save line was read: later lines add rules */
+	char *dbfilename;             /* a file name inside dir */
+	bool stop_writes_on_bgsave_error;
+	/* Replication, replica side (shards/replclient.c). */
+	char *replicaof;               /* "host port" of the master, NULL: none */
+	char *masterauth;              /* NULL: none */
+	char *masteruser;              /* NULL: AUTH with the password only */
+	bool replica_read_only;
+	bool replica_serve_stale_data;
+	int repl_timeout_s;
+	/* Network backend (docs/config.md, "DPDK data plane"). */
+	int dataplane;                /* DATAPLANE_KERNEL or DATAPLANE_DPDK */
+	char *dpdk_eal_args;          /* NULL: none */
+	int dpdk_port;
+	char *dpdk_ip;                /* "a.b.c.d/prefix", checked at start-up */
+	char *dpdk_gateway;           /* NULL: none */
+	int dpdk_mtu, dpdk_rx_desc, dpdk_tx_desc, dpdk_mbufs;
 	char *config_file;            /* absolute path, NULL if none */
 };
 

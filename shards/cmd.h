@@ -78,6 +78,7 @@ typedef void cmd_fn(struct cmd_ctx *ctx);
 #define CMD_ALLOW_BUSY (1u << 16)  /* runs while a script is busy (SCRIPT KILL) */
 #define CMD_BLOCKING   (1u << 17)  /* may block (BLPOP ...) */
 #define CMD_NOMULTI    (1u << 18)  /* not queued by MULTI: runs at once (WATCH ...) */
+#define CMD_NOQUEUE    (1u << 20)  /* refused inside MULTI (Redis's no-multi: SAVE ...) */
 #define CMD_SCRIPT     (1u << 19)  /* runs other commands (EVAL): their writes are
 				    * counted and signalled as they happen, so its
 				    * own ctx->dirty (their sum) is not again */

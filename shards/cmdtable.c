@@ -74,6 +74,18 @@ cmd_cross_fn xshard_gather;
 #if __has_include("shards/tab_dump.h")
 #include "shards/tab_dump.h"
 #endif
+#if __has_include("shards/tab_aof.h")
+#include "shards/tab_aof.h"
+#endif
+#if __has_include("shards/tab_snap.h")   /* snapshot */
+#include "shards/tab_snap.h"
+#endif
+#if __has_include("shards/tab_repl.h")   /* replica */
+#include "shards/tab_repl.h"
+#endif
+#if __has_include("shards/tab_replm.h")   /* master */
+#include "shards/tab_replm.h"
+#endif
 #if __has_include("shards/tab_debug.h")
 #include "shards/tab_debug.h"
 #endif
@@ -258,7 +270,7 @@ static const struct cmd_def table[] = {
 	C("command", -1, L | S | CMD_NOKEYS_ANY, K0, cmd_command, "server", "2.8.13", "Returns detailed information about all commands.", .subs = command_subs),
 	C("time", 1, F | L | S | CMD_NOKEYS_ANY, K0, cmd_time, "server", "2.6.0", "Returns the server time.", .merge = MERGE_NONE),
 	C("lastsave", 1, F | L | S | CMD_NOKEYS_ANY, K0, cmd_lastsave, "server", "1.0.0", "Returns the Unix timestamp of the last successful save to disk.", .merge = MERGE_NONE),
-	C("shutdown", -1, A | L | S | CMD_NOKEYS_ANY | CMD_ALLOW_BUSY | CMD_NOSCRIPT, K0, cmd_shutdown, "server", "1.0.0", "Synchronously saves the database(s) to disk and shuts down the Redis server.", .merge = MERGE_NONE),
+	C("shutdown", -1, A | L | S | CMD_NOKEYS_ANY | CMD_ALLOW_BUSY | CMD_NOSCRIPT | CMD_NOQUEUE, K0, cmd_shutdown, "server", "1.0.0", "Synchronously saves the database(s) to disk and shuts down the Redis server.", .merge = MERGE_NONE),
 	C("debug", -2, A | CMD_PROTECTED | CMD_NOSCRIPT, K0, NULL, "server", "1.0.0", "A container for debugging commands.", .subs = debug_subs),
 	C("monitor", 1, A | CMD_NOSCRIPT | CMD_CONN | L | S, K0, cmd_monitor, "server", "1.0.0", "Listens for all requests received by the server in real-time.", .merge = MERGE_NONE),
 	C("slowlog", -2, 0, K0, NULL, "server", "2.2.12", "A container for slow log commands.", .subs = slowlog_subs),
@@ -293,6 +305,18 @@ static const struct cmd_def table[] = {
 #endif
 #if __has_include("shards/tab_dump.h")
 #include "shards/tab_dump.h"
+#endif
+#if __has_include("shards/tab_aof.h")
+#include "shards/tab_aof.h"
+#endif
+#if __has_include("shards/tab_snap.h")   /* snapshot */
+#include "shards/tab_snap.h"
+#endif
+#if __has_include("shards/tab_repl.h")   /* replica */
+#include "shards/tab_repl.h"
+#endif
+#if __has_include("shards/tab_replm.h")   /* master */
+#include "shards/tab_replm.h"
 #endif
 };
 

@@ -9,6 +9,8 @@
  * order when some commands ran on other shards. */
 #include "shards/shard_int.h"
 #include "shards/pubsub.h"
+#include "shards/propagate.h"   /* wstream */
+#include "shards/replclient.h"  /* replica */
 
 #include <errno.h>
 #include <stdio.h>
@@ -115,6 +117,7 @@ void conn_reap(struct shard *sh)
 		if (c->next)
 			c->next->prev = c->prev;
 		pend_free_all(c);
+		wrec_conn_gone(sh, c);   /* wstream */
 		rbuf_free(&c->in);
 		rbuf_free(&c->out);
 		free(c->name);
@@ -127,6 +130,8 @@ void conn_close(struct shard *sh, struct conn *c)
 {
 	if (c->closed)
 		return;
+	if (replclient_is_master(c) && replclient_defer_close(sh, c))   /* replica */
+		return;
 	c->closed = true;
 	block_conn_gone(sh, c);
 	txn_conn_reset(sh, c);
@@ -137,8 +142,10 @@ void conn_close(struct shard *sh, struct conn *c)
 		sh->nmonitors--;
 		atomic_fetch_sub(&g_monitors, 1);
 	}
-	dp_conn_set_udata(sh->port, c->fd, NULL);
-	dp_conn_close(sh->port, c->fd);
+	if (c->fd >= 0) {   /* replica: the master client has no socket */
+		dp_conn_set_udata(sh->port, c->fd, NULL);
+		dp_conn_close(sh->port, c->fd);
+	}
 	sh->nconns--;
 	STAT_SET(sh->stats.conns, sh->nconns);
 	conn_maybe_free(sh, c);
@@ -156,9 +163,12 @@ void conn_mark_flush(struct shard *sh, struct conn *c)
 /* Send what we can. Returns false if the connection was closed. */
 static bool conn_write(struct shard *sh, struct conn *c)
 {
-	while (c->out_sent < c->out.len) {
+	if (replclient_is_master(c))   /* replica: its replies are counted, not sent */
+		return replclient_write(sh, c);
+	size_t lim = wrec_out_limit(sh, c);   /* wstream: replies wait for the disk */
+	while (c->out_sent < lim) {
 		ssize_t n = dp_send(sh->port, c->fd, c->out.data + c->out_sent,
-				    c->out.len - c->out_sent);
+				    lim - c->out_sent);
 		if (n == -EAGAIN)
 			break;
 		if (n < 0) {
@@ -169,6 +179,7 @@ static bool conn_write(struct shard *sh, struct conn *c)
 		STAT_ADD(sh->stats.net_out, (uint64_t)n);
 	}
 	if (c->out_sent == c->out.len) {
+		wrec_out_reset(sh, c);   /* wstream */
 		c->out.len = 0;
 		c->out_sent = 0;
 		/* Give back large buffers once a big reply has gone. */
@@ -181,7 +192,7 @@ static bool conn_write(struct shard *sh, struct conn *c)
 			return false;
 		}
 	}
-	bool want_write = c->out.len > 0;
+	bool want_write = c->out.len > 0 && c->out_sent < lim;   /* wstream: not for held bytes */
 	if (want_write != c->want_write) {
 		c->want_write = want_write;
 		dp_set_interest(sh->port, c->fd, !c->eof && !c->read_off, want_write);
@@ -191,6 +202,7 @@ static bool conn_write(struct shard *sh, struct conn *c)
 
 void conn_flush_all(struct shard *sh)
 {
+	wrec_round(sh);   /* wstream */
 	while (sh->flush_list) {
 		struct conn *c = sh->flush_list;
 		sh->flush_list = c->flush_next;
@@ -340,6 +352,8 @@ static void conn_parse(struct shard *sh, struct conn *c)
 		}
 		c->in_off += consumed;
 		c->in_need = 0;
+		if (replclient_is_master(c))   /* replica: the stream's offset */
+			replclient_on_request(sh, c, &req, consumed);
 		if (req.argc == 0)
 			continue;
 		c->last_ms = sh->now_ms;
@@ -464,6 +478,8 @@ void conn_client_info(const struct conn *c, int64_t now_ms, struct rbuf *out)
 	int nf = 0;
 	if (c->monitor)
 		flags[nf++] = 'O';
+	if (replclient_is_master(c))   /* replica */
+		flags[nf++] = 'M';
 	if (c->no_evict)
 		flags[nf++] = 'e';
 	if (c->no_touch)

@@ -522,6 +522,8 @@ static void unlink_entry(struct ks_db *db, struct ks_entry *e)
 /* Delete an entry that is known expired; counts it. */
 static void expire_entry(struct ks_db *db, struct ks_entry *e)
 {
+	if (db->on_expire)   /* the write stream's DEL */
+		db->on_expire(db->on_expire_arg, db, e);
 	unlink_entry(db, e);
 	ks_entry_free(e);
 	db->expired++;
@@ -616,6 +618,7 @@ static struct ks_entry *set_generic(struct ks_db *db, const void *key, size_t kl
 		} else {
 			e->v.ptr = str_new(val, vlen);
 		}
+		e->flags |= db->snap_parity;   /* snapshot */
 		link_new(db, e);
 		return e;
 	}
@@ -682,6 +685,7 @@ struct ks_entry *ks_set_obj(struct ks_db *db, const void *key, size_t klen,
 	struct ks_entry *e;
 	if (!l) {
 		e = entry_new(key, klen, h, 0);
+		e->flags |= db->snap_parity;   /* snapshot */
 		link_new(db, e);
 	} else {
 		e = *l;
@@ -729,6 +733,7 @@ struct ks_entry *ks_set_int(struct ks_db *db, const void *key, size_t klen,
 
 struct ks_entry *ks_attach(struct ks_db *db, struct ks_entry *e)
 {
+	e->flags = (uint16_t)((e->flags & ~KS_F_SNAP) | db->snap_parity);   /* snapshot */
 	rehash_one(db);
 	struct ks_entry **l = lookup(db, e->key, e->klen, e->hash);
 	if (l) {

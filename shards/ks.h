@@ -19,6 +19,11 @@
 
 #define KS_NO_EXPIRE (-1LL)
 #define KS_EMBSTR_MAX 44          /* as Redis: strings <= 44 bytes are embstr */
+/* snapshot: ks_entry.flags bit saying which snapshot parity the entry was
+ * last saved in (or created under). Every entry created or attached in a
+ * db takes the db's snap_parity; an entry whose bit differs from its db's
+ * parity is not yet saved by the snapshot under way (shards/snap.c). */
+#define KS_F_SNAP 0x8000
 
 enum ks_type { KS_STRING = 0, KS_LIST, KS_SET, KS_ZSET, KS_HASH, KS_STREAM, KS_NTYPES };
 enum ks_enc {
@@ -84,6 +89,12 @@ struct ks_db {
 	uint32_t nexp, exp_cap;
 	int64_t avg_ttl_ms;       /* estimate kept by the active expiry cycle */
 	uint64_t expired;         /* keys removed because they expired */
+	/* Called with on_expire_arg when a key is removed because it expired
+	 * (lookup or active cycle), before it is freed: the write stream
+	 * records it as DEL. NULL: nobody asked (scratch dbs, unit tests). */
+	void (*on_expire)(void *arg, struct ks_db *db, const struct ks_entry *e);
+	void *on_expire_arg;
+	uint16_t snap_parity;     /* snapshot: KS_F_SNAP or 0 (see KS_F_SNAP) */
 };
 
 struct ks_space {

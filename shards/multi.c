@@ -23,6 +23,7 @@
  * the execution are one atomic step. A watched key that existed and is
  * gone at EXEC (expired) counts as modified, as in Redis 7. */
 #include "shards/shard_int.h"
+#include "repl/wstream.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +33,7 @@ struct txn {
 	struct shard *sh;             /* coordinator */
 	struct conn *c;
 	uint64_t need, held;          /* shards to lock / locked */
+	uint64_t unit;                /* its atomic unit in the write stream */
 	unsigned next;                /* next shard to ask */
 	uint64_t wid;                 /* client whose WATCHes are checked (0: none) */
 	bool watch_dirty;
@@ -337,6 +339,7 @@ static struct txn *txn_new(struct shard *sh, struct conn *c, uint64_t need)
 	t->sh = sh;
 	t->c = c;
 	t->need = need;
+	t->unit = wstream_txn_id(sh->id);
 	return t;
 }
 
@@ -361,6 +364,10 @@ static void txn_acquire(struct shard *sh, struct txn *t);
 static void lock_grant(struct shard *sh, struct shard_msg *m)
 {
 	sh->lock_owner = m->tag;
+	/* What the locks' holder writes here is one unit of the write
+	 * stream (a MULTI/EXEC block), whole or not at all in a replica. */
+	if (wstream_enabled())
+		wstream_txn_begin(sh->id, m->unit, m->unit_parts);
 	bool dirty = watch_check(sh, m->wid);
 	if (m->src == sh->id) {
 		struct txn *t = m->tag;
@@ -383,6 +390,8 @@ static struct shard_msg *lock_msg(struct shard *sh, struct txn *t)
 	m->kind = MSG_LOCK;
 	m->tag = t;
 	m->wid = t->wid;
+	m->unit = t->unit;
+	m->unit_parts = (unsigned)__builtin_popcountll(t->need);
 	return m;
 }
 
@@ -402,6 +411,9 @@ static void txn_acquire(struct shard *sh, struct txn *t)
 				return;
 			}
 			sh->lock_owner = t;
+			if (wstream_enabled())
+				wstream_txn_begin(sh->id, t->unit,
+						  (unsigned)__builtin_popcountll(t->need));
 			t->watch_dirty |= watch_check(sh, t->wid);
 			t->held |= 1ull << d;
 			t->next++;
@@ -415,6 +427,8 @@ static void txn_acquire(struct shard *sh, struct txn *t)
 
 static void local_unlock(struct shard *sh)
 {
+	if (wstream_in_txn(sh->id))
+		wstream_txn_end(sh->id, 0);
 	sh->lock_owner = NULL;
 	sh->unlock_work = true;
 }
@@ -856,6 +870,11 @@ bool txn_dispatch(struct shard *sh, struct conn *c, const struct cmd_def *cmd,
 	 * connection at once. */
 	if (strcmp(name, "quit") == 0 || strcmp(name, "reset") == 0)
 		return false;
+	if (cmd->flags & CMD_NOQUEUE) {
+		txn_flag_error(c);
+		reply_err(c, discard, "ERR Command not allowed inside a transaction");
+		return true;
+	}
 	queue_cmd(ms, cmd, argc, argv);
 	reply_ok(c, discard, "QUEUED");
 	return true;

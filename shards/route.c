@@ -12,6 +12,10 @@
  * The reply slot is reserved at dispatch, so replies leave in order. */
 #include "shards/shard_int.h"
 #include "shards/pubsub.h"
+#include "shards/propagate.h"   /* wstream */
+#include "repl/wstream.h"       /* wstream */
+#include "shards/snap.h"          /* snapshot */
+#include "shards/replclient.h"    /* replica */
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,10 +24,14 @@
 void route_exec(struct shard *sh, struct cmd_ctx *ctx)
 {
 	long long before = ctx->dirty;
+	if (__builtin_expect(snap_cow_on, 0))   /* snapshot: save old values first */
+		snap_cow(sh, ctx);
 	ctx->cmd->fn(ctx);
 	STAT_ADD(sh->stats.cmds, 1);
 	if (ctx->dirty != before && !(ctx->cmd->flags & CMD_SCRIPT)) {
 		sh->dirty += ctx->dirty - before;
+		if (wstream_enabled())   /* wstream */
+			wrec_after_exec(sh, ctx);
 		txn_post_write(sh, ctx);
 	}
 }
@@ -209,6 +217,17 @@ void route_dispatch(struct shard *sh, struct conn *c, struct resp_req *req)
 		resp_add_error(reply_slot(sh, c, discard), "NOAUTH Authentication required.");
 		return;
 	}
+	const char *rerr = replclient_deny(sh, c, cmd);   /* replica: READONLY MASTERDOWN LOADING */
+	if (rerr) {
+		txn_flag_error(c);
+		resp_add_error(reply_slot(sh, c, discard), rerr);
+		return;
+	}
+	if (wstream_loading() && wrec_refuse_loading(c, cmd)) {   /* wstream */
+		txn_flag_error(c);
+		resp_add_error(reply_slot(sh, c, discard), "LOADING Redis is loading the dataset in memory");
+		return;
+	}
 	if (sh->busy && !(cmd->flags & CMD_ALLOW_BUSY)) {
 		resp_add_error(reply_slot(sh, c, discard),
 			"BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.");
@@ -228,6 +247,8 @@ void route_dispatch(struct shard *sh, struct conn *c, struct resp_req *req)
 			"this option in the configuration file, and then restart the server.");
 		return;
 	}
+	if (snap_refuse_write(sh, c, cmd, discard))   /* snapshot: MISCONF */
+		return;
 	if ((c->mstate || (cmd->flags & CMD_NOMULTI)) &&
 	    txn_dispatch(sh, c, cmd, req->argc, req->argv, discard))
 		return;

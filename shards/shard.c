@@ -15,6 +15,8 @@
 #include "shards/shard_int.h"
 #include "shards/pubsub.h"
 #include "shards/script.h"
+#include "shards/snap.h"   /* snapshot */
+#include "shards/replclient.h"   /* replica */
 
 #include <errno.h>
 #include <sched.h>
@@ -383,7 +385,7 @@ static void cron(struct shard *sh)
 {
 	int64_t now = sh->now_ms;
 	/* Active expiry: bounded work per db per tick. */
-	if (sh->active_expire)
+	if (sh->active_expire && !replclient_is_replica())   /* replica: the master DELs */
 		for (int i = 0; i < sh->ks->ndb; i++)
 			if (ks_nexpires(&sh->ks->db[i]))
 				ks_active_expire(&sh->ks->db[i], now, 20, 16);
@@ -395,7 +397,8 @@ static void cron(struct shard *sh)
 		struct conn *c = sh->conns;
 		while (c) {
 			struct conn *next = c->next;
-			if (!c->closed && !c->monitor && !c->pend_head && now - c->last_ms > limit) {
+			if (!c->closed && !c->monitor && !c->pend_head && now - c->last_ms > limit &&
+			    !replclient_is_master(c)) {   /* replica: the master client stays */
 				srv_log(LL_VERBOSE, "Closing idle client");
 				conn_close(sh, c);
 			}
@@ -411,6 +414,7 @@ static void cron(struct shard *sh)
 		uint64_t ops = sh->ops_sample[i] - sh->ops_sample[oldest];
 		STAT_SET(sh->stats.ops_per_sec, ops * 1000 / (uint64_t)(now - sh->ops_sample_ms[oldest]));
 	}
+	snap_cron(sh);   /* snapshot: save rules, SAVE/SHUTDOWN waiters */
 	int hz = sh->cfg->hz > 0 ? sh->cfg->hz : 10;
 	sh->next_cron_ms = now + 1000 / hz;
 }
@@ -511,11 +515,14 @@ static void *shard_main(void *arg)
 	shard_pin(sh);
 	shard_arena(sh);
 	ps_shard_init(sh);
+	snap_shard_init(sh);   /* snapshot: load the RDB file before serving */
 
 	while (!atomic_load_explicit(&g_shutdown, memory_order_acquire)) {
 		sh->now_ms = shard_clock_ms();
 		ks_set_clock(sh->now_ms);
 		unsigned work = rings_drain(sh);
+		work += snap_poll(sh);   /* snapshot: a time slice while one is under way */
+		work += replclient_poll(sh);   /* replica: link requests, full-sync loading */
 		if (block_any(sh))
 			block_serve(sh);
 		if (sh->unlock_work) {
@@ -526,7 +533,9 @@ static void *shard_main(void *arg)
 		conn_flush_all(sh);
 
 		int timeout = 0;
-		if (!work && !sh->cfg->busy_poll && outbox_empty(sh)) {
+		/* DPDK shards busy-poll: their dp_poll never waits. */
+		if (!work && !sh->cfg->busy_poll && outbox_empty(sh) &&
+		    dp_port_backend(sh->port) != DP_BACKEND_DPDK) {
 			int64_t next = sh->next_cron_ms;
 			int64_t bd = block_timeouts(sh);
 			if (bd && bd < next)
@@ -602,7 +611,22 @@ int shard_start_all(const struct cfg *cfg, char *err, size_t errlen)
 		.port = cfg->port,
 	};
 	const char *perr = NULL;
-	if (dp_kernel_probe(&probe, &perr) != 0) {
+	bool dpdk = cfg->dataplane == DATAPLANE_DPDK;
+	if (dpdk) {
+		/* EAL and the port, once; then each shard gets queue i. */
+		struct dp_dpdk_conf dc = {
+			.eal_args = cfg->dpdk_eal_args, .port_id = cfg->dpdk_port,
+			.ip = cfg->dpdk_ip, .gateway = cfg->dpdk_gateway, .mtu = cfg->dpdk_mtu,
+			.rx_desc = cfg->dpdk_rx_desc, .tx_desc = cfg->dpdk_tx_desc,
+			.mbufs = cfg->dpdk_mbufs, .nshards = n,
+			.max_conns = cfg->maxclients < 65536 ? (unsigned)cfg->maxclients + 64 : 65600,
+		};
+		char derr[1024];
+		if (dp_dpdk_global_init(&dc, derr, sizeof(derr)) != 0) {
+			snprintf(err, errlen, "dataplane dpdk: %s", derr);
+			return -1;
+		}
+	} else if (dp_kernel_probe(&probe, &perr) != 0) {
 		snprintf(err, errlen, "%s", perr);
 		return -1;
 	}
@@ -632,7 +656,7 @@ int shard_start_all(const struct cfg *cfg, char *err, size_t errlen)
 			.reuseport = true,
 		};
 		const char *msg = NULL;
-		sh->port = dp_kernel_open(&pc, &msg);
+		sh->port = dpdk ? dp_dpdk_open(i, &pc, &msg) : dp_kernel_open(&pc, &msg);
 		if (!sh->port) {
 			snprintf(err, errlen, "%s", msg ? msg : strerror(errno));
 			return -1;

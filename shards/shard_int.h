@@ -125,6 +125,8 @@ struct shard_msg {
 	bool txn;                 /* sent by the holder of the receiver's lock */
 	bool noreply;             /* MSG_EXEC whose reply nobody waits for */
 	uint64_t wid;             /* MSG_LOCK: client whose WATCHes to check */
+	uint64_t unit;            /* MSG_LOCK: the write stream's atomic unit */
+	unsigned unit_parts;      /* MSG_LOCK: shards taking part in it */
 	struct conn *conn;        /* origin's client (never dereferenced remotely
 				   * except the immutable .peer) */
 	void *payload;            /* internal ops (RENAME/COPY): entry moved */

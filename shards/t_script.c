@@ -57,6 +57,8 @@
 #include "server/server.h"
 #include "shards/script.h"
 #include "shards/shard_int.h"
+#include "shards/propagate.h"   /* wstream */
+#include "shards/replclient.h"  /* replica */
 
 int luaopen_cjson(lua_State *L);   /* liblua5.1-cjson */
 
@@ -1258,6 +1260,9 @@ static int call_generic(lua_State *L, bool raise)
 		return call_fail(L, ls, raise, "ERR This Redis command is not allowed from script");
 	if (ls->ro && (cmd->flags & CMD_WRITE))
 		return call_fail(L, ls, raise, "ERR Write commands are not allowed from read-only scripts.");
+	if ((cmd->flags & CMD_WRITE) && !replclient_script_may_write(sh) &&
+	    !(ls->ctx->c && replclient_is_master(ls->ctx->c)))   /* replica */
+		return call_fail(L, ls, raise, "READONLY You can't write against a read only replica.");
 	/* Whole-keyspace commands would see one shard (or the scratch db). */
 	if ((cmd->flags & CMD_BCAST || cmd->route_fn) && (g_nshards > 1 || ls->ctx->scratch))
 		return call_fail(L, ls, raise, "ERR This command works on every shard and cannot be "
@@ -2006,7 +2011,9 @@ static void script_run(struct lua_shard *ls, struct cmd_ctx *ctx, const char *sh
 	atomic_store(&sh->script_wrote, false);
 	ls->running = true;
 
+	uint64_t wunit = wrec_script_begin(sh, ctx);   /* wstream: the script's writes are one unit */
 	int rc = lua_pcall(L, 0, 1, base);
+	wrec_script_end(sh, wunit);   /* wstream */
 
 	ls->running = false;
 	if (rc == 0) {
@@ -2116,6 +2123,12 @@ static void eval_generic(struct cmd_ctx *ctx, bool by_sha, bool ro_cmd)
 	if (ro_cmd && (flags & SF_SHEBANG) && !(flags & SF_NO_WRITES)) {
 		lua_pop(ls->L, 1);
 		resp_add_error(ctx->out, "ERR Can not execute a script with write flag using *_ro command.");
+		return;
+	}
+	if (!ro_cmd && (flags & SF_SHEBANG) && !(flags & SF_NO_WRITES) &&
+	    !replclient_script_may_write(ctx->sh) && !(ctx->c && replclient_is_master(ctx->c))) {   /* replica */
+		lua_pop(ls->L, 1);
+		resp_add_error(ctx->out, "READONLY You can't write against a read only replica.");
 		return;
 	}
 	script_run(ls, ctx, sha, nk, ro_cmd || (flags & SF_NO_WRITES));

@@ -6,7 +6,10 @@
  * Broadcast commands (CMD_BCAST) run their handler on every shard (local
  * part) and the merge function here builds the one reply. */
 #include "shards/shard_int.h"
+#include "repl/wstream.h"   /* wstream: INFO persistence */
 #include "shards/pubsub.h"
+#include "shards/snap.h"   /* snapshot */
+#include "shards/replclient.h"   /* replica */
 
 #include <math.h>
 #include <signal.h>
@@ -789,7 +792,10 @@ void server_info_merge(struct cmd_ctx *ctx, struct rbuf *parts, int n)
 	}
 	if (section_wanted(ctx, "persistence", true)) {
 		SECTION("Persistence");
-		infof(&t, "loading:0\r\nrdb_bgsave_in_progress:0\r\naof_enabled:0\r\n");
+		infof(&t, "loading:%d\r\n", wstream_loading() || replclient_loading() ? 1 : 0);   /* replica */
+		snap_info_persistence(sh, &t);   /* snapshot: the rdb_* lines */
+		char aof[1024];   /* wstream: the AOF's lines */
+		rbuf_append(&t, aof, aof_info_persistence(aof, sizeof(aof)));
 	}
 	if (section_wanted(ctx, "stats", true)) {
 		SECTION("Stats");
@@ -806,7 +812,7 @@ void server_info_merge(struct cmd_ctx *ctx, struct rbuf *parts, int n)
 	}
 	if (section_wanted(ctx, "replication", true)) {
 		SECTION("Replication");
-		infof(&t, "role:master\r\nconnected_slaves:0\r\n");
+		replclient_info(sh, &t);   /* replica */
 	}
 	if (section_wanted(ctx, "cpu", true)) {
 		struct rusage ru;
@@ -845,6 +851,11 @@ void server_info_merge(struct cmd_ctx *ctx, struct rbuf *parts, int n)
 			      i, keys, exp, (unsigned long long)STAT_GET(st->cmds_dispatched),
 			      (unsigned long long)STAT_GET(st->cmds), (unsigned long long)STAT_GET(st->conns));
 		}
+	}
+	if (section_wanted(ctx, "dataplane", true) && dp_port_backend(sh->port) == DP_BACKEND_DPDK) {
+		SECTION("Dataplane");
+		for (unsigned i = 0; i < g_nshards; i++)
+			dp_info(&t, g_shards[i]->port, i);
 	}
 #undef SECTION
 	resp_add_verbatim(ctx->out, ctx->proto, "txt", t.data ? t.data : "", t.len);
@@ -937,6 +948,7 @@ void cmd_config_set(struct cmd_ctx *ctx)
 	}
 	cfg_free(ctx->sh->cfg);
 	ctx->sh->cfg = copy;
+	replclient_cfg_changed(ctx->sh);   /* replica: masterauth, masteruser, repl-timeout */
 	resp_add_ok(ctx->out);
 }
 
@@ -1270,20 +1282,22 @@ void cmd_time(struct cmd_ctx *ctx)
 
 void cmd_lastsave(struct cmd_ctx *ctx)
 {
-	/* No snapshot has been taken yet: Redis reports the start time then. */
-	resp_add_int(ctx->out, g_start_ms / 1000);
+	/* Before the first save: the start time, as Redis. */
+	resp_add_int(ctx->out, snap_lastsave());   /* snapshot */
 }
 
 void cmd_shutdown(struct cmd_ctx *ctx)
 {
+	bool save = false, nosave = false, force = false;   /* snapshot */
 	for (int i = 1; i < ctx->argc; i++) {
-		if (arg_is(&ctx->argv[i], "nosave") || arg_is(&ctx->argv[i], "now") ||
-		    arg_is(&ctx->argv[i], "force")) {
-			continue;
+		if (arg_is(&ctx->argv[i], "nosave")) {
+			nosave = true;
 		} else if (arg_is(&ctx->argv[i], "save")) {
-			resp_add_error(ctx->out, "ERR SHUTDOWN SAVE is not supported yet: keyrail has no "
-				       "persistence in this release (use SHUTDOWN NOSAVE)");
-			return;
+			save = true;
+		} else if (arg_is(&ctx->argv[i], "force")) {
+			force = true;
+		} else if (arg_is(&ctx->argv[i], "now")) {
+			continue;
 		} else if (arg_is(&ctx->argv[i], "abort")) {
 			resp_add_error(ctx->out, "ERR No shutdown in progress.");
 			return;
@@ -1292,7 +1306,15 @@ void cmd_shutdown(struct cmd_ctx *ctx)
 			return;
 		}
 	}
+	if (save && nosave) {
+		resp_add_error(ctx->out, ERR_SYNTAX);
+		return;
+	}
 	srv_log(LL_WARNING, "User requested shutdown...");
+	if (save || (!nosave && snap_rules_configured(ctx->sh))) {   /* snapshot */
+		snap_shutdown(ctx, force);
+		return;
+	}
 	shard_request_shutdown(0);
 	/* Like Redis: no reply; the connection closes as the server exits. */
 }

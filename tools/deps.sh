@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(build-essential pkg-config meson ninja-build dpdk libdpdk-dev libjemalloc-dev
       libhiredis-dev libcriterion-dev liblua5.1-0-dev lua-cjson-dev
-      redis-server redis-tools python3)
+      redis-server redis-tools python3 iproute2 procps util-linux)
 [ "${1:-}" = "--bench" ] && pkgs+=(valgrind gnuplot-nox)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install dependencies, build keyrail twice (release, and ASan+UBSan), and
-# run the unit and integration suites (integration includes the
+# run the unit, integration and dpdk suites (integration includes the
 # differential test against Debian's redis-server) on both builds.
 # Ends with one summary line: "N passed, M failed".
 set -uo pipefail
@@ -17,7 +17,7 @@ run_build() {
 	fi
 	ninja -C "$dir" -j "$jobs" || return 1
 	# One test program at a time: each starts real servers and uses both CPUs.
-	meson test -C "$dir" --suite unit --suite integration --num-processes 1 \
+	meson test -C "$dir" --suite unit --suite integration --suite dpdk --num-processes 1 \
 		--print-errorlogs --no-stdsplit
 	local rc=$?
 	local counts

@@ -23,7 +23,14 @@
  *
  * Extension of the contract: if extra_args[0] does not start with "--" it is
  * a config file and is passed as the server's first argument (both Redis and
- * keyrail take the config file there). */
+ * keyrail take the config file there).
+ *
+ * Servers not on the kernel's loopback (the DPDK data plane, see
+ * tests/dpdk/): KR_HOST is the address clients connect to (default
+ * 127.0.0.1; kr_sh exports it as HOST), and the port-ownership check is
+ * skipped when it is set, since such a server's sockets are not the
+ * kernel's. KR_SERVER_ARGS adds words (split at blanks) to every keyrail
+ * server's command line, after --shards and before the test's own. */
 #include "tests/integration/harness.h"
 
 #include <criterion/criterion.h>
@@ -161,6 +168,12 @@ static void h_sleep_ms(int ms)
 	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
 	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
 		;
+}
+
+static const char *h_host(void)
+{
+	const char *h = getenv("KR_HOST");
+	return h != NULL && *h != '\0' ? h : "127.0.0.1";
 }
 
 static int h_env_int(const char *name, int def)
@@ -346,6 +359,15 @@ static pid_t h_spawn(struct kr_srv *s, const char *server, const char *const *ex
 		const char *shards = getenv("KR_SHARDS");
 		argv[n++] = "--shards";
 		argv[n++] = (shards != NULL && *shards != '\0') ? shards : "1";
+		/* KR_SERVER_ARGS, split in a private copy that argv points
+		 * into until the exec below (kept in a static: no leak). */
+		static char *more;
+		const char *env_args = getenv("KR_SERVER_ARGS");
+		free(more);
+		more = env_args != NULL ? strdup(env_args) : NULL;
+		for (char *save = NULL, *w = more ? strtok_r(more, " \t", &save) : NULL;
+		     w != NULL && n < H_MAX_ARGS - 1; w = strtok_r(NULL, " \t", &save))
+			argv[n++] = w;
 	}
 	while (extra != NULL && *extra != NULL && n < H_MAX_ARGS - 1)
 		argv[n++] = *extra++;
@@ -388,7 +410,7 @@ static int h_probe(struct kr_srv *s)
 		return -1;
 	}
 	struct timeval tv = { 1, 0 };
-	redisContext *c = redisConnectWithTimeout("127.0.0.1", s->port, tv);
+	redisContext *c = redisConnectWithTimeout(h_host(), s->port, tv);
 	if (c == NULL)
 		return 1;
 	int ready = 1;
@@ -398,7 +420,7 @@ static int h_probe(struct kr_srv *s)
 		if (rep != NULL) {
 			if ((rep->type == REDIS_REPLY_STATUS && strcmp(rep->str, "PONG") == 0) ||
 			    (rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOAUTH", 6) == 0))
-				switch (h_port_owner(s->pid, s->port)) {
+				switch (getenv("KR_HOST") != NULL ? 1 : h_port_owner(s->pid, s->port)) {
 				case 1: ready = 0; break;
 				case -1: ready = -2; break;
 				default: ready = 1; break;
@@ -548,9 +570,9 @@ redisContext *kr_connect(const struct kr_srv *s)
 {
 	signal(SIGPIPE, SIG_IGN);
 	struct timeval tv = { 5, 0 };
-	redisContext *c = redisConnectWithTimeout("127.0.0.1", s->port, tv);
+	redisContext *c = redisConnectWithTimeout(h_host(), s->port, tv);
 	cr_assert(c != NULL, "redisConnect returned NULL");
-	cr_assert(!c->err, "connect to 127.0.0.1:%d: %s", s->port, c->errstr);
+	cr_assert(!c->err, "connect to %s:%d: %s", h_host(), s->port, c->errstr);
 	struct timeval cmd_tv = { H_CMD_TIMEOUT_S, 0 };
 	redisSetTimeout(c, cmd_tv);
 	return c;
@@ -810,6 +832,7 @@ int kr_sh(const struct kr_srv *s, char *out, size_t outlen, const char *fmt, ...
 	char port[16];
 	snprintf(port, sizeof(port), "%d", s->port);
 	setenv("PORT", port, 1);
+	setenv("HOST", h_host(), 1);
 	fflush(NULL);
 	FILE *p = popen(line, "r");
 	free(line);
@@ -846,7 +869,8 @@ int kr_raw_connect(const struct kr_srv *s)
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	cr_assert(fd >= 0, "socket: %s", strerror(errno));
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)s->port) };
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert(inet_pton(AF_INET, h_host(), &sa.sin_addr) == 1, "KR_HOST=%s is not an IPv4 address",
+		  h_host());
 	cr_assert(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "connect: %s", strerror(errno));
 	/* A server that neither reads nor closes fails the test, not the run. */
 	struct timeval tv = { 10, 0 };

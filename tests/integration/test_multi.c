@@ -362,3 +362,17 @@ Test(multi, watch_survives_reads_by_writes)
 	redisFree(c);
 	redisFree(o);
 }
+
+/* SAVE and SHUTDOWN are refused at queue time inside MULTI (Redis's
+ * no-multi flag), which aborts the transaction. */
+Test(multi, no_multi_commands_abort)
+{
+	redisContext *c = kr_connect(&srv);
+	kr_ok(c, "MULTI");
+	kr_err(c, "ERR Command not allowed inside a transaction", "SAVE");
+	kr_err(c, "ERR Command not allowed inside a transaction", "SHUTDOWN");
+	kr_status(c, "QUEUED", "SET nm 1");
+	kr_err(c, "EXECABORT Transaction discarded because of previous errors.", "EXEC");
+	kr_nil(c, "GET nm");
+	redisFree(c);
+}
