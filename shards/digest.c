@@ -41,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "shards/sha1.h"
 #include "dataplane/dataplane.h"
 #include "shards/cmd.h"
 #include "shards/ks.h"
@@ -57,88 +58,13 @@
 cmd_fn cmd_debug_digest, cmd_debug_digest_value;
 cmd_merge_fn merge_debug_digest;
 
-/* ------------------------------------------------------------- SHA1 */
-
-/* FIPS 180-1 SHA1, one-shot: the digest only ever hashes whole buffers. */
-
-static uint32_t rol32(uint32_t x, unsigned n)
-{
-	return (x << n) | (x >> (32 - n));
-}
-
-static void sha1_block(uint32_t h[5], const uint8_t *blk)
-{
-	uint32_t w[80];
-	for (int i = 0; i < 16; i++)
-		w[i] = (uint32_t)blk[4 * i] << 24 | (uint32_t)blk[4 * i + 1] << 16 |
-		       (uint32_t)blk[4 * i + 2] << 8 | (uint32_t)blk[4 * i + 3];
-	for (int i = 16; i < 80; i++)
-		w[i] = rol32(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
-	uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4];
-	for (int i = 0; i < 80; i++) {
-		uint32_t f, k;
-		if (i < 20) {
-			f = (b & c) | (~b & d);
-			k = 0x5a827999u;
-		} else if (i < 40) {
-			f = b ^ c ^ d;
-			k = 0x6ed9eba1u;
-		} else if (i < 60) {
-			f = (b & c) | (b & d) | (c & d);
-			k = 0x8f1bbcdcu;
-		} else {
-			f = b ^ c ^ d;
-			k = 0xca62c1d6u;
-		}
-		uint32_t t = rol32(a, 5) + f + e + k + w[i];
-		e = d;
-		d = c;
-		c = rol32(b, 30);
-		b = a;
-		a = t;
-	}
-	h[0] += a;
-	h[1] += b;
-	h[2] += c;
-	h[3] += d;
-	h[4] += e;
-}
-
-/* out may alias p: the input is consumed before out is written. */
-static void sha1(const void *p, size_t len, uint8_t out[DG_LEN])
-{
-	uint32_t h[5] = { 0x67452301u, 0xefcdab89u, 0x98badcfeu, 0x10325476u, 0xc3d2e1f0u };
-	const uint8_t *s = p;
-	size_t n = len;
-	for (; n >= 64; n -= 64, s += 64)
-		sha1_block(h, s);
-	/* The tail, the 0x80 marker and the bit length: one or two blocks. */
-	uint8_t tail[128] = { 0 };
-	if (n)
-		memcpy(tail, s, n);
-	tail[n] = 0x80;
-	size_t tlen = n < 56 ? 64 : 128;
-	uint64_t bits = (uint64_t)len * 8;
-	for (int i = 0; i < 8; i++)
-		tail[tlen - 1 - (size_t)i] = (uint8_t)(bits >> (8 * i));
-	sha1_block(h, tail);
-	if (tlen == 128)
-		sha1_block(h, tail + 64);
-	for (int i = 0; i < 5; i++) {
-		out[4 * i] = (uint8_t)(h[i] >> 24);
-		out[4 * i + 1] = (uint8_t)(h[i] >> 16);
-		out[4 * i + 2] = (uint8_t)(h[i] >> 8);
-		out[4 * i + 3] = (uint8_t)h[i];
-	}
-}
-
 /* ------------------------------------------------- Redis's primitives */
 
 /* d ^= SHA1(p[0..n)) */
 static void dg_xor(uint8_t d[DG_LEN], const void *p, size_t n)
 {
 	uint8_t h[DG_LEN];
-	sha1(p, n, h);
+	kr_sha1(p, n, h);
 	for (int i = 0; i < DG_LEN; i++)
 		d[i] ^= h[i];
 }
@@ -147,7 +73,7 @@ static void dg_xor(uint8_t d[DG_LEN], const void *p, size_t n)
 static void dg_mix(uint8_t d[DG_LEN], const void *p, size_t n)
 {
 	dg_xor(d, p, n);
-	sha1(d, DG_LEN, d);
+	kr_sha1(d, DG_LEN, d);
 }
 
 static void dg_mix_u32(uint8_t d[DG_LEN], uint32_t v)

@@ -56,6 +56,7 @@
 
 #include "server/server.h"
 #include "shards/script.h"
+#include "shards/sha1.h"
 #include "shards/shard_int.h"
 #include "shards/propagate.h"   /* wstream */
 #include "shards/replclient.h"  /* replica */
@@ -82,73 +83,15 @@ enum {
 
 /* ============================================================== SHA-1 */
 
-static uint32_t rol32(uint32_t x, unsigned n)
-{
-	return (x << n) | (x >> ((32 - n) & 31));
-}
-
-static void sha1_block(uint32_t h[5], const unsigned char *p)
-{
-	uint32_t w[80];
-	for (int i = 0; i < 16; i++)
-		w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
-		       (uint32_t)p[4 * i + 2] << 8 | (uint32_t)p[4 * i + 3];
-	for (int i = 16; i < 80; i++)
-		w[i] = rol32(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
-	uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4];
-	for (int i = 0; i < 80; i++) {
-		uint32_t f, k;
-		if (i < 20) {
-			f = (b & c) | (~b & d);
-			k = 0x5A827999u;
-		} else if (i < 40) {
-			f = b ^ c ^ d;
-			k = 0x6ED9EBA1u;
-		} else if (i < 60) {
-			f = (b & c) | (b & d) | (c & d);
-			k = 0x8F1BBCDCu;
-		} else {
-			f = b ^ c ^ d;
-			k = 0xCA62C1D6u;
-		}
-		uint32_t t = rol32(a, 5) + f + e + k + w[i];
-		e = d;
-		d = c;
-		c = rol32(b, 30);
-		b = a;
-		a = t;
-	}
-	h[0] += a;
-	h[1] += b;
-	h[2] += c;
-	h[3] += d;
-	h[4] += e;
-}
-
 void script_sha1_hex(const void *data, size_t len, char out[41])
 {
 	static const char hex[] = "0123456789abcdef";
-	uint32_t h[5] = { 0x67452301u, 0xEFCDAB89u, 0x98BADCFEu, 0x10325476u, 0xC3D2E1F0u };
-	const unsigned char *p = data;
-	size_t left = len;
-
-	for (; left >= 64; p += 64, left -= 64)
-		sha1_block(h, p);
-	/* Padding: 0x80, zeros, then the length in bits, big-endian, ending
-	 * a block (one or two blocks of tail). */
-	unsigned char tail[128] = {0};
-	memcpy(tail, p, left);
-	tail[left] = 0x80;
-	size_t tlen = left + 1 + 8 <= 64 ? 64 : 128;
-	uint64_t bits = (uint64_t)len * 8;
-	for (int i = 0; i < 8; i++)
-		tail[tlen - 1 - (size_t)i] = (unsigned char)(bits >> (8 * i));
-	sha1_block(h, tail);
-	if (tlen == 128)
-		sha1_block(h, tail + 64);
-	for (int i = 0; i < 5; i++)
-		for (int j = 0; j < 8; j++)
-			out[i * 8 + j] = hex[(h[i] >> (28 - 4 * j)) & 15];
+	uint8_t h[20];
+	kr_sha1(data, len, h);
+	for (int i = 0; i < 20; i++) {
+		out[2 * i] = hex[h[i] >> 4];
+		out[2 * i + 1] = hex[h[i] & 15];
+	}
 	out[40] = 0;
 }
 
@@ -710,6 +653,11 @@ static int bit_arshift(lua_State *L)
 	if ((b & 0x80000000u) && n)
 		r |= ~(0xFFFFFFFFu >> n);
 	return bit_ret(L, r);
+}
+
+static uint32_t rol32(uint32_t x, unsigned n)
+{
+	return (x << n) | (x >> ((32 - n) & 31));
 }
 
 static int bit_rol(lua_State *L)
