@@ -529,6 +529,11 @@ static void expire_entry(struct ks_db *db, struct ks_entry *e)
 	db->expired++;
 }
 
+void ks_expire_entry(struct ks_db *db, struct ks_entry *e)
+{
+	expire_entry(db, e);
+}
+
 /* --------------------------------------------------------------- lookups */
 
 struct ks_entry *ks_find(struct ks_db *db, const void *key, size_t klen, int64_t now_ms)

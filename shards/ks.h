@@ -169,6 +169,9 @@ const char *ks_str_get(const struct ks_entry *e, char *buf, size_t *len);
 struct ks_str *ks_str_make_raw(struct ks_entry *e, size_t min_cap);
 
 /* Expiry. when_ms is absolute; setting and clearing keep db->exp in sync. */
+/* Remove e, which the caller found logically expired (a SCAN walk): counted
+ * and reported to db->on_expire like a lookup's expiry. */
+void ks_expire_entry(struct ks_db *db, struct ks_entry *e);
 void ks_set_expire(struct ks_db *db, struct ks_entry *e, int64_t when_ms);
 void ks_persist(struct ks_db *db, struct ks_entry *e);
 /* One bounded active-expiry pass: sample up to `samples` keys with an

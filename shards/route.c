@@ -285,8 +285,15 @@ void route_run(struct shard *sh, struct conn *c, const struct cmd_def *cmd,
 	uint64_t mask = 0;
 	c->discard_cur = discard;
 	if (cmd->flags & CMD_BCAST) {
-		/* Even with one shard: the merge step may shape the reply (INFO). */
-		xshard_broadcast(sh, c, &ctx);
+		/* Even with one shard: the merge step may shape the reply (INFO).
+		 * A broadcast write (FLUSHALL, FLUSHDB, SWAPDB) holds every
+		 * shard's lock: no observer, snapshot cut or replica sees it on
+		 * some shards only. */
+		if ((cmd->flags & CMD_WRITE) && g_nshards > 1)
+			txn_cross(sh, c, &ctx, g_nshards >= 64 ? ~0ull : (1ull << g_nshards) - 1,
+				  xshard_broadcast_locked);
+		else
+			xshard_broadcast(sh, c, &ctx);
 		c->discard_cur = false;
 		return;
 	} else if (cmd->route_fn) {

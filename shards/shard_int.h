@@ -346,6 +346,8 @@ void xshard_broadcast(struct shard *sh, struct conn *c, struct cmd_ctx *ctx);
 /* first error among parts, or NULL */
 const struct rbuf *fanout_first_error(const struct fanout *fo);
 cmd_cross_fn xshard_rename, xshard_renamenx, xshard_copy, xshard_msetnx, xshard_gather;
+/* xshard_broadcast as a cross_fn: a broadcast write under every shard's lock. */
+cmd_cross_fn xshard_broadcast_locked;
 
 /* multi.c: transactions. */
 struct txn;

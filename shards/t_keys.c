@@ -562,10 +562,8 @@ void cmd_scan(struct cmd_ctx *ctx)
 
 	/* Expired keys met on the way are removed now that the walk is over,
 	 * and counted as expired as a lookup would. */
-	for (size_t i = 0; i < m.expired.n; i++) {
-		ks_delete(ctx->db, m.expired.v[i]);
-		ctx->db->expired++;
-	}
+	for (size_t i = 0; i < m.expired.n; i++)
+		ks_expire_entry(ctx->db, m.expired.v[i]);
 	keys_vec_free(&m.hits);
 	keys_vec_free(&m.expired);
 }

@@ -287,6 +287,11 @@ void xshard_broadcast(struct shard *sh, struct conn *c, struct cmd_ctx *ctx)
 	fanout_arm(sh, fo);
 }
 
+void xshard_broadcast_locked(struct cmd_ctx *ctx)
+{
+	xshard_broadcast(ctx->sh, ctx->c, ctx);
+}
+
 /* Build, per shard, argv = prefix + that shard's keys (with their step
  * companions, e.g. MSET values) + suffix, and send the parts. */
 void xshard_split(struct shard *sh, struct conn *c, struct cmd_ctx *ctx)

@@ -311,3 +311,75 @@ Test(atomic, open_multi_does_not_stall_others)
 	redisFree(a);
 	redisFree(b);
 }
+
+/* FLUSHDB is one step to every observer: with writers setting keys on
+ * every shard in one MSET and readers reading them in one MGET, a reader
+ * sees all of them set (to the same round) or none, never a flush that
+ * has reached some shards only. */
+static atomic_int flush_writers_left;
+static char fk[3][32];
+
+static void *flush_writer(void *arg)
+{
+	unsigned seed = (unsigned)(uintptr_t)arg;
+	redisContext *c = tconnect();
+	for (int i = 0; i < 1500; i++) {
+		redisReply *r;
+		if (rand_r(&seed) % 4 == 0)
+			r = redisCommand(c, "FLUSHDB");
+		else
+			r = redisCommand(c, "MSET %s %d %s %d %s %d", fk[0], i, fk[1], i, fk[2], i);
+		if (!r || r->type == REDIS_REPLY_ERROR)
+			atomic_fetch_add(&errors, 1);
+		freeReplyObject(r);
+	}
+	redisFree(c);
+	atomic_fetch_sub(&flush_writers_left, 1);
+	return NULL;
+}
+
+static void *flush_reader(void *arg)
+{
+	(void)arg;
+	redisContext *c = tconnect();
+	while (atomic_load(&flush_writers_left) > 0) {
+		redisReply *r = redisCommand(c, "MGET %s %s %s", fk[0], fk[1], fk[2]);
+		if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 3) {
+			atomic_fetch_add(&errors, 1);
+		} else {
+			int nil = 0;
+			for (int k = 0; k < 3; k++)
+				nil += r->element[k]->type == REDIS_REPLY_NIL;
+			if (nil != 0 && nil != 3) {
+				if (atomic_fetch_add(&bad_reads, 1) == 0)
+					snprintf(bad_example, sizeof bad_example, "MGET saw %d of 3 keys flushed", nil);
+			} else {
+				atomic_fetch_add(&good_reads, 1);
+			}
+		}
+		freeReplyObject(r);
+	}
+	redisFree(c);
+	return NULL;
+}
+
+Test(atomic, flushdb_is_all_or_nothing)
+{
+	for (unsigned s = 0; s < 3; s++)
+		kr_key_on_shard(fk[s], sizeof fk[s], "fl", s, 0);
+	atomic_store(&flush_writers_left, 2);
+	atomic_store(&bad_reads, 0);
+	atomic_store(&good_reads, 0);
+	atomic_store(&errors, 0);
+	pthread_t t[4];
+	pthread_create(&t[0], NULL, flush_writer, (void *)21);
+	pthread_create(&t[1], NULL, flush_writer, (void *)22);
+	pthread_create(&t[2], NULL, flush_reader, NULL);
+	pthread_create(&t[3], NULL, flush_reader, NULL);
+	for (int i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+	cr_assert_eq(atomic_load(&errors), 0, "errors: %ld", (long)atomic_load(&errors));
+	cr_assert_eq(atomic_load(&bad_reads), 0, "%ld torn reads, e.g. %s", (long)atomic_load(&bad_reads),
+		     bad_example);
+	cr_assert_gt(atomic_load(&good_reads), 100);
+}
