@@ -38,6 +38,7 @@
  * here). Keys are stored with rdb_obj_store(), outside the write stream:
  * with the AOF on, a rewrite follows. */
 #include "shards/replclient.h"
+#include "shards/snap.h"
 #include "shards/shard_int.h"
 #include "repl/rdb.h"
 #include "repl/wstream.h"
@@ -1366,6 +1367,9 @@ static int load_key(void *arg, struct rdb_key *k)
  * FLUSHALL). */
 static void flush_all(struct shard *sh)
 {
+	/* A snapshot under way keeps this shard's part of the data set as of
+	 * its cut: finish that part before the keys go. */
+	snap_settle(sh);
 	for (int d = 0; d < sh->ks->ndb; d++)
 		if (ks_size(&sh->ks->db[d])) {
 			txn_signal_db(sh, d, d);

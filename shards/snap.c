@@ -73,6 +73,7 @@
  * Threads: g_ss[i] is owned by shard i's thread except its _Atomic fields;
  * the queue is under snap.mu; the writer thread owns the file. */
 #include "shards/snap.h"
+#include "shards/replclient.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -939,8 +940,8 @@ bool snap_refuse_write_slow(struct shard *sh, struct conn *c, const struct cmd_d
 			    bool discard)
 {
 	if (!sh->cfg->stop_writes_on_bgsave_error || sh->cfg->save_n == 0 ||
-	    atomic_load(&snap.last_ok))
-		return false;
+	    atomic_load(&snap.last_ok) || replclient_is_master(c))
+		return false;   /* a replica applies its master's writes regardless */
 	if (!(cmd->flags & CMD_WRITE) && strcmp(cmd->name, "ping") != 0)
 		return false;
 	txn_flag_error(c);
