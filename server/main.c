@@ -3,6 +3,7 @@
  *
  * Usage, as redis-server: keyrail-server [config-file] [--directive value ...] */
 #include "server/server.h"
+#include "shards/snap.h"
 #include "shards/shard.h"
 #include "repl/wstream.h"
 
@@ -149,7 +150,7 @@ int main(int argc, char **argv)
 		if (sig == SIGTERM || sig == SIGINT) {
 			srv_log(LL_WARNING, "Received %s scheduling shutdown...",
 				sig == SIGTERM ? "SIGTERM" : "SIGINT");
-			shard_request_shutdown(0);
+			snap_on_sigterm();   /* saves first when save rules exist */
 		}
 	}
 	int status = shard_wait_all();

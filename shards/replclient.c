@@ -39,6 +39,7 @@
  * with the AOF on, a rewrite follows. */
 #include "shards/replclient.h"
 #include "shards/snap.h"
+#include "shards/replmaster.h"   /* master */
 #include "shards/shard_int.h"
 #include "repl/rdb.h"
 #include "repl/wstream.h"
@@ -1754,6 +1755,8 @@ void cmd_role(struct cmd_ctx *ctx)
 	pthread_mutex_unlock(&R.mu);
 	long long off = atomic_load(&R.off_applied);
 	if (!replica) {
+		replmaster_role(ctx);   /* master */
+		return;
 		resp_add_array(ctx->out, 3);
 		resp_add_bulk_cstr(ctx->out, "master");
 		resp_add_int(ctx->out, off);
@@ -1797,6 +1800,7 @@ void cmd_replconf(struct cmd_ctx *ctx)
 			return;
 		}
 	}
+	replmaster_replconf(ctx);   /* master */
 	resp_add_ok(ctx->out);
 }
 
@@ -1854,7 +1858,8 @@ void replclient_info(const struct shard *sh, struct rbuf *t)
 		      sh->cfg->replica_read_only);
 		infof(t, "connected_slaves:0\r\n");
 	} else {
-		infof(t, "role:master\r\nconnected_slaves:0\r\n");
+		replmaster_info(t, replid, replid2, off, second);   /* master */
+		return;
 	}
 	infof(t, "master_failover_state:no-failover\r\n");
 	infof(t, "master_replid:%s\r\nmaster_replid2:%s\r\n", replid, replid2);

@@ -17,6 +17,7 @@
 #include "shards/script.h"
 #include "shards/snap.h"   /* snapshot */
 #include "shards/replclient.h"   /* replica */
+#include "shards/replmaster.h"   /* master */
 
 #include <errno.h>
 #include <sched.h>
@@ -523,6 +524,7 @@ static void *shard_main(void *arg)
 		unsigned work = rings_drain(sh);
 		work += snap_poll(sh);   /* snapshot: a time slice while one is under way */
 		work += replclient_poll(sh);   /* replica: link requests, full-sync loading */
+		work += replmaster_poll(sh);   /* master: WAIT, stream keepalive */
 		if (block_any(sh))
 			block_serve(sh);
 		if (sh->unlock_work) {

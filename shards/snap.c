@@ -88,6 +88,7 @@
 
 #include "repl/rdb.h"
 #include "repl/wstream.h"
+#include "shards/replmaster.h"   /* master */
 
 #ifdef KR_JEMALLOC
 #include <jemalloc/jemalloc.h>
@@ -492,6 +493,7 @@ static void snap_begin(struct shard *sh, uint64_t gen)
 	atomic_store(&ss->keys_done, 0);
 	atomic_store(&ss->cow_keys, 0);
 	atomic_store(&ss->keys_total, total);
+	replmaster_on_cut(sh->id, gen);   /* master: the full sync's barrier */
 }
 
 /* __snapbegin <gen>: sent by the snapshot's starter inside its global
@@ -740,6 +742,7 @@ static void *writer_main(void *arg)
 	} else {
 		srv_log(LL_WARNING, "Error saving the DB on disk");
 	}
+	replmaster_snap_done(gen, ok, snap.path);   /* master: a full sync's file */
 	unsigned slot = (unsigned)(gen % SNAP_RESULTS);
 	atomic_store(&snap.res[slot].ok, ok);
 	atomic_store(&snap.res[slot].gen, gen);
@@ -992,11 +995,50 @@ unsigned snap_poll(struct shard *sh)
 	return snap_cow_on ? snap_slice(sh) : 0;
 }
 
+/* SIGTERM/SIGINT (main.c): with save rules, save first as Redis does; if
+ * the save fails, log it and keep serving. 1: asked, 2: our save runs. */
+static _Atomic int sigterm_save;
+
+void snap_on_sigterm(void)
+{
+	atomic_store(&sigterm_save, 1);
+}
+
+static void sigterm_step(struct shard *sh)
+{
+	int st = atomic_load(&sigterm_save);
+	if (st == 1) {
+		if (sh->cfg->save_n == 0) {
+			shard_request_shutdown(0);
+			return;
+		}
+		long long gen = snap_start(sh, NULL);
+		if (gen == -EBUSY)
+			return;   /* another save runs: ours starts after it */
+		if (gen < 0) {
+			srv_log(LL_WARNING, "Error trying to save the DB, can't exit.");
+			atomic_store(&sigterm_save, 0);
+			return;
+		}
+		srv_log(LL_NOTICE, "Saving the final RDB snapshot before exiting.");
+		atomic_store(&sigterm_save, 2);
+	} else if (st == 2 && atomic_load(&snap.state) == SNAP_IDLE) {
+		if (atomic_load(&snap.last_ok)) {
+			shutdown_now(sh);
+		} else {
+			srv_log(LL_WARNING, "Error trying to save the DB, can't exit.");
+			atomic_store(&sigterm_save, 0);
+		}
+	}
+}
+
 void snap_cron(struct shard *sh)
 {
 	atomic_store_explicit(&snap_pub[sh->id].dirty, sh->dirty, memory_order_relaxed);
 	if (g_ss[sh->id].waiters)
 		waiters_check(sh);
+	if (sh->id == 0 && atomic_load(&sigterm_save))
+		sigterm_step(sh);
 	if (sh->id == 0)
 		rules_check(sh);
 	/* MISCONF ends when a save succeeds or the rules say it no longer

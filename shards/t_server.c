@@ -10,6 +10,7 @@
 #include "shards/pubsub.h"
 #include "shards/snap.h"   /* snapshot */
 #include "shards/replclient.h"   /* replica */
+#include "shards/replmaster.h"   /* master */
 
 #include <math.h>
 #include <signal.h>
@@ -320,6 +321,8 @@ void cmd_client_list(struct cmd_ctx *ctx)
 		}
 		conn_client_info(c, ctx->now_ms, &text);
 	}
+	if (ctx->sh->id == 0)
+		replmaster_client_list(ctx, &text);   /* master: replica links, flag S */
 	resp_add_bulk(ctx->out, text.data ? text.data : "", text.len);
 	rbuf_free(&text);
 }
@@ -366,6 +369,8 @@ static void cmd_int_kill(struct cmd_ctx *ctx)
 		}
 		killed++;
 	}
+	if (ctx->sh->id == 0)   /* master: replica links (ID, ADDR, LADDR or every one) */
+		killed += replmaster_kill_match((uint64_t)id, addr, laddr);
 	resp_add_int(ctx->out, killed);
 }
 
@@ -476,7 +481,7 @@ void cmd_client_kill(struct cmd_ctx *ctx)
 		}
 	}
 	if (none) {
-		resp_add_int(ctx->out, 0);
+		resp_add_int(ctx->out, replmaster_kill_by_type(ctx));   /* master */
 		return;
 	}
 	/* Nothing was written to ctx->out: the fan-out's own slot follows. */
@@ -809,6 +814,7 @@ void server_info_merge(struct cmd_ctx *ctx, struct rbuf *parts, int n)
 		infof(&t, "evicted_keys:0\r\n");
 		infof(&t, "keyspace_hits:%llu\r\n", (unsigned long long)hits);
 		infof(&t, "keyspace_misses:%llu\r\n", (unsigned long long)misses);
+		replmaster_info_stats(&t);   /* master */
 	}
 	if (section_wanted(ctx, "replication", true)) {
 		SECTION("Replication");

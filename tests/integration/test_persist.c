@@ -1381,3 +1381,43 @@ Test(persist, corrupt_or_truncated_file_stops_startup)
 	free(good);
 	rm_tree(dir);
 }
+
+/* SIGTERM with save rules saves first, as Redis does (and as SHUTDOWN
+ * does); without rules it exits without a file. */
+Test(persist, sigterm_saves_when_rules_exist)
+{
+	struct kr_srv s, b;
+	redisContext *c;
+	char dir[64], path[300], dst[300];
+	mk_tmpdir(dir, sizeof(dir));
+	const char *args[] = { "--save", "3600", "1", NULL };
+	kr_srv_start_client(&s, &c, args);
+	kr_ok(c, "SET last words");
+	kr_int(c, 2, "RPUSH list a b");
+	cr_assert_eq(kill(s.pid, SIGTERM), 0);
+	wait_exit(&s);
+	snprintf(path, sizeof(path), "%s/dump.rdb", s.dir);
+	cr_assert(file_exists(path), "SIGTERM did not save");
+	check_rdb(path);
+	snprintf(dst, sizeof(dst), "%s/dump.rdb", dir);
+	copy_file(path, dst);
+	redisFree(c);
+	cr_expect_eq(kr_srv_stop(&s), 0, "exit status");
+
+	start_with(&b, dir, under_redis());
+	c = kr_connect(&b);
+	kr_bulk(c, "words", "GET last");
+	kr_int(c, 2, "LLEN list");
+	stop_ok(&b, &c);
+	rm_tree(dir);
+
+	const char *norules[] = { "--save", "", NULL };
+	kr_srv_start_client(&s, &c, norules);
+	kr_ok(c, "SET k v");
+	cr_assert_eq(kill(s.pid, SIGTERM), 0);
+	wait_exit(&s);
+	snprintf(path, sizeof(path), "%s/dump.rdb", s.dir);
+	cr_expect(!file_exists(path), "SIGTERM saved without save rules");
+	redisFree(c);
+	cr_expect_eq(kr_srv_stop(&s), 0, "exit status");
+}

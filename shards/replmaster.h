@@ -1,0 +1,76 @@
+/* shards/replmaster.h — the master side of Redis replication (private to
+ * shards/; implemented in shards/replmaster.c).
+ *
+ * A replica connects to the client port like any client, sends REPLCONF
+ * (options remembered per connection) and PSYNC/SYNC. The handler takes the
+ * socket away from the shard (dup, then the shard's copy is closed) and
+ * hands it to the master thread, which serves every replica link: the
+ * +FULLRESYNC/+CONTINUE line, the RDB of a snapshot taken for the sync, then
+ * the merged write stream read from the backlog, and the replicas' REPLCONF
+ * ACKs (WAIT, INFO, ROLE).
+ *
+ * Full sync and the cut. The sync asks snap.c for a background save and
+ * arms a barrier: when that snapshot's cut runs (snap_begin, on every shard
+ * inside the snapshot's global transaction) each shard puts one empty unit
+ * spanning all shards on its record ring, shard 0 with one record in it
+ * (PING <40 random hex chars>). The replication thread emits a shard's
+ * records after its END only once every shard's END has arrived, so every
+ * record made before the cut precedes the marker in the stream and every
+ * record made after it follows it. The offset right after the marker is the
+ * +FULLRESYNC offset: found by scanning the backlog for the marker.
+ *
+ * Hooks, each one line marked "master":
+ *   snap.c       replmaster_on_cut() in snap_begin, replmaster_snap_done()
+ *                in the writer when the file is complete (or failed);
+ *   shard.c      replmaster_poll() every loop round (WAIT, stream PINGs);
+ *   replclient.c replmaster_replconf() (REPLCONF options), replmaster_role()
+ *                and replmaster_info() for a master's ROLE and INFO;
+ *   t_server.c   CLIENT KILL TYPE replica|slave: replmaster_kill_by_type();
+ *                CLIENT LIST: replmaster_client_list() on shard 0;
+ *                CLIENT KILL ID/ADDR/LADDR: replmaster_kill_match() (__kill
+ *                on shard 0);
+ *                INFO stats: replmaster_info_stats(). */
+#ifndef KR_REPLMASTER_H
+#define KR_REPLMASTER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "dataplane/dataplane.h"
+
+struct shard;
+struct cmd_ctx;
+
+/* snap.c, on shard sh_id's thread inside snapshot gen's cut. */
+void replmaster_on_cut(unsigned sh_id, uint64_t gen);
+/* snap.c's writer thread: snapshot gen finished; path is the complete
+ * file when ok. */
+void replmaster_snap_done(uint64_t gen, bool ok, const char *path);
+
+/* Shard loop, every round: WAIT clients of this shard; on shard 0 the
+ * stream's keepalive PING. Returns nonzero if it did work. */
+unsigned replmaster_poll(struct shard *sh);
+
+/* REPLCONF from a client (its options are kept for its PSYNC). */
+void replmaster_replconf(struct cmd_ctx *ctx);
+/* ROLE and INFO replication of a master. */
+void replmaster_role(struct cmd_ctx *ctx);
+/* INFO replication of a master: replclient.c passes the ids it keeps
+ * (replid, replid2, the offset reached as a replica, second offset);
+ * they also tell this file when a new history starts. */
+void replmaster_info(struct rbuf *out, const char *replid, const char *replid2, long long off,
+		     long long second);
+/* INFO stats: sync_full, sync_partial_ok, sync_partial_err lines. */
+void replmaster_info_stats(struct rbuf *out);
+/* CLIENT LIST (shard 0's part): a line per replica link (flags=S) unless
+ * the TYPE is not replica/slave; honours ID. */
+void replmaster_client_list(struct cmd_ctx *ctx, struct rbuf *out);
+/* CLIENT KILL ... TYPE replica|slave: closes every replica link, returns
+ * how many (0 for other types). */
+long long replmaster_kill_by_type(struct cmd_ctx *ctx);
+/* CLIENT KILL ID/ADDR/LADDR (shard 0's part of __kill; "" = no filter,
+ * id 0 = any): closes the matching replica links, returns how many. */
+long long replmaster_kill_match(uint64_t id, const struct resp_arg *addr,
+				const struct resp_arg *laddr);
+
+#endif
