@@ -1757,11 +1757,6 @@ void cmd_role(struct cmd_ctx *ctx)
 	if (!replica) {
 		replmaster_role(ctx);   /* master */
 		return;
-		resp_add_array(ctx->out, 3);
-		resp_add_bulk_cstr(ctx->out, "master");
-		resp_add_int(ctx->out, off);
-		resp_add_array(ctx->out, 0);
-		return;
 	}
 	int st = atomic_load(&R.state);
 	resp_add_array(ctx->out, 5);
