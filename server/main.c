@@ -3,7 +3,6 @@
  *
  * Usage, as redis-server: keyrail-server [config-file] [--directive value ...] */
 #include "server/server.h"
-#include "shards/snap.h"
 #include "shards/shard.h"
 #include "repl/wstream.h"
 
@@ -150,7 +149,7 @@ int main(int argc, char **argv)
 		if (sig == SIGTERM || sig == SIGINT) {
 			srv_log(LL_WARNING, "Received %s scheduling shutdown...",
 				sig == SIGTERM ? "SIGTERM" : "SIGINT");
-			snap_on_sigterm();   /* saves first when save rules exist */
+			shard_request_shutdown(0);
 		}
 	}
 	int status = shard_wait_all();

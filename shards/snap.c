@@ -995,50 +995,11 @@ unsigned snap_poll(struct shard *sh)
 	return snap_cow_on ? snap_slice(sh) : 0;
 }
 
-/* SIGTERM/SIGINT (main.c): with save rules, save first as Redis does; if
- * the save fails, log it and keep serving. 1: asked, 2: our save runs. */
-static _Atomic int sigterm_save;
-
-void snap_on_sigterm(void)
-{
-	atomic_store(&sigterm_save, 1);
-}
-
-static void sigterm_step(struct shard *sh)
-{
-	int st = atomic_load(&sigterm_save);
-	if (st == 1) {
-		if (sh->cfg->save_n == 0) {
-			shard_request_shutdown(0);
-			return;
-		}
-		long long gen = snap_start(sh, NULL);
-		if (gen == -EBUSY)
-			return;   /* another save runs: ours starts after it */
-		if (gen < 0) {
-			srv_log(LL_WARNING, "Error trying to save the DB, can't exit.");
-			atomic_store(&sigterm_save, 0);
-			return;
-		}
-		srv_log(LL_NOTICE, "Saving the final RDB snapshot before exiting.");
-		atomic_store(&sigterm_save, 2);
-	} else if (st == 2 && atomic_load(&snap.state) == SNAP_IDLE) {
-		if (atomic_load(&snap.last_ok)) {
-			shutdown_now(sh);
-		} else {
-			srv_log(LL_WARNING, "Error trying to save the DB, can't exit.");
-			atomic_store(&sigterm_save, 0);
-		}
-	}
-}
-
 void snap_cron(struct shard *sh)
 {
 	atomic_store_explicit(&snap_pub[sh->id].dirty, sh->dirty, memory_order_relaxed);
 	if (g_ss[sh->id].waiters)
 		waiters_check(sh);
-	if (sh->id == 0 && atomic_load(&sigterm_save))
-		sigterm_step(sh);
 	if (sh->id == 0)
 		rules_check(sh);
 	/* MISCONF ends when a save succeeds or the rules say it no longer

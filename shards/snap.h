@@ -81,8 +81,5 @@ bool snap_rules_configured(const struct shard *sh);
  * save fails, reply "-ERR Errors trying to SHUTDOWN. Check logs." and go
  * on serving (force: exit anyway). Takes over ctx's reply. */
 void snap_shutdown(struct cmd_ctx *ctx, bool force);
-/* SIGTERM/SIGINT (any thread): exit after a save when save rules are
- * configured (shard 0's cron runs it), at once otherwise. */
-void snap_on_sigterm(void);
 
 #endif
