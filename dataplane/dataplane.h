@@ -249,6 +249,7 @@ struct dp_dpdk_conf {
 	int mbufs;                 /* dpdk-mbufs: mbufs in each shard's mempool */
 	unsigned nshards;          /* queues (= EAL lcores) to set up */
 	unsigned max_conns;        /* TCP connections per shard */
+	const char *fault_inject;  /* dpdk-fault-inject (tests only), NULL = off */
 };
 
 /* Start EAL and the port: parse the settings, rte_eal_init, check that

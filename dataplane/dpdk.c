@@ -33,7 +33,14 @@
  * INFO): a NIC with broken steering shows up there, it is not hidden. ARP
  * replies can land on any queue, so with several queues every ARP reply is
  * also copied to every other shard (SPSC rings), whose stack may be waiting
- * for it. */
+ * for it.
+ *
+ * Faults (test-only, dpdk-fault-inject; off by default): between the PMD
+ * and the stack, in both directions, each frame may be dropped, duplicated,
+ * held back until 1..3 later frames have passed (reorder), or held for
+ * delay-us (delay), with the given probabilities and one seed. This is how
+ * the end-to-end tests get a lossy, reordering wire on a kernel without
+ * netem. Off, it costs one predictable branch per burst. */
 #include "dataplane/dataplane.h"
 #include "dataplane/dp_int.h"
 #include "dataplane/netstack.h"
@@ -75,6 +82,12 @@
  * flight, the per-lcore cache, and room for the stack's held payload and
  * TX frames (checked at start-up so a too small pool fails loudly). */
 #define DPDK_MBUF_SLACK 1024
+/* faults: frames held back (reorder, delay) per port and direction; a
+ * reordered frame goes out after at most this long even if no frame
+ * follows it, so a quiet link turns reordering into delay, not loss. */
+#define FAULT_HOLD 64
+#define FAULT_REORDER_MAX_US 2000
+#define FAULT_OUT (4 * DPDK_RX_BURST)     /* RX frames after faults, per poll */
 
 /* ------------------------------------------------------- global state */
 
@@ -97,6 +110,14 @@ static struct {
 	unsigned max_conns;
 	char driver[32];
 	char **eal_argv;          /* kept: EAL may hold on to its words */
+	/* faults: the parsed dpdk-fault-inject (on = some probability > 0);
+	 * thresholds are probabilities scaled to 2^32, cumulative in the
+	 * order drop, dup, reorder, delay (one draw picks at most one). */
+	bool fault_on;
+	uint64_t fault_cut[4];
+	uint32_t fault_delay_us;
+	uint64_t fault_seed;
+	char fault_spec[256];
 } g;
 
 /* ------------------------------------------------------ per shard */
@@ -119,7 +140,26 @@ struct dpdk_conn {
 _Static_assert(sizeof(struct ns_stats) % sizeof(uint64_t) == 0,
 	       "struct ns_stats must hold only uint64_t counters");
 
-enum { PUB_TX_PENDING, PUB_FAN_OUT, PUB_FAN_IN, PUB_FAN_DROP, PUB_NWORDS };
+/* faults: what was done to frames in one direction. */
+enum { FK_DROP, FK_DUP, FK_REORDER, FK_DELAY, FK_N };
+
+struct fault_held {
+	struct rte_mbuf *m;
+	uint64_t due_frame;       /* release once this many frames have passed */
+	uint64_t due_us;          /* ... or at this time, whichever comes first */
+};
+
+/* One direction of the fault layer (RX: PMD -> stack, TX: stack -> PMD). */
+struct fault_dir {
+	uint64_t rng;             /* xorshift64* state, never 0 */
+	uint64_t frames;          /* frames seen in this direction */
+	uint64_t n[FK_N];         /* faults injected */
+	unsigned nheld;
+	struct fault_held held[FAULT_HOLD];   /* release order = array order */
+};
+
+enum { PUB_TX_PENDING, PUB_FAN_OUT, PUB_FAN_IN, PUB_FAN_DROP,
+       PUB_FRX, PUB_FTX = PUB_FRX + FK_N, PUB_FHELD = PUB_FTX + FK_N, PUB_NWORDS };
 
 struct dpdk_port {
 	struct dp_port base;      /* backend = DP_BACKEND_DPDK */
@@ -135,6 +175,7 @@ struct dpdk_port {
 	struct rte_mbuf *tx[DPDK_TXBUF];
 	uint64_t fan_out, fan_in, fan_drop;
 	uint64_t next_pub_us;
+	struct fault_dir *frx, *ftx;  /* faults: NULL when the layer is off */
 	/* written by the shard, read by INFO on any shard */
 	_Atomic uint64_t pub_ns[NS_STATS_WORDS] __attribute__((aligned(64)));
 	_Atomic uint64_t pub[PUB_NWORDS];
@@ -271,6 +312,225 @@ static long hugepages_free(void)
 			break;
 	fclose(f);
 	return v;
+}
+
+/* ----------------------------------------------- faults (test-only) */
+
+/* faults: parse dpdk-fault-inject, "key=value ..." with keys drop, dup,
+ * reorder, delay (probabilities 0..1, at most 1 together: one draw per
+ * frame picks at most one fault), delay-us (hold time of a delayed frame,
+ * 1..10000000, needed when delay > 0) and seed (any 64-bit number; the
+ * default is 1). NULL or blank: off. With every probability 0 the layer
+ * stays off. Returns 0, or -1 with err saying what is wrong. */
+static int fault_parse(const char *spec, char *err, size_t errlen)
+{
+	static const char *const pname[FK_N] = { "drop", "dup", "reorder", "delay" };
+	double prob[FK_N] = { 0 };
+	unsigned long long delay_us = 0, seed = 1;
+	g.fault_on = false;
+	if (!spec)
+		return 0;
+	size_t len = strlen(spec);
+	if (len >= sizeof(g.fault_spec)) {
+		seterr(err, errlen, "dpdk-fault-inject is longer than %zu bytes",
+		       sizeof(g.fault_spec) - 1);
+		return -1;
+	}
+	memcpy(g.fault_spec, spec, len + 1);
+	const char *p = spec;
+	while (*p) {
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (!*p)
+			break;
+		const char *w = p;
+		while (*p && *p != ' ' && *p != '\t')
+			p++;
+		int wl = (int)(p - w);
+		const char *eq = memchr(w, '=', (size_t)wl);
+		if (!eq || eq == w || eq + 1 == p) {
+			seterr(err, errlen, "dpdk-fault-inject: '%.*s' is not key=value (keys: drop, "
+			       "dup, reorder, delay, delay-us, seed)", wl, w);
+			return -1;
+		}
+		size_t kl = (size_t)(eq - w);
+		char val[64];
+		size_t vl = (size_t)(p - eq - 1);
+		if (vl >= sizeof(val))
+			goto badval;
+		memcpy(val, eq + 1, vl);
+		val[vl] = '\0';
+		char *end;
+		errno = 0;
+		int k;
+		for (k = 0; k < FK_N; k++)
+			if (strlen(pname[k]) == kl && memcmp(w, pname[k], kl) == 0)
+				break;
+		if (k < FK_N) {
+			double v = strtod(val, &end);
+			if (*end || errno || !(v >= 0.0 && v <= 1.0))
+				goto badval;
+			prob[k] = v;
+		} else if (kl == 8 && memcmp(w, "delay-us", 8) == 0) {
+			if (val[0] == '-')
+				goto badval;
+			delay_us = strtoull(val, &end, 10);
+			if (*end || errno || delay_us > 10000000)
+				goto badval;
+		} else if (kl == 4 && memcmp(w, "seed", 4) == 0) {
+			if (val[0] == '-')
+				goto badval;
+			seed = strtoull(val, &end, 0);
+			if (*end || errno)
+				goto badval;
+		} else {
+			seterr(err, errlen, "dpdk-fault-inject: unknown key '%.*s' (keys: drop, dup, "
+			       "reorder, delay, delay-us, seed)", (int)kl, w);
+			return -1;
+		}
+		continue;
+badval:
+		seterr(err, errlen, "dpdk-fault-inject: bad value in '%.*s' (probabilities are "
+		       "0..1, delay-us 0..10000000, seed a non-negative integer)", wl, w);
+		return -1;
+	}
+	double sum = 0;
+	for (int k = 0; k < FK_N; k++) {
+		sum += prob[k];
+		/* 2^32 * sum: a draw r (32 bits) below it picks fault k. */
+		g.fault_cut[k] = (uint64_t)(sum * 4294967296.0);
+	}
+	if (sum > 1.0 + 1e-9) {
+		seterr(err, errlen, "dpdk-fault-inject: drop + dup + reorder + delay is %g, more "
+		       "than 1", sum);
+		return -1;
+	}
+	if (prob[FK_DELAY] > 0 && delay_us == 0) {
+		seterr(err, errlen, "dpdk-fault-inject: delay=%g needs delay-us > 0",
+		       prob[FK_DELAY]);
+		return -1;
+	}
+	g.fault_delay_us = (uint32_t)delay_us;
+	g.fault_seed = seed;
+	g.fault_on = sum > 0;
+	return 0;
+}
+
+static uint64_t splitmix64(uint64_t x)
+{
+	x += 0x9E3779B97F4A7C15ull;
+	x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+	x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+	return x ^ (x >> 31);
+}
+
+static uint32_t fault_rand(struct fault_dir *d)
+{
+	uint64_t x = d->rng;
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	d->rng = x;
+	return (uint32_t)((x * 0x2545F4914F6CDD1Dull) >> 32);
+}
+
+/* A direction's state for shard q (dir 0 = RX, 1 = TX); its stream of
+ * draws depends only on the seed, the shard and the direction. */
+static struct fault_dir *fault_dir_new(unsigned q, unsigned dir)
+{
+	struct fault_dir *d = calloc(1, sizeof(*d));
+	if (!d)
+		return NULL;
+	d->rng = splitmix64(g.fault_seed ^ ((uint64_t)q << 1 | dir));
+	if (!d->rng)
+		d->rng = 1;
+	return d;
+}
+
+static void fault_dir_free(struct fault_dir *d)
+{
+	if (!d)
+		return;
+	for (unsigned i = 0; i < d->nheld; i++)
+		rte_pktmbuf_free(d->held[i].m);
+	free(d);
+}
+
+/* Move held frames that are due (enough later frames passed, or their
+ * time came) to out[k..limit), oldest first. Returns the new k. */
+static unsigned fault_release(struct fault_dir *d, struct rte_mbuf **out, unsigned k,
+			      unsigned limit, uint64_t now)
+{
+	unsigned keep = 0;
+	for (unsigned i = 0; i < d->nheld; i++) {
+		struct fault_held *h = &d->held[i];
+		if (k < limit && (d->frames >= h->due_frame || now >= h->due_us))
+			out[k++] = h->m;
+		else
+			d->held[keep++] = *h;
+	}
+	d->nheld = keep;
+	return k;
+}
+
+/* The fault layer on one burst: takes every frame of in[0..n) (passes,
+ * duplicates, holds or frees it) and writes what goes on, plus held frames
+ * now due, to out[0..room). room >= n: every frame that passes finds a
+ * slot; a duplicate or a release that does not fit is skipped (the
+ * release waits for the next call). Returns the frames in out. */
+static unsigned fault_pass(struct fault_dir *d, struct rte_mempool *mp, struct rte_mbuf **in,
+			   unsigned n, struct rte_mbuf **out, unsigned room, uint64_t now)
+{
+	unsigned k = fault_release(d, out, 0, room - n, now);
+	for (unsigned i = 0; i < n; i++) {
+		struct rte_mbuf *m = in[i];
+		unsigned left = n - i - 1;       /* frames still to place after m */
+		uint64_t r = fault_rand(d);
+		d->frames++;
+		if (r < g.fault_cut[FK_DROP]) {
+			rte_pktmbuf_free(m);
+			d->n[FK_DROP]++;
+		} else if (r < g.fault_cut[FK_DUP]) {
+			out[k++] = m;
+			struct rte_mbuf *c = k + left < room ?
+					     rte_pktmbuf_copy(m, mp, 0, UINT32_MAX) : NULL;
+			if (c) {
+				out[k++] = c;
+				d->n[FK_DUP]++;
+			}
+		} else if (r < g.fault_cut[FK_REORDER] && d->nheld < FAULT_HOLD) {
+			d->held[d->nheld++] = (struct fault_held){
+				.m = m, .due_frame = d->frames + 1 + fault_rand(d) % 3,
+				.due_us = now + FAULT_REORDER_MAX_US };
+			d->n[FK_REORDER]++;
+		} else if (r >= g.fault_cut[FK_REORDER] && r < g.fault_cut[FK_DELAY] &&
+			   d->nheld < FAULT_HOLD) {
+			d->held[d->nheld++] = (struct fault_held){
+				.m = m, .due_frame = UINT64_MAX, .due_us = now + g.fault_delay_us };
+			d->n[FK_DELAY]++;
+		} else {
+			out[k++] = m;
+		}
+		k = fault_release(d, out, k, room - left, now);
+	}
+	return k;
+}
+
+/* TX side of tx_flush with faults on: drain the stack in bursts through
+ * the fault layer into p->tx. */
+static void fault_tx_fill(struct dpdk_port *p)
+{
+	uint64_t now = now_us();
+	for (;;) {
+		struct rte_mbuf *m[DPDK_RX_BURST];
+		unsigned room = DPDK_TXBUF - p->ntx;
+		unsigned want = room < DPDK_RX_BURST ? room : DPDK_RX_BURST;
+		unsigned got = ns_tx_drain(p->ns, m, (uint16_t)want);
+		p->ntx = (uint16_t)(p->ntx + fault_pass(p->ftx, p->mp, m, got, p->tx + p->ntx, room,
+							now));
+		if (got < want || p->ntx >= DPDK_TXBUF)
+			break;
+	}
 }
 
 /* ------------------------------------------------------- shutdown */
@@ -437,6 +697,8 @@ int dp_dpdk_global_init(const struct dp_dpdk_conf *c, char *err, size_t errlen)
 		return -1;
 	}
 	uint32_t mask = prefix_mask(g.prefix);
+	if (fault_parse(c->fault_inject, err, errlen) != 0)   /* faults */
+		return -1;
 	if (g.ip == 0 || (g.ip >> 24) == 127 || (g.ip >> 28) >= 14 ||
 	    (g.prefix < 31 && ((g.ip & ~mask) == 0 || (g.ip & ~mask) == ~mask))) {
 		seterr(err, errlen, "dpdk-ip '%s' cannot be a host's address (network, "
@@ -610,6 +872,20 @@ struct dp_port *dp_dpdk_open(unsigned shard, const struct dp_port_conf *pc, cons
 		free(p);
 		return NULL;
 	}
+	if (g.fault_on) {             /* faults */
+		p->frx = fault_dir_new(shard, 0);
+		p->ftx = fault_dir_new(shard, 1);
+		if (!p->frx || !p->ftx) {
+			fault_dir_free(p->frx);
+			fault_dir_free(p->ftx);
+			ns_destroy(p->ns);
+			free(p->conns);
+			free(p);
+			*errmsg = "out of memory";
+			errno = ENOMEM;
+			return NULL;
+		}
+	}
 	g.ports[shard] = p;
 	return &p->base;
 }
@@ -623,6 +899,8 @@ void dp_dpdk_close_port(struct dp_port *port)
 	tx_flush(p);
 	rte_pktmbuf_free_bulk(p->tx, p->ntx);
 	p->ntx = 0;
+	fault_dir_free(p->frx);       /* faults */
+	fault_dir_free(p->ftx);
 	ns_destroy(p->ns);
 	if (g.ports[p->q] == p)
 		g.ports[p->q] = NULL;
@@ -703,7 +981,9 @@ static inline bool conn_ok(const struct dpdk_port *p, dp_conn_t c)
  * p->tx (and, past that, in the stack's own bounded queue). */
 static void tx_flush(struct dpdk_port *p)
 {
-	if (p->ntx < DPDK_TXBUF)
+	if (__builtin_expect(p->ftx != NULL, 0))        /* faults */
+		fault_tx_fill(p);
+	else if (p->ntx < DPDK_TXBUF)
 		p->ntx += ns_tx_drain(p->ns, p->tx + p->ntx, (uint16_t)(DPDK_TXBUF - p->ntx));
 	if (!p->ntx)
 		return;
@@ -765,6 +1045,14 @@ static void publish(struct dpdk_port *p)
 	atomic_store_explicit(&p->pub[PUB_FAN_OUT], p->fan_out, memory_order_relaxed);
 	atomic_store_explicit(&p->pub[PUB_FAN_IN], p->fan_in, memory_order_relaxed);
 	atomic_store_explicit(&p->pub[PUB_FAN_DROP], p->fan_drop, memory_order_relaxed);
+	if (p->frx) {                 /* faults */
+		for (unsigned k = 0; k < FK_N; k++) {
+			atomic_store_explicit(&p->pub[PUB_FRX + k], p->frx->n[k], memory_order_relaxed);
+			atomic_store_explicit(&p->pub[PUB_FTX + k], p->ftx->n[k], memory_order_relaxed);
+		}
+		atomic_store_explicit(&p->pub[PUB_FHELD], p->frx->nheld + p->ftx->nheld,
+				      memory_order_relaxed);
+	}
 }
 
 int dp_dpdk_poll(struct dp_port *port, struct dp_event *ev, int max)
@@ -778,12 +1066,16 @@ int dp_dpdk_poll(struct dp_port *port, struct dp_event *ev, int max)
 
 	tx_flush(p);
 
-	struct rte_mbuf *pk[2 * DPDK_RX_BURST];
+	struct rte_mbuf *pk[2 * DPDK_RX_BURST], *fk[FAULT_OUT], **in = pk;
 	uint16_t n = rte_eth_rx_burst(p->port_id, (uint16_t)p->q, pk, DPDK_RX_BURST);
 	if (g.nq > 1)
 		n = arp_fan(p, pk, n);
+	if (__builtin_expect(p->frx != NULL, 0)) {     /* faults */
+		n = (uint16_t)fault_pass(p->frx, p->mp, pk, n, fk, FAULT_OUT, now);
+		in = fk;
+	}
 	if (n)
-		ns_input(p->ns, pk, n, now);
+		ns_input(p->ns, in, n, now);
 	ns_timers(p->ns, now);
 
 	/* The stack's events: ACCEPT and WRITABLE go straight out; READABLE
@@ -960,6 +1252,8 @@ void dp_dpdk_info(struct rbuf *b, const struct dp_port *port, unsigned shard)
 		      g.rss ? "tcp" : "none", g.rx_csum ? "yes" : "no", g.tx_csum ? "yes" : "no");
 		infof(b, "dpdk_mac:" RTE_ETHER_ADDR_PRT_FMT "\r\n", RTE_ETHER_ADDR_BYTES(&g.mac));
 		infof(b, "dpdk_ip:%s/%u\r\ndpdk_gateway:%s\r\ndpdk_mtu:%u\r\n", ip, g.prefix, gw, g.mtu);
+		if (g.fault_on)           /* faults */
+			infof(b, "dpdk_fault_inject:%s\r\n", g.fault_spec);
 		struct rte_eth_stats es;
 		if (rte_eth_stats_get(g.port_id, &es) == 0)
 			infof(b, "dpdk_port_stats:ipackets=%" PRIu64 ",opackets=%" PRIu64
@@ -996,4 +1290,11 @@ void dp_dpdk_info(struct rbuf *b, const struct dp_port *port, unsigned shard)
 	      PRIu64 ",fanout_in=%" PRIu64 ",fanout_drop=%" PRIu64 "\r\n", shard, st.arp_entries,
 	      st.arp_requests_answered, pub[PUB_FAN_OUT], pub[PUB_FAN_IN], pub[PUB_FAN_DROP]);
 	infof(b, "shard%u_icmp:echo_replied=%" PRIu64 "\r\n", shard, st.icmp_echo_replied);
+	if (p->frx)                   /* faults */
+		infof(b, "shard%u_faults:rx_drop=%" PRIu64 ",rx_dup=%" PRIu64 ",rx_reorder=%" PRIu64
+		      ",rx_delay=%" PRIu64 ",tx_drop=%" PRIu64 ",tx_dup=%" PRIu64 ",tx_reorder=%"
+		      PRIu64 ",tx_delay=%" PRIu64 ",held=%" PRIu64 "\r\n", shard,
+		      pub[PUB_FRX + FK_DROP], pub[PUB_FRX + FK_DUP], pub[PUB_FRX + FK_REORDER],
+		      pub[PUB_FRX + FK_DELAY], pub[PUB_FTX + FK_DROP], pub[PUB_FTX + FK_DUP],
+		      pub[PUB_FTX + FK_REORDER], pub[PUB_FTX + FK_DELAY], pub[PUB_FHELD]);
 }

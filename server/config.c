@@ -44,6 +44,7 @@ enum cfg_kind {
 	CK_DIR,         /* char * field: stored as an absolute path */
 	CK_SAVE,        /* save rules: cfg->save[0..save_n) */
 	CK_MASTER,      /* char * field: "host port" (replicaof), NULL for "no one" */
+	CK_OBL,         /* client-output-buffer-limit: cfg->obl[CFG_OBL_*] */
 };
 
 enum {
@@ -148,6 +149,9 @@ static const struct cfg_def cfg_defs[] = {
 	{ "dpdk-rx-desc", NULL, CK_INT, 0, F(dpdk_rx_desc), 64, 32768, NULL },
 	{ "dpdk-tx-desc", NULL, CK_INT, 0, F(dpdk_tx_desc), 64, 32768, NULL },
 	{ "dpdk-mbufs", NULL, CK_INT, 0, F(dpdk_mbufs), 2048, 16777216, NULL },
+	/* Test-only: drop/duplicate/reorder/delay frames between the PMD and
+	 * the stack (dataplane/dpdk.c parses and checks it at start-up). */
+	{ "dpdk-fault-inject", NULL, CK_STR, CF_EMPTY_NULL, F(dpdk_fault_inject), 0, 0, NULL },
 	/* RDB snapshots (shards/snap.c) */
 	{ "save", NULL, CK_SAVE, CF_MUTABLE, 0, 0, 0, NULL },
 	/* (Redis 7 protects it: CONFIG SET could aim it at other files in dir.) */
@@ -170,6 +174,12 @@ static const struct cfg_def cfg_defs[] = {
 	{ "replica-serve-stale-data", "slave-serve-stale-data", CK_BOOL, CF_MUTABLE,
 	  F(replica_serve_stale_data), 0, 0, NULL },
 	{ "repl-timeout", NULL, CK_INT, CF_MUTABLE, F(repl_timeout_s), 1, INT_MAX, NULL },
+	{ "min-replicas-to-write", "min-slaves-to-write", CK_INT, CF_MUTABLE,
+	  F(min_replicas_to_write), 0, INT_MAX, NULL },
+	{ "min-replicas-max-lag", "min-slaves-max-lag", CK_INT, CF_MUTABLE,
+	  F(min_replicas_max_lag_s), 0, INT_MAX, NULL },
+	{ "repl-backlog-ttl", NULL, CK_INT, CF_MUTABLE, F(repl_backlog_ttl_s), 0, INT_MAX, NULL },
+	{ "client-output-buffer-limit", NULL, CK_OBL, CF_MUTABLE, 0, 0, 0, NULL },
 };
 
 #define CFG_NDEFS (sizeof cfg_defs / sizeof cfg_defs[0])
@@ -189,6 +199,12 @@ struct cfg_save_val {
 	struct cfg_save_rule r[CFG_SAVE_MAX];
 };
 
+/* A parsed client-output-buffer-limit: the classes it names. */
+struct cfg_obl_val {
+	bool set[3];
+	struct cfg_obl v[3];
+};
+
 /* A parsed value, owned until stored. */
 union cfg_val {
 	bool b;
@@ -196,6 +212,7 @@ union cfg_val {
 	char *s;
 	char **list;
 	struct cfg_save_val save;     /* CK_SAVE */
+	struct cfg_obl_val obl;       /* CK_OBL */
 };
 
 static void cfg_seterr(char *err, size_t errlen, const char *fmt, ...)
@@ -444,6 +461,69 @@ static int cfg_parse_save(int n, char **v, struct cfg_save_val *out, char *why, 
 	return rc;
 }
 
+/* client-output-buffer-limit <class> <hard> <soft> <soft-seconds> ...: n
+ * words from a config line, or one (CONFIG SET) holding them all. Only
+ * the classes named change; the error texts are Redis's. */
+static int cfg_parse_obl(int n, char **v, struct cfg_obl_val *out, char *why, size_t whylen)
+{
+	char *w[64];
+	int nw = 0, rc = 0;
+	char *copy = NULL;
+
+	memset(out, 0, sizeof(*out));
+	if (n == 1) {
+		copy = strdup(v[0]);
+		if (!copy) {
+			cfg_seterr(why, whylen, "out of memory");
+			return -1;
+		}
+		char *save = NULL;
+		for (char *t = strtok_r(copy, " \t", &save); t; t = strtok_r(NULL, " \t", &save)) {
+			if (nw == (int)(sizeof(w) / sizeof(w[0]))) {
+				nw = -1;
+				break;
+			}
+			w[nw++] = t;
+		}
+	} else if (n <= (int)(sizeof(w) / sizeof(w[0]))) {
+		for (int i = 0; i < n; i++)
+			w[nw++] = v[i];
+	} else {
+		nw = -1;
+	}
+	if (nw <= 0 || nw % 4 != 0) {
+		cfg_seterr(why, whylen, "Wrong number of arguments in buffer limit configuration.");
+		free(copy);
+		return -1;
+	}
+	for (int i = 0; i < nw && rc == 0; i += 4) {
+		int cls;
+		if (strcasecmp(w[i], "normal") == 0)
+			cls = CFG_OBL_NORMAL;
+		else if (strcasecmp(w[i], "replica") == 0 || strcasecmp(w[i], "slave") == 0)
+			cls = CFG_OBL_REPLICA;
+		else if (strcasecmp(w[i], "pubsub") == 0)
+			cls = CFG_OBL_PUBSUB;
+		else {
+			cfg_seterr(why, whylen, "Invalid client class specified in buffer limit configuration.");
+			rc = -1;
+			break;
+		}
+		struct cfg_obl o;
+		if (!cfg_parse_mem(w[i + 1], &o.hard) || !cfg_parse_mem(w[i + 2], &o.soft) ||
+		    !cfg_parse_ll(w[i + 3], &o.soft_s) || o.hard < 0 || o.soft < 0 || o.soft_s < 0) {
+			cfg_seterr(why, whylen,
+				   "Error in hard, soft or soft_seconds setting in buffer limit configuration.");
+			rc = -1;
+			break;
+		}
+		out->set[cls] = true;
+		out->v[cls] = o;
+	}
+	free(copy);
+	return rc;
+}
+
 /* Parse the n (>= 1) value words of d into *out. On success the caller owns
  * out's heap parts (for CK_STR/CK_DIR/CK_BIND) and passes them to
  * cfg_store. On failure nothing is allocated and why holds the reason.
@@ -557,6 +637,8 @@ static int cfg_parse(const struct cfg *c, const struct cfg_def *d, int n, char *
 		return cfg_parse_save(n, v, &out->save, why, whylen);
 	case CK_MASTER:
 		return cfg_parse_master(n, v, &out->s, why, whylen);
+	case CK_OBL:
+		return cfg_parse_obl(n, v, &out->obl, why, whylen);
 	}
 	cfg_seterr(why, whylen, "internal error: unknown directive kind");
 	return -1;
@@ -596,6 +678,11 @@ static void cfg_store(struct cfg *c, const struct cfg_def *d, union cfg_val *val
 			c->save_from_conf = true;
 		for (int i = 0; i < val->save.n && c->save_n < CFG_SAVE_MAX; i++)
 			c->save[c->save_n++] = val->save.r[i];
+		break;
+	case CK_OBL:
+		for (int i = 0; i < 3; i++)
+			if (val->obl.set[i])
+				c->obl[i] = val->obl.v[i];
 		break;
 	}
 }
@@ -678,6 +765,21 @@ static const char *cfg_render(const struct cfg *c, const struct cfg_def *d, char
 			off += (size_t)sprintf(s + off, "%s%lld %lld", i ? " " : "",
 					       c->save[i].seconds, c->save[i].changes);
 		s[off] = '\0';
+		*heap = s;
+		return s;
+	}
+	case CK_OBL: {
+		/* Redis prints the replica class as "slave". */
+		static const char *const names[3] = { "normal", "slave", "pubsub" };
+		size_t cap = 3 * (7 + 3 * 21) + 1, off = 0;
+		char *s = malloc(cap);
+		if (!s)
+			return "";
+		s[0] = '\0';
+		for (int i = 0; i < 3 && off < cap; i++)
+			off += (size_t)snprintf(s + off, cap - off, "%s%s %lld %lld %lld", i ? " " : "",
+						names[i], c->obl[i].hard, c->obl[i].soft,
+						c->obl[i].soft_s);
 		*heap = s;
 		return s;
 	}
@@ -874,7 +976,8 @@ static int cfg_apply_words(struct cfg *c, int argc, char **argv, const char *sho
 			cfg_seterr(err, errlen, "Bad directive or wrong number of arguments: '%s'", shown);
 		return CFG_EREASON;
 	}
-	if (argc < 2 || (argc > 2 && d->kind != CK_BIND && d->kind != CK_SAVE && d->kind != CK_MASTER)) {
+	if (argc < 2 || (argc > 2 && d->kind != CK_BIND && d->kind != CK_SAVE && d->kind != CK_MASTER &&
+			  d->kind != CK_OBL)) {
 		cfg_seterr(err, errlen, "wrong number of arguments (%s)", name);
 		return CFG_EREASON;
 	}
@@ -1043,6 +1146,12 @@ void cfg_defaults(struct cfg *c)
 	c->replica_read_only = true;
 	c->replica_serve_stale_data = true;
 	c->repl_timeout_s = 60;
+	c->min_replicas_to_write = 0;
+	c->min_replicas_max_lag_s = 10;
+	c->repl_backlog_ttl_s = 3600;
+	c->obl[CFG_OBL_NORMAL] = (struct cfg_obl){ 0, 0, 0 };
+	c->obl[CFG_OBL_REPLICA] = (struct cfg_obl){ 256 * MB, 64 * MB, 60 };
+	c->obl[CFG_OBL_PUBSUB] = (struct cfg_obl){ 32 * MB, 8 * MB, 60 };
 	c->repl_backlog_size = MB;
 	c->rdbcompression = true;
 	c->rdbchecksum = true;
@@ -1182,6 +1291,7 @@ struct cfg *cfg_dup(const struct cfg *c)
 	n->dpdk_eal_args = c->dpdk_eal_args ? strdup(c->dpdk_eal_args) : NULL;
 	n->dpdk_ip = c->dpdk_ip ? strdup(c->dpdk_ip) : NULL;
 	n->dpdk_gateway = c->dpdk_gateway ? strdup(c->dpdk_gateway) : NULL;
+	n->dpdk_fault_inject = c->dpdk_fault_inject ? strdup(c->dpdk_fault_inject) : NULL;
 	n->dbfilename = c->dbfilename ? strdup(c->dbfilename) : NULL;
 	n->replicaof = c->replicaof ? strdup(c->replicaof) : NULL;
 	n->masterauth = c->masterauth ? strdup(c->masterauth) : NULL;
@@ -1189,7 +1299,8 @@ struct cfg *cfg_dup(const struct cfg *c)
 	bool repl_nomem = (c->replicaof && !n->replicaof) || (c->masterauth && !n->masterauth) ||
 			  (c->masteruser && !n->masteruser);
 	bool dpdk_nomem = (c->dpdk_eal_args && !n->dpdk_eal_args) || (c->dpdk_ip && !n->dpdk_ip) ||
-			  (c->dpdk_gateway && !n->dpdk_gateway);
+			  (c->dpdk_gateway && !n->dpdk_gateway) ||
+			  (c->dpdk_fault_inject && !n->dpdk_fault_inject);
 	if (dpdk_nomem || repl_nomem || !n->bind || (c->requirepass && !n->requirepass) || (c->logfile && !n->logfile) ||
 	    (c->pidfile && !n->pidfile) || (c->dir && !n->dir) ||
 	    (c->config_file && !n->config_file) || (c->appendfilename && !n->appendfilename) ||
@@ -1217,6 +1328,7 @@ void cfg_free(struct cfg *c)
 	free(c->dpdk_eal_args);
 	free(c->dpdk_ip);
 	free(c->dpdk_gateway);
+	free(c->dpdk_fault_inject);
 	free(c->dbfilename);
 	free(c->replicaof);
 	free(c->masterauth);

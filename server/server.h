@@ -18,6 +18,7 @@ enum srv_loglevel { LL_DEBUG = 0, LL_VERBOSE, LL_NOTICE, LL_WARNING, LL_NOTHING 
 enum { DEBUGCMD_NO = 0, DEBUGCMD_YES = 1, DEBUGCMD_LOCAL = 2 };
 enum { AOF_FSYNC_ALWAYS = 0, AOF_FSYNC_EVERYSEC = 1, AOF_FSYNC_NO = 2 };
 enum { DATAPLANE_KERNEL = 0, DATAPLANE_DPDK = 1 };
+enum { CFG_OBL_NORMAL = 0, CFG_OBL_REPLICA = 1, CFG_OBL_PUBSUB = 2 };   /* client-output-buffer-limit */
 
 struct cfg {
 	char **bind;                  /* NULL-terminated list */
@@ -75,6 +76,11 @@ struct cfg {
 	bool replica_read_only;
 	bool replica_serve_stale_data;
 	int repl_timeout_s;
+	/* Replication, master side (shards/replmaster.c). */
+	int min_replicas_to_write;     /* 0: writes never refused */
+	int min_replicas_max_lag_s;    /* 0: the check is off, as in Redis */
+	int repl_backlog_ttl_s;        /* 0: the backlog is never released */
+	struct cfg_obl { long long hard, soft, soft_s; } obl[3];   /* CFG_OBL_*; replica enforced */
 	/* Network backend (docs/config.md, "DPDK data plane"). */
 	int dataplane;                /* DATAPLANE_KERNEL or DATAPLANE_DPDK */
 	char *dpdk_eal_args;          /* NULL: none */
@@ -82,6 +88,7 @@ struct cfg {
 	char *dpdk_ip;                /* "a.b.c.d/prefix", checked at start-up */
 	char *dpdk_gateway;           /* NULL: none */
 	int dpdk_mtu, dpdk_rx_desc, dpdk_tx_desc, dpdk_mbufs;
+	char *dpdk_fault_inject;      /* test-only fault layer spec, NULL: off */
 	char *config_file;            /* absolute path, NULL if none */
 };
 

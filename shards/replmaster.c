@@ -60,8 +60,8 @@
 #include "shards/shard_int.h"
 
 #define RM_REPLID_LEN 40
-#define RM_PULL_MAX (64ull * 1024 * 1024)      /* online: stream bytes buffered */
-#define RM_PENDING_MAX (256ull * 1024 * 1024)  /* during the RDB transfer */
+#define RM_PULL_MAX (64ull * 1024 * 1024)      /* online, no limit set: bytes buffered */
+#define RM_PENDING_MAX (256ull * 1024 * 1024)  /* same during the RDB transfer */
 #define RM_CHUNK (64 * 1024)
 #define RM_PRE_MAX 64                          /* REPLCONF options remembered */
 #define RM_PING_MS 10000                       /* repl-ping-replica-period */
@@ -104,6 +104,7 @@ struct rm_link {
 	_Atomic long long ack_off;    /* stream offset acknowledged */
 	_Atomic int64_t ack_ms;
 	int64_t last_nl_ms;
+	int64_t soft_since_ms;        /* over the soft output limit since; 0: not */
 };
 
 /* A WAIT client on its shard. */
@@ -162,6 +163,17 @@ static struct {
 	 * reads them without the lock (a shard never waits for the thread). */
 	_Atomic unsigned pub_n;
 	_Atomic long long pub_ack[64];
+	_Atomic int64_t pub_ack_ms[64];   /* their last ACK (min-replicas-max-lag) */
+	/* Limits from shard 0's cfg (replmaster_poll), Redis's defaults until
+	 * its first round. */
+	_Atomic int min_write, max_lag_s, backlog_ttl_s;
+	_Atomic long long obl_hard, obl_soft, obl_soft_s, backlog_size;
+	/* repl-backlog-ttl: no link since no_links_ms (0: some link); the
+	 * backlog is released (inactive, no partial resync below floor_ws)
+	 * until the next replica. */
+	int64_t no_links_ms;
+	bool released;
+	uint64_t floor_ws;
 	/* INFO stats */
 	_Atomic long long sync_full, sync_partial_ok, sync_partial_err;
 } rm = {
@@ -170,6 +182,11 @@ static struct {
 	.efd = -1,
 	.job_fd = -1,
 	.timeout_s = 60,
+	.max_lag_s = 10,
+	.backlog_ttl_s = 3600,
+	.obl_hard = 256ll * 1024 * 1024,
+	.obl_soft = 64ll * 1024 * 1024,
+	.obl_soft_s = 60,
 };
 
 /* Each shard's WAIT clients (its thread only). */
@@ -566,6 +583,15 @@ static bool send_some(struct rm_link *l, struct rbuf *b, size_t *sent)
 	return true;
 }
 
+/* The replica class's hard limit as Redis 7 applies it: never below
+ * repl-backlog-size (a smaller one would cut a partial resync that the
+ * backlog allows). 0: none. */
+static unsigned long long obl_hard(void)
+{
+	long long hard = atomic_load(&rm.obl_hard), backlog = atomic_load(&rm.backlog_size);
+	return (unsigned long long)(hard && hard < backlog ? backlog : hard);
+}
+
 /* Pull stream bytes for l from the backlog (under mu). */
 static void link_pull(struct rm_link *l)
 {
@@ -575,7 +601,17 @@ static void link_pull(struct rm_link *l)
 		rbuf_consume(&l->sbuf, l->sbuf_sent);   /* a replica always a bit behind */
 		l->sbuf_sent = 0;
 	}
-	size_t limit = l->state == LK_ONLINE ? RM_PULL_MAX : RM_PENDING_MAX;
+	/* client-output-buffer-limit replica: the pulled, unsent stream is
+	 * this link's output buffer (pulling one byte over the hard limit is
+	 * enough to see it). Without a limit the pull stops at a bound and
+	 * the rest waits in the backlog. */
+	unsigned long long hard = obl_hard();
+	unsigned long long soft = (unsigned long long)atomic_load(&rm.obl_soft);
+	unsigned long long limit = l->state == LK_ONLINE ? RM_PULL_MAX : RM_PENDING_MAX;
+	if (hard)
+		limit = hard + 1;
+	else if (soft && soft + 1 > limit)
+		limit = soft + 1;
 	while (l->sbuf.len - l->sbuf_sent < limit) {
 		rbuf_reserve(&l->sbuf, RM_CHUNK);
 		long n = wstream_backlog_read(l->pull_off, l->sbuf.data + l->sbuf.len, RM_CHUNK);
@@ -588,11 +624,35 @@ static void link_pull(struct rm_link *l)
 		l->sbuf.len += (size_t)n;
 		l->pull_off += (uint64_t)n;
 	}
-	if (l->state != LK_ONLINE && l->sbuf.len >= RM_PENDING_MAX)
-		link_drop(l, "output buffer limit");
 }
 
-static void link_step(struct rm_link *l, int64_t now)
+/* Close l if its output buffer is over the replica class's hard limit, or
+ * over the soft one for longer than soft-seconds (as Redis: the first time
+ * over only starts the clock). */
+static void link_check_limits(struct rm_link *l, int64_t now)
+{
+	unsigned long long hard = obl_hard();
+	unsigned long long soft = (unsigned long long)atomic_load(&rm.obl_soft);
+	long long soft_s = atomic_load(&rm.obl_soft_s);
+	unsigned long long used = l->sbuf.len - l->sbuf_sent;
+	bool over = hard && used > hard;
+	if (soft && used > soft) {
+		if (!l->soft_since_ms)
+			l->soft_since_ms = now ? now : 1;
+		else if (now - l->soft_since_ms > soft_s * 1000)
+			over = true;
+	} else {
+		l->soft_since_ms = 0;
+	}
+	if (!over)
+		return;
+	srv_log(LL_WARNING, "Client id=%llu addr=%s laddr=%s fd=%d name= flags=S omem=%llu "
+		"scheduled to be closed ASAP for overcoming of output buffer limits.",
+		(unsigned long long)l->id, l->peer, l->local, l->fd, used);
+	link_drop(l, "output buffer limit");
+}
+
+static void link_step_io(struct rm_link *l, int64_t now)
 {
 	if (l->dead)
 		return;
@@ -667,6 +727,53 @@ static void link_step(struct rm_link *l, int64_t now)
 		if (!l->dead)
 			send_some(l, &l->sbuf, &l->sbuf_sent);
 	}
+}
+
+/* One pass over l; its output limits are checked after its sends (what
+ * the socket took is not buffered here). */
+static void link_step(struct rm_link *l, int64_t now)
+{
+	link_step_io(l, now);
+	if (!l->dead)
+		link_check_limits(l, now);
+}
+
+/* Under mu: the online links' ACK offsets and times, for WAIT and
+ * min-replicas-to-write (read without the lock). */
+static void publish_acks(void)
+{
+	unsigned np = 0;
+	for (struct rm_link *l = rm.links; l && np < 64; l = l->next)
+		if (!l->dead && l->state == LK_ONLINE) {
+			atomic_store(&rm.pub_ack_ms[np], atomic_load(&l->ack_ms));
+			atomic_store(&rm.pub_ack[np++], atomic_load(&l->ack_off));
+		}
+	atomic_store(&rm.pub_n, np);
+}
+
+/* Under mu: repl-backlog-ttl. Redis frees its backlog once no replica
+ * has been connected for that long; here the bytes stay in the write
+ * stream's backlog (repl/wstream.c owns it), so the release is what a
+ * client sees: INFO repl_backlog_active:0 and no partial resync from
+ * before it. The next replica starts a new backlog. */
+static void backlog_ttl_check(int64_t now)
+{
+	if (rm.links || rm.incoming) {
+		rm.no_links_ms = 0;
+		return;
+	}
+	if (!rm.no_links_ms) {
+		rm.no_links_ms = now ? now : 1;
+		return;
+	}
+	int ttl = atomic_load(&rm.backlog_ttl_s);
+	if (rm.released || !ttl || now - rm.no_links_ms < (int64_t)ttl * 1000 ||
+	    !wstream_enabled())
+		return;
+	rm.released = true;
+	rm.floor_ws = wstream_offset();
+	srv_log(LL_NOTICE, "Replication backlog freed after %d seconds without connected replicas.",
+		ttl);
 }
 
 static bool link_wants_write(const struct rm_link *l)
@@ -751,11 +858,8 @@ static void *rm_main(void *arg)
 			}
 			pp = &l->next;
 		}
-		unsigned np = 0;
-		for (struct rm_link *l = rm.links; l && np < 64; l = l->next)
-			if (!l->dead && l->state == LK_ONLINE)
-				atomic_store(&rm.pub_ack[np++], atomic_load(&l->ack_off));
-		atomic_store(&rm.pub_n, np);
+		publish_acks();
+		backlog_ttl_check(now);
 		pthread_mutex_unlock(&rm.mu);
 		pfd[n] = (struct pollfd){ .fd = rm.efd, .events = POLLIN };
 		int rc = poll(pfd, n + 1, online ? 2 : 50);
@@ -769,11 +873,7 @@ static void *rm_main(void *arg)
 			for (unsigned i = 0; i < n; i++)
 				if (pfd[i].revents & (POLLIN | POLLHUP | POLLERR))
 					link_read(pl[i], now);
-			unsigned np = 0;
-			for (struct rm_link *l = rm.links; l && np < 64; l = l->next)
-				if (!l->dead && l->state == LK_ONLINE)
-					atomic_store(&rm.pub_ack[np++], atomic_load(&l->ack_off));
-			atomic_store(&rm.pub_n, np);
+			publish_acks();
 			pthread_mutex_unlock(&rm.mu);
 		}
 		/* WAIT clients: their shards look at the ACKs. */
@@ -847,7 +947,8 @@ static void psync_generic(struct cmd_ctx *ctx, bool old_sync)
 		    to_ws(off - 1, &start)) {   /* Redis replicas ask for <offset + 1> */
 			uint64_t first, end;
 			wstream_backlog_range(&first, &end);
-			cont = wstream_enabled() && start >= first && start <= end;
+			cont = wstream_enabled() && start >= first && start <= end &&
+			       !rm.released && start >= rm.floor_ws;
 		}
 		pthread_mutex_unlock(&rm.mu);
 	}
@@ -906,6 +1007,7 @@ static void psync_generic(struct cmd_ctx *ctx, bool old_sync)
 		l->state = LK_WAIT_CUT;
 		srv_log(LL_NOTICE, "Full resync requested by replica %s:%d", l->ip, l->port);
 	}
+	rm.released = false;   /* a new backlog from here (repl-backlog-ttl) */
 	l->next = rm.incoming;
 	rm.incoming = l;
 	atomic_fetch_add(&rm.nlinks, 1);
@@ -937,6 +1039,35 @@ static long long acked(uint64_t off)
 		if ((uint64_t)atomic_load(&rm.pub_ack[i]) >= off)
 			n++;
 	return n;
+}
+
+/* Online replicas whose last ACK is at most lag_s seconds old, as Redis
+ * counts them (whole seconds). */
+static long long good_replicas(int lag_s)
+{
+	int64_t now = mono_ms();
+	long long n = 0;
+	unsigned np = atomic_load(&rm.pub_n);
+	for (unsigned i = 0; i < np && i < 64; i++)
+		if ((now - atomic_load(&rm.pub_ack_ms[i])) / 1000 <= lag_s)
+			n++;
+	return n;
+}
+
+bool replmaster_refuse_write_slow(struct shard *sh, struct conn *c, const struct cmd_def *cmd,
+				  bool discard)
+{
+	const struct cfg *cfg = sh->cfg;
+	/* Redis: only a master checks, and only with a nonzero max lag. */
+	if (!cfg->min_replicas_max_lag_s || !(cmd->flags & CMD_WRITE) ||
+	    replclient_is_replica() || replclient_is_master(c))
+		return false;
+	if (good_replicas(cfg->min_replicas_max_lag_s) >= cfg->min_replicas_to_write)
+		return false;
+	txn_flag_error(c);
+	if (!discard)
+		resp_add_error(conn_reply_buf(c), "NOREPLICAS Not enough good replicas to write.");
+	return true;
 }
 
 static void wait_done(struct shard *sh, struct rm_wait *w, long long n)
@@ -1027,8 +1158,18 @@ void cmd_wait(struct cmd_ctx *ctx)
 unsigned replmaster_poll(struct shard *sh)
 {
 	unsigned work = 0;
-	if (sh->id == 0)
-		atomic_store_explicit(&rm.timeout_s, sh->cfg->repl_timeout_s, memory_order_relaxed);
+	if (sh->id == 0) {
+		const struct cfg *cfg = sh->cfg;
+		atomic_store_explicit(&rm.timeout_s, cfg->repl_timeout_s, memory_order_relaxed);
+		atomic_store_explicit(&rm.min_write, cfg->min_replicas_to_write, memory_order_relaxed);
+		atomic_store_explicit(&rm.max_lag_s, cfg->min_replicas_max_lag_s, memory_order_relaxed);
+		atomic_store_explicit(&rm.backlog_ttl_s, cfg->repl_backlog_ttl_s, memory_order_relaxed);
+		atomic_store_explicit(&rm.obl_hard, cfg->obl[CFG_OBL_REPLICA].hard, memory_order_relaxed);
+		atomic_store_explicit(&rm.obl_soft, cfg->obl[CFG_OBL_REPLICA].soft, memory_order_relaxed);
+		atomic_store_explicit(&rm.obl_soft_s, cfg->obl[CFG_OBL_REPLICA].soft_s,
+				      memory_order_relaxed);
+		atomic_store_explicit(&rm.backlog_size, cfg->repl_backlog_size, memory_order_relaxed);
+	}
 	if (sh->id == 0 && atomic_load_explicit(&rm.nlinks, memory_order_relaxed) &&
 	    wstream_enabled()) {
 		/* Keepalive in the stream, as Redis's repl-ping-replica-period. */
@@ -1130,6 +1271,9 @@ void replmaster_info(struct rbuf *t, const char *replid, const char *replid2, lo
 		if (!l->dead)
 			n++;
 	infof(t, "role:master\r\nconnected_slaves:%lld\r\n", n);
+	int lag_s = atomic_load(&rm.max_lag_s);
+	if (atomic_load(&rm.min_write) && lag_s)
+		infof(t, "min_slaves_good_slaves:%lld\r\n", good_replicas(lag_s));
 	long long i = 0;
 	for (struct rm_link *l = rm.links; l; l = l->next) {
 		if (l->dead)
@@ -1144,7 +1288,9 @@ void replmaster_info(struct rbuf *t, const char *replid, const char *replid2, lo
 	 * to another replid. */
 	if (first < rm.base_ws)
 		first = end < rm.base_ws ? end : rm.base_ws;
-	bool active = wstream_enabled();
+	if (first < rm.floor_ws)   /* repl-backlog-ttl: released up to there */
+		first = end < rm.floor_ws ? end : rm.floor_ws;
+	bool active = wstream_enabled() && !rm.released;
 	infof(t, "master_failover_state:no-failover\r\n");
 	infof(t, "master_replid:%s\r\nmaster_replid2:%s\r\n", replid, replid2);
 	infof(t, "master_repl_offset:%lld\r\nsecond_repl_offset:%lld\r\n", to_repl(end), second);

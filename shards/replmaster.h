@@ -29,7 +29,12 @@
  *                CLIENT LIST: replmaster_client_list() on shard 0;
  *                CLIENT KILL ID/ADDR/LADDR: replmaster_kill_match() (__kill
  *                on shard 0);
- *                INFO stats: replmaster_info_stats(). */
+ *                INFO stats: replmaster_info_stats();
+ *   route.c      replmaster_refuse_write() in route_dispatch() (NOREPLICAS).
+ *
+ * Limits (shard 0's config, published each loop round): min-replicas-
+ * to-write / min-replicas-max-lag, repl-backlog-ttl and the replica class
+ * of client-output-buffer-limit. */
 #ifndef KR_REPLMASTER_H
 #define KR_REPLMASTER_H
 
@@ -37,9 +42,26 @@
 #include <stdint.h>
 
 #include "dataplane/dataplane.h"
+#include "server/server.h"
 
 struct shard;
 struct cmd_ctx;
+struct conn;
+struct cmd_def;
+
+/* Dispatch: with min-replicas-to-write N (and min-replicas-max-lag M > 0)
+ * a master refuses write commands with -NOREPLICAS unless N online
+ * replicas acknowledged within M seconds (the error written for c unless
+ * discard; inside MULTI the transaction is flagged). True if refused. */
+bool replmaster_refuse_write_slow(struct shard *sh, struct conn *c, const struct cmd_def *cmd,
+				  bool discard);
+static inline bool replmaster_refuse_write(const struct cfg *cfg, struct shard *sh,
+					   struct conn *c, const struct cmd_def *cmd, bool discard)
+{
+	if (__builtin_expect(cfg->min_replicas_to_write == 0, 1))
+		return false;
+	return replmaster_refuse_write_slow(sh, c, cmd, discard);
+}
 
 /* snap.c, on shard sh_id's thread inside snapshot gen's cut. */
 void replmaster_on_cut(unsigned sh_id, uint64_t gen);

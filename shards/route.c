@@ -16,6 +16,7 @@
 #include "repl/wstream.h"       /* wstream */
 #include "shards/snap.h"          /* snapshot */
 #include "shards/replclient.h"    /* replica */
+#include "shards/replmaster.h"    /* master */
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -248,6 +249,8 @@ void route_dispatch(struct shard *sh, struct conn *c, struct resp_req *req)
 		return;
 	}
 	if (snap_refuse_write(sh, c, cmd, discard))   /* snapshot: MISCONF */
+		return;
+	if (replmaster_refuse_write(sh->cfg, sh, c, cmd, discard))   /* master: NOREPLICAS */
 		return;
 	if ((c->mstate || (cmd->flags & CMD_NOMULTI)) &&
 	    txn_dispatch(sh, c, cmd, req->argc, req->argv, discard))

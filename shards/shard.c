@@ -622,6 +622,7 @@ int shard_start_all(const struct cfg *cfg, char *err, size_t errlen)
 			.rx_desc = cfg->dpdk_rx_desc, .tx_desc = cfg->dpdk_tx_desc,
 			.mbufs = cfg->dpdk_mbufs, .nshards = n,
 			.max_conns = cfg->maxclients < 65536 ? (unsigned)cfg->maxclients + 64 : 65600,
+			.fault_inject = cfg->dpdk_fault_inject,
 		};
 		char derr[1024];
 		if (dp_dpdk_global_init(&dc, derr, sizeof(derr)) != 0) {

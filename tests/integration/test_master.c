@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -137,6 +138,12 @@ static int log_count(const char *s)
 /* The link is up and the replica applied everything the master sent. */
 static void wait_synced(void)
 {
+	/* master_repl_offset counts a write once its record reached the
+	 * stream, a moment after the reply on keyrail: WAIT first, which
+	 * returns only once every earlier write is in the stream (and acked). */
+	redisReply *w = redisCommand(mc, "WAIT 1 2000");
+	if (w)
+		freeReplyObject(w);
 	double deadline = kr_now_ms() + WAIT_MS;
 	long long mo = -1, ro = -1;
 	for (;;) {
@@ -722,4 +729,175 @@ Test(master, two_replicas)
 	cr_expect_str_eq(b, a, "second replica's digest after the resync");
 	redisFree(c2);
 	kr_srv_stop(&r2);
+}
+
+static void config_is(const char *name, const char *want)
+{
+	redisReply *r = kr_cmd(mc, "CONFIG GET %s", name);
+	cr_assert(r->type == REDIS_REPLY_ARRAY && r->elements == 2, "CONFIG GET %s", name);
+	cr_expect_str_eq(r->element[1]->str, want, "CONFIG GET %s", name);
+	freeReplyObject(r);
+}
+
+/* A write's reply: true for +OK, false for -NOREPLICAS (anything else
+ * fails the test). */
+static bool try_write(const char *key)
+{
+	redisReply *r = kr_cmd(mc, "SET %s v", key);
+	bool ok = r->type == REDIS_REPLY_STATUS && !strcmp(r->str, "OK");
+	cr_assert(ok || (r->type == REDIS_REPLY_ERROR &&
+			 !strcmp(r->str, "NOREPLICAS Not enough good replicas to write.")),
+		  "SET %s: unexpected reply %s", key, r->str ? r->str : "?");
+	freeReplyObject(r);
+	return ok;
+}
+
+/* Wait until writes are accepted (want) or refused (!want). */
+static void wait_writes(bool want, const char *why)
+{
+	double deadline = kr_now_ms() + WAIT_MS;
+	while (try_write("probe") != want) {
+		cr_assert(kr_now_ms() < deadline, "writes never %s (%s)", want ? "accepted" : "refused",
+			  why);
+		kr_sleep_ms(50);
+	}
+}
+
+/* min-replicas-to-write / min-replicas-max-lag: NOREPLICAS without a good
+ * replica (also inside MULTI: EXECABORT), writes once a replica acks,
+ * refused again once its ACKs stop (SIGSTOP) for longer than the lag and
+ * once it is gone; reads never refused. */
+Test(master, min_replicas_to_write)
+{
+	start_master();
+	kr_ok(mc, "SET k0 v0");
+	kr_ok(mc, "CONFIG SET min-replicas-to-write 1");
+	kr_ok(mc, "CONFIG SET min-slaves-max-lag 2");
+	config_is("min-slaves-to-write", "1");
+	kr_err(mc, "NOREPLICAS Not enough good replicas to write.", "SET k1 v1");
+	kr_err(mc, "NOREPLICAS Not enough good replicas to write.", "INCR n");
+	kr_err(mc, "NOREPLICAS Not enough good replicas to write.", "DEL k0");
+	kr_bulk(mc, "v0", "GET k0");
+	kr_int(mc, 1, "EXISTS k0");
+	kr_ok(mc, "MULTI");
+	kr_err(mc, "NOREPLICAS", "SET k1 v1");
+	kr_err(mc, "EXECABORT", "EXEC");
+	cr_expect_eq(info_ll(mc, "replication", "min_slaves_good_slaves"), 0);
+
+	start_replica(false);
+	wait_writes(true, "replica connected");
+	cr_expect_eq(info_ll(mc, "replication", "min_slaves_good_slaves"), 1);
+	kr_ok(mc, "SET k1 v1");
+	kr_int(mc, 1, "WAIT 1 20000");   /* covers this write, on any shard */
+	kr_bulk(rc, "v1", "GET k1");
+
+	/* The replica stops acking: refused after the lag, link still up. */
+	cr_assert(kill(replica.pid, SIGSTOP) == 0);
+	wait_writes(false, "replica paused");
+	cr_expect_eq(info_ll(mc, "replication", "connected_slaves"), 1);
+	cr_expect_eq(info_ll(mc, "replication", "min_slaves_good_slaves"), 0);
+	kr_bulk(mc, "v1", "GET k1");
+	cr_assert(kill(replica.pid, SIGCONT) == 0);
+	wait_writes(true, "replica resumed");
+
+	/* Gone for good. */
+	redisFree(rc);
+	rc = NULL;
+	kr_srv_stop(&replica);
+	memset(&replica, 0, sizeof(replica));
+	wait_writes(false, "replica stopped");
+	kr_bulk(mc, "v1", "GET k1");
+	kr_ok(mc, "CONFIG SET min-replicas-to-write 0");
+	kr_ok(mc, "SET k2 v2");
+	char *g = info_field(mc, "replication", "min_slaves_good_slaves");
+	cr_expect(g == NULL, "min_slaves_good_slaves shown with the option off: %s", g);
+	free(g);
+}
+
+/* client-output-buffer-limit replica: a paused replica (SIGSTOP) cannot
+ * drain the stream, so its link goes over the hard limit and is closed
+ * with Redis's log line; after SIGCONT it reconnects and syncs. Redis 7
+ * never applies a replica hard limit below repl-backlog-size, so both are
+ * 16mb here (a larger backlog would raise the limit; a smaller one could
+ * lose the link's offset before the limit is seen). */
+Test(master, replica_output_buffer_limit)
+{
+	const char *kind = getenv("KR_SERVER_KIND");
+	static const char *const redis_args[] = { "--repl-diskless-sync", "no",
+						  "--repl-diskless-sync-delay", "0",
+						  "--repl-backlog-size", "16mb", NULL };
+	static const char *const kr_args[] = { "--repl-backlog-size", "16mb", NULL };
+	kr_srv_start(&master, kind && !strcmp(kind, "redis") ? redis_args : kr_args);
+	mc = kr_connect(&master);
+	snprintf(mport, sizeof(mport), "%d", master.port);
+	kr_ok(mc, "CONFIG SET client-output-buffer-limit %s", "replica 16mb 0 0");
+	redisReply *r = kr_cmd(mc, "CONFIG GET client-output-buffer-limit");
+	cr_assert(r->type == REDIS_REPLY_ARRAY && r->elements == 2);
+	cr_expect_str_eq(r->element[1]->str, "normal 0 0 0 slave 16777216 0 0 pubsub 33554432 8388608 60");
+	freeReplyObject(r);
+	kr_err(mc, "ERR CONFIG SET failed (possibly related to argument 'client-output-buffer-limit') - "
+	       "Invalid client class specified in buffer limit configuration.",
+	       "CONFIG SET client-output-buffer-limit %s", "master 1 1 1");
+
+	start_replica(false);
+	kr_ok(mc, "SET before 1");
+	wait_synced();
+	cr_assert(kill(replica.pid, SIGSTOP) == 0);
+	size_t vlen = 256 * 1024;
+	char *val = malloc(vlen);
+	cr_assert(val);
+	memset(val, 'x', vlen);
+	double deadline = kr_now_ms() + WAIT_MS;
+	int i = 0;
+	while (info_ll(mc, "replication", "connected_slaves") != 0) {
+		cr_assert(kr_now_ms() < deadline && i < 400, "the paused replica was never dropped");
+		for (int j = 0; j < 8; j++, i++) {
+			r = kr_cmd(mc, "SET big:%d %b", i % 64, val, vlen);
+			cr_assert(r->type == REDIS_REPLY_STATUS, "SET big:%d", i);
+			freeReplyObject(r);
+		}
+	}
+	free(val);
+	/* Redis's line (keyrail's names the link in its own words). */
+	char cmd[600];
+	snprintf(cmd, sizeof(cmd), "grep -q 'scheduled to be closed ASAP for overcoming of output "
+		 "buffer limits' %s", master.logpath);
+	cr_expect(system(cmd) == 0, "no output buffer limit line in %s", master.logpath);
+	kr_ok(mc, "SET after 1");
+	/* Back to Redis's default before it resumes (its resync starts far
+	 * behind; the limit is not what is tested there). */
+	kr_ok(mc, "CONFIG SET client-output-buffer-limit %s", "replica 256mb 64mb 60");
+	cr_assert(kill(replica.pid, SIGCONT) == 0);
+	kr_int(mc, 1, "WAIT 1 20000");
+	wait_synced();
+	expect_same_data();
+	kr_bulk(rc, "1", "GET after");
+}
+
+/* repl-backlog-ttl: with no replica for that long the backlog is
+ * released (repl_backlog_active:0); the next replica gets a new one. */
+Test(master, repl_backlog_ttl)
+{
+	start_master();
+	start_replica(false);
+	kr_ok(mc, "SET a 1");
+	wait_synced();
+	cr_expect(info_is(mc, "replication", "repl_backlog_active", "1"));
+	kr_ok(mc, "CONFIG SET repl-backlog-ttl 1");
+	config_is("repl-backlog-ttl", "1");
+	redisFree(rc);
+	rc = NULL;
+	kr_srv_stop(&replica);
+	memset(&replica, 0, sizeof(replica));
+	double deadline = kr_now_ms() + WAIT_MS;
+	while (!info_is(mc, "replication", "repl_backlog_active", "0")) {
+		cr_assert(kr_now_ms() < deadline, "the backlog was never released");
+		kr_sleep_ms(100);
+	}
+	cr_expect_eq(info_ll(mc, "replication", "repl_backlog_histlen"), 0);
+	kr_ok(mc, "SET b 2");
+	start_replica(false);
+	wait_synced();
+	cr_expect(info_is(mc, "replication", "repl_backlog_active", "1"));
+	kr_bulk(rc, "2", "GET b");
 }

@@ -206,10 +206,16 @@ Test(config, defaults_as_redis)
 		{ "masterauth", "" }, { "masteruser", "" }, { "replica-read-only", "yes" },
 		{ "slave-read-only", "yes" }, { "replica-serve-stale-data", "yes" },
 		{ "slave-serve-stale-data", "yes" }, { "repl-timeout", "60" },
+		{ "min-replicas-to-write", "0" }, { "min-slaves-to-write", "0" },
+		{ "min-replicas-max-lag", "10" }, { "min-slaves-max-lag", "10" },
+		{ "repl-backlog-ttl", "3600" },
+		{ "client-output-buffer-limit",
+		  "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60" },
 		/* DPDK data plane */
 		{ "dataplane", "kernel" }, { "dpdk-eal-args", "" }, { "dpdk-port", "0" },
 		{ "dpdk-ip", "" }, { "dpdk-gateway", "" }, { "dpdk-mtu", "1500" },
 		{ "dpdk-rx-desc", "1024" }, { "dpdk-tx-desc", "1024" }, { "dpdk-mbufs", "16383" },
+		{ "dpdk-fault-inject", "" },
 		/* value types: Redis 7's defaults, under both names */
 		{ "list-max-listpack-size", "-2" }, { "list-max-ziplist-size", "-2" },
 		{ "list-compress-depth", "0" },
@@ -381,6 +387,11 @@ static const struct ok_case ok_cases[] = {
 	{ { "slave-read-only", "no" }, "replica-read-only", "no" },
 	{ { "replica-serve-stale-data", "no" }, "replica-serve-stale-data", "no" },
 	{ { "repl-timeout", "5" }, "repl-timeout", "5" },
+	{ { "min-slaves-to-write", "2" }, "min-replicas-to-write", "2" },
+	{ { "min-replicas-max-lag", "0" }, "min-slaves-max-lag", "0" },
+	{ { "repl-backlog-ttl", "0" }, "repl-backlog-ttl", "0" },
+	{ { "client-output-buffer-limit", "replica", "1mb", "2mb", "3", "pubsub", "0", "0", "0" },
+	  "client-output-buffer-limit", "normal 0 0 0 slave 1048576 2097152 3 pubsub 0 0 0" },
 };
 
 Test(config, directives_ok_from_file)
@@ -553,6 +564,20 @@ static const struct bad_case bad_cases[] = {
 	{ { "repl-timeout", "0" }, RANGE(1, 2147483647) " (repl-timeout)" },
 	{ { "repl-timeout", "ten" }, NOTINT " (repl-timeout)" },
 	{ { "repl-backlog-size", "x" }, NOTMEM " (repl-backlog-size)" },
+	/* replication, master side */
+	{ { "min-replicas-to-write", "-1" }, RANGE(0, 2147483647) " (min-replicas-to-write)" },
+	{ { "min-slaves-max-lag", "x" }, NOTINT " (min-slaves-max-lag)" },
+	{ { "repl-backlog-ttl", "-5" }, RANGE(0, 2147483647) " (repl-backlog-ttl)" },
+	{ { "client-output-buffer-limit", "replica", "1mb", "0" },
+	  "Wrong number of arguments in buffer limit configuration. (client-output-buffer-limit)" },
+	{ { "client-output-buffer-limit", "master", "1", "2", "3" },
+	  "Invalid client class specified in buffer limit configuration. (client-output-buffer-limit)" },
+	{ { "client-output-buffer-limit", "slave", "1x", "0", "0" },
+	  "Error in hard, soft or soft_seconds setting in buffer limit configuration. "
+	  "(client-output-buffer-limit)" },
+	{ { "client-output-buffer-limit", "slave", "1", "0", "-1" },
+	  "Error in hard, soft or soft_seconds setting in buffer limit configuration. "
+	  "(client-output-buffer-limit)" },
 	{ { "repl-diskless-sync", "yes" },
 	  "repl-diskless-sync is not supported yet (replication is not implemented)" },
 	/* unknown */
@@ -986,6 +1011,11 @@ Test(config, set_changeable)
 		{ "replica-read-only", "no", "replica-read-only", "no" },
 		{ "replica-serve-stale-data", "no", "replica-serve-stale-data", "no" },
 		{ "repl-timeout", "120", "repl-timeout", "120" },
+		{ "min-slaves-to-write", "1", "min-replicas-to-write", "1" },
+		{ "min-replicas-max-lag", "3", "min-replicas-max-lag", "3" },
+		{ "repl-backlog-ttl", "7", "repl-backlog-ttl", "7" },
+		{ "client-output-buffer-limit", "replica 1mb 0 0", "client-output-buffer-limit",
+		  "normal 0 0 0 slave 1048576 0 0 pubsub 33554432 8388608 60" },
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		char err[256] = "";
@@ -1043,6 +1073,13 @@ Test(config, set_bad_values_leave_value)
 		{ "replicaof", "no one", "can't set immutable config" },
 		{ "repl-timeout", "0", RANGE(1, 2147483647) },
 		{ "replica-read-only", "maybe", NOTBOOL },
+		{ "min-replicas-max-lag", "-1", RANGE(0, 2147483647) },
+		{ "client-output-buffer-limit", "foo 1 2 3",
+		  "Invalid client class specified in buffer limit configuration." },
+		{ "client-output-buffer-limit", "replica 1 2",
+		  "Wrong number of arguments in buffer limit configuration." },
+		{ "client-output-buffer-limit", "replica 1 2 x",
+		  "Error in hard, soft or soft_seconds setting in buffer limit configuration." },
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		char err[512] = "", want[512];
