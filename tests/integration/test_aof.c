@@ -457,7 +457,11 @@ static const char *server_path(void)
 
 /* Run the server on d and wait (up to 10 s) for it to exit; returns its
  * exit status (-1 if it had to be killed); the log is in d/server.log. */
-static int run_until_exit(const struct tdir *d, const char *const *extra)
+/* Start the server on d and wait for it to exit; its exit status (128 if
+ * a signal ended it, -1 if it served). A parallel test can take the port
+ * between free_port() and the server's bind: the server then fails with
+ * "Failed listening" before it reads anything, and we try another port. */
+static int run_until_exit_once(const struct tdir *d, const char *const *extra)
 {
 	char port[16], log[200];
 	snprintf(port, sizeof(port), "%d", free_port());
@@ -504,6 +508,26 @@ static int run_until_exit(const struct tdir *d, const char *const *extra)
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
 	return -1;
+}
+
+static int run_until_exit(const struct tdir *d, const char *const *extra)
+{
+	char log[200];
+	snprintf(log, sizeof(log), "%s/server.log", d->path);
+	for (int attempt = 0;; attempt++) {
+		struct stat st;
+		off_t before = stat(log, &st) == 0 ? st.st_size : 0;
+		int rc = run_until_exit_once(d, extra);
+		if (rc != 1 || attempt == 4)
+			return rc;
+		size_t len;
+		char *s = access(log, R_OK) == 0 ? slurp(log, &len) : NULL;
+		bool lost_port = s && (size_t)before <= len &&
+				 memmem(s + before, len - (size_t)before, "Failed listening", 16) != NULL;
+		free(s);
+		if (!lost_port)
+			return rc;
+	}
 }
 
 static bool log_has(const struct tdir *d, const char *what)
