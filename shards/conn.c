@@ -330,7 +330,7 @@ static void conn_parse(struct shard *sh, struct conn *c)
 	struct resp_req req;
 	resp_req_init(&req);
 	while (c->in_off < c->in.len && !c->closing && !c->closed && !c->barrier) {
-		if (sh->lock_owner) {
+		if (sh->lock_owner && !sh->lock_open) {
 			txn_gate(sh, c);   /* a transaction holds this shard */
 			break;
 		}

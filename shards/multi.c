@@ -47,6 +47,7 @@ struct txn {
 	/* txn_lock_then */
 	void (*then)(struct shard *sh, struct txn *t, void *arg);
 	void *arg;
+	bool open;                    /* txn_lock_all: no client, no unit */
 };
 
 struct mcmd {
@@ -364,9 +365,10 @@ static void txn_acquire(struct shard *sh, struct txn *t);
 static void lock_grant(struct shard *sh, struct shard_msg *m)
 {
 	sh->lock_owner = m->tag;
+	sh->lock_open = m->open;
 	/* What the locks' holder writes here is one unit of the write
 	 * stream (a MULTI/EXEC block), whole or not at all in a replica. */
-	if (wstream_enabled())
+	if (wstream_enabled() && !m->open)
 		wstream_txn_begin(sh->id, m->unit, m->unit_parts);
 	bool dirty = watch_check(sh, m->wid);
 	if (m->src == sh->id) {
@@ -392,6 +394,7 @@ static struct shard_msg *lock_msg(struct shard *sh, struct txn *t)
 	m->wid = t->wid;
 	m->unit = t->unit;
 	m->unit_parts = (unsigned)__builtin_popcountll(t->need);
+	m->open = t->open;
 	return m;
 }
 
@@ -411,7 +414,8 @@ static void txn_acquire(struct shard *sh, struct txn *t)
 				return;
 			}
 			sh->lock_owner = t;
-			if (wstream_enabled())
+			sh->lock_open = t->open;
+			if (wstream_enabled() && !t->open)
 				wstream_txn_begin(sh->id, t->unit,
 						  (unsigned)__builtin_popcountll(t->need));
 			t->watch_dirty |= watch_check(sh, t->wid);
@@ -430,6 +434,7 @@ static void local_unlock(struct shard *sh)
 	if (wstream_in_txn(sh->id))
 		wstream_txn_end(sh->id, 0);
 	sh->lock_owner = NULL;
+	sh->lock_open = false;
 	sh->unlock_work = true;
 }
 
@@ -619,6 +624,23 @@ void txn_lock_then(struct shard *sh, struct conn *c, uint64_t mask,
 	t->arg = arg;
 	t->on_locked = then_locked;
 	c->inflight++;
+	txn_acquire(sh, t);
+}
+
+static void open_locked(struct shard *sh, struct txn *t)
+{
+	t->then(sh, t, t->arg);
+}
+
+void txn_lock_all(struct shard *sh, void (*fn)(struct shard *sh, struct txn *t, void *arg),
+		  void *arg)
+{
+	uint64_t all = g_nshards >= 64 ? ~0ull : (1ull << g_nshards) - 1;
+	struct txn *t = txn_new(sh, NULL, all);
+	t->open = true;
+	t->then = fn;
+	t->arg = arg;
+	t->on_locked = open_locked;
 	txn_acquire(sh, t);
 }
 

@@ -118,7 +118,9 @@ static struct {
 	int attach_db;
 	char peer[300];
 	char *load_path;
-	uint64_t load_gen;
+	uint64_t load_gen;            /* bumped by the thread: load load_path */
+	uint64_t load_go;             /* shard 0: every shard is locked for it */
+	uint64_t load_done_gen;       /* the last shard finished loading it */
 	unsigned load_pending, load_failed;
 	unsigned long long load_keys;
 	/* ---- atomics ---- */
@@ -153,6 +155,10 @@ static struct {
 	int64_t detach_ms;
 	bool shift_pending;           /* REPLICAOF NO ONE: shift ids once detached */
 	bool inited;
+	/* A full sync's load runs under a lock of every shard (txn_lock_all). */
+	struct txn *load_txn;         /* held */
+	uint64_t load_txn_gen;        /* the load it is (or is being taken) for */
+	bool load_locking;            /* asked, not yet granted */
 } S;
 
 /* A shard loading a full sync's file. */
@@ -1400,8 +1406,11 @@ static void load_end(struct shard *sh, bool ok, const char *why)
 	R.load_pending--;
 	R.load_failed += !ok;
 	R.load_keys += ld->keys;
+	if (R.load_pending == 0)
+		R.load_done_gen = ld->gen;
 	pthread_mutex_unlock(&R.mu);
 	thread_wake();
+	shard_poke(0);   /* it releases the shards' locks */
 }
 
 static void load_start(struct shard *sh, const char *path)
@@ -1507,11 +1516,46 @@ static void shard0_requests(struct shard *sh)
 		detach_begin(sh);
 }
 
+/* Shard 0: a full sync's load is one transaction over every shard, so a
+ * cross-shard request admitted before the LOADING gate went up (an MGET,
+ * a MULTI/EXEC, a read forwarded to the key's shard) either finishes
+ * before any shard flushes or runs after every shard has loaded: nobody
+ * sees some shards loaded and others not. The load starts once every
+ * lock is held and ends by releasing them. */
+static void load_locked(struct shard *sh, struct txn *t, void *arg)
+{
+	(void)arg;
+	S.load_locking = false;
+	S.load_txn = t;
+	pthread_mutex_lock(&R.mu);
+	R.load_go = S.load_txn_gen;
+	pthread_mutex_unlock(&R.mu);
+	for (unsigned i = 0; i < g_nshards; i++)
+		shard_poke(i);
+	(void)sh;
+}
+
+static void load_lock(struct shard *sh)
+{
+	pthread_mutex_lock(&R.mu);
+	uint64_t gen = R.load_gen, done = R.load_done_gen;
+	pthread_mutex_unlock(&R.mu);
+	if (S.load_txn && done == S.load_txn_gen) {
+		txn_release(sh, S.load_txn);
+		S.load_txn = NULL;
+	}
+	if (!S.load_txn && !S.load_locking && gen != S.load_txn_gen) {
+		S.load_txn_gen = gen;
+		S.load_locking = true;
+		txn_lock_all(sh, load_locked, NULL);
+	}
+}
+
 static void load_requests(struct shard *sh)
 {
 	struct loader *ld = &L[sh->id];
 	pthread_mutex_lock(&R.mu);
-	uint64_t gen = R.load_gen;
+	uint64_t gen = R.load_go;
 	char *path = gen != ld->gen && R.load_path ? strdup(R.load_path) : NULL;
 	pthread_mutex_unlock(&R.mu);
 	if (!path)
@@ -1531,13 +1575,12 @@ unsigned replclient_poll(struct shard *sh)
 	if (atomic_load_explicit(&R.poll_mask, memory_order_relaxed) & bit) {
 		atomic_fetch_and(&R.poll_mask, ~bit);
 		work++;
-		if (sh->id == 0)
+		if (sh->id == 0) {
 			shard0_requests(sh);
-		/* A transaction holding this shard finishes before the flush. */
-		if (!L[sh->id].active && !sh->lock_owner)
+			load_lock(sh);
+		}
+		if (!L[sh->id].active)
 			load_requests(sh);
-		else if (!L[sh->id].active)
-			atomic_fetch_or(&R.poll_mask, bit);   /* again next round */
 	}
 	if (L[sh->id].active) {
 		load_step(sh);

@@ -127,6 +127,7 @@ struct shard_msg {
 	uint64_t wid;             /* MSG_LOCK: client whose WATCHes to check */
 	uint64_t unit;            /* MSG_LOCK: the write stream's atomic unit */
 	unsigned unit_parts;      /* MSG_LOCK: shards taking part in it */
+	bool open;                /* MSG_LOCK: of an open transaction (no unit) */
 	struct conn *conn;        /* origin's client (never dereferenced remotely
 				   * except the immutable .peer) */
 	void *payload;            /* internal ops (RENAME/COPY): entry moved */
@@ -208,6 +209,9 @@ struct shard {
 	 * that transaction runs commands here: other shards' requests wait in
 	 * the deferred FIFO and local clients wait (gated) until unlock. */
 	const void *lock_owner;
+	/* The owner is an open transaction (txn_lock_all): local clients keep
+	 * being parsed; other shards' requests still wait. */
+	bool lock_open;
 	struct shard_msg *lock_wait_head, *lock_wait_tail;
 	struct shard_msg *def_head, *def_tail;
 	struct conn *gated;
@@ -366,6 +370,14 @@ void txn_cross(struct shard *sh, struct conn *c, struct cmd_ctx *ctx, uint64_t m
  * it with txn_release, or hand it to a fan-out as fo->txn / owns_txn). */
 void txn_lock_then(struct shard *sh, struct conn *c, uint64_t mask,
 		   void (*fn)(struct shard *sh, struct txn *t, void *arg), void *arg);
+/* Lock every shard for work that is no client's (a replica loading its
+ * full sync), then call fn(sh, t, arg) on sh. The transaction is open:
+ * the locked shards keep parsing their own clients (the caller gates what
+ * they may run, e.g. -LOADING) while other shards' requests, transactions
+ * and blocked clients wait, and it records nothing in the write stream.
+ * Release it with txn_release. */
+void txn_lock_all(struct shard *sh, void (*fn)(struct shard *sh, struct txn *t, void *arg),
+		  void *arg);
 /* Release every lock t holds (remote ones by a FIFO sentinel) and free t. */
 void txn_release(struct shard *sh, struct txn *t);
 void txn_on_msg(struct shard *sh, struct shard_msg *m);
