@@ -359,6 +359,22 @@ void wstream_txn_end(unsigned sh_id, uint64_t txn_id)
 	ws_push(p, r);
 }
 
+unsigned wstream_round(unsigned sh_id)
+{
+	unsigned f = 0;
+	int st = atomic_load_explicit(&ws.state, memory_order_relaxed);
+	if (st == WS_LOADING)
+		f |= WSR_LOADING;
+	if (atomic_load_explicit(&ws.cut_gen, memory_order_acquire) >
+	    atomic_load_explicit(&ws.prod[sh_id].cut_done, memory_order_relaxed))
+		f |= WSR_CUT;
+	if (st == WS_ON && atomic_load_explicit(&ws.fsync_policy, memory_order_relaxed) == 0 && aof_on())
+		f |= WSR_ALWAYS;
+	if (ws.prod[sh_id].need_kick)
+		f |= WSR_KICK;
+	return f;
+}
+
 uint64_t wstream_cut_wanted(unsigned sh_id)
 {
 	uint64_t gen = atomic_load_explicit(&ws.cut_gen, memory_order_acquire);

@@ -115,6 +115,16 @@ bool wstream_sync_always(void);
  * records it made before belong to the old files, records after to the
  * new ones (shards/propagate.c). */
 uint64_t wstream_cut_wanted(unsigned sh_id);
+
+/* What a shard's loop round has to look at, in one call (the round asks
+ * every time, and almost always the answer is nothing). */
+enum {
+	WSR_LOADING = 1,     /* wstream_loading() */
+	WSR_CUT = 2,         /* wstream_cut_wanted(sh_id) != 0 */
+	WSR_ALWAYS = 4,      /* wstream_sync_always() */
+	WSR_KICK = 8,        /* wstream_flush(sh_id) has a kick to give */
+};
+unsigned wstream_round(unsigned sh_id);
 void wstream_cut(unsigned sh_id, uint64_t gen, char *buf, size_t len);
 /* BGREWRITEAOF: 0 started; -1 with err ("ERR Background append only file
  * rewriting already in progress"). Any thread. */

@@ -1416,13 +1416,18 @@ void wrec_round(struct shard *sh)
 			g->aof_seen = sh->cfg->appendonly;
 			aof_set_appendonly(g->aof_seen);
 		}
-		if (wstream_loading())
+	}
+	unsigned f = wstream_round(sh->id);
+	if (!sh->busy && sh->id == 0) {
+		if (f & WSR_LOADING)
 			loader_step(sh);
-		else
+		else if (f & WSR_CUT)
 			cut_step(sh);
 	}
-	gate_round(sh, g);
-	wstream_flush(sh->id);
+	if ((f & WSR_ALWAYS) || g->used || g->n)
+		gate_round(sh, g);
+	if (f & WSR_KICK)
+		wstream_flush(sh->id);
 }
 
 /* ------------------------------------------------------ BGREWRITEAOF */

@@ -31,6 +31,7 @@ void route_exec(struct shard *sh, struct cmd_ctx *ctx)
 	STAT_ADD(sh->stats.cmds, 1);
 	if (ctx->dirty != before && !(ctx->cmd->flags & CMD_SCRIPT)) {
 		sh->dirty += ctx->dirty - before;
+		snap_dirty_publish(sh);   /* snapshot */
 		if (wstream_enabled())   /* wstream */
 			wrec_after_exec(sh, ctx);
 		txn_post_write(sh, ctx);

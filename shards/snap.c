@@ -106,13 +106,9 @@
 #define SNAP_RESULTS 16                   /* remembered results */
 
 _Thread_local bool snap_cow_on;
+_Thread_local bool snap_waiting;
 _Atomic bool snap_misconf;
-
-/* Each shard's sh->dirty as of its last loop round (read by other shards
- * for rdb_changes_since_last_save and the save rules). */
-static struct {
-	_Atomic long long dirty;
-} __attribute__((aligned(64))) snap_pub[SHARD_MAX];
+struct snap_pub snap_pub[SHARD_MAX];
 
 /* ------------------------------------------------------------ state */
 
@@ -770,6 +766,7 @@ static struct snap_waiter *waiter_add(struct shard *sh, struct conn *c, int kind
 	if (kind != W_BGSAVE) {
 		w->next = ss->waiters;
 		ss->waiters = w;
+		snap_waiting = true;
 	}
 	return w;
 }
@@ -790,6 +787,7 @@ static void waiter_done(struct shard *sh, struct snap_waiter *w, const char *sta
 			*pp = w->next;
 			break;
 		}
+	snap_waiting = ss->waiters != NULL;
 	struct conn *c = w->c;
 	if (status)
 		resp_add_simple(&w->pend->buf, status);
@@ -987,9 +985,8 @@ static void rules_check(struct shard *sh)
 	}
 }
 
-unsigned snap_poll(struct shard *sh)
+unsigned snap_poll_slow(struct shard *sh)
 {
-	atomic_store_explicit(&snap_pub[sh->id].dirty, sh->dirty, memory_order_relaxed);
 	if (g_ss[sh->id].waiters)
 		waiters_check(sh);
 	return snap_cow_on ? snap_slice(sh) : 0;

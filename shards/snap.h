@@ -36,10 +36,27 @@ extern _Atomic bool snap_misconf;
  * shutdown with status 1 is requested, so no loop runs. */
 void snap_shard_init(struct shard *sh);
 
-/* Every loop round: publish sh->dirty, answer SAVE/SHUTDOWN waiters
- * whose snapshot is done, and run one slice while a part is under way.
- * Returns 1 when more slices are due (the loop must not sleep), else 0. */
-unsigned snap_poll(struct shard *sh);
+/* Each shard's sh->dirty, published by route_exec after every write (read
+ * by other shards for rdb_changes_since_last_save and the save rules). */
+struct snap_pub {
+	_Atomic long long dirty;
+} __attribute__((aligned(64)));
+extern struct snap_pub snap_pub[SHARD_MAX];
+extern _Thread_local bool snap_waiting;   /* this shard has SAVE/SHUTDOWN waiters */
+
+static inline void snap_dirty_publish(const struct shard *sh)
+{
+	atomic_store_explicit(&snap_pub[sh->id].dirty, sh->dirty, memory_order_relaxed);
+}
+
+/* Every loop round: answer SAVE/SHUTDOWN waiters whose snapshot is done,
+ * and run one slice while a part is under way. Returns 1 when more slices
+ * are due (the loop must not sleep), else 0. Idle rounds cost two loads. */
+unsigned snap_poll_slow(struct shard *sh);
+static inline unsigned snap_poll(struct shard *sh)
+{
+	return snap_cow_on || snap_waiting ? snap_poll_slow(sh) : 0;
+}
 
 /* From the shard's cron: answers SAVE/SHUTDOWN waiters whose snapshot is
  * done; on shard 0 also runs the save rules and BGSAVE SCHEDULE. */
