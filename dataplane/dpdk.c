@@ -1280,8 +1280,9 @@ void dp_dpdk_info(struct rbuf *b, const struct dp_port *port, unsigned shard)
 	      st.drop_malformed, st.drop_fragment, st.drop_no_conn, st.drop_no_mbuf,
 	      st.drop_ooo_full, st.drop_conn_limit);
 	infof(b, "shard%u_tcp:retransmits=%" PRIu64 ",fast_retransmits=%" PRIu64
-	      ",rto_timeouts=%" PRIu64 ",syn_cookies_sent=%" PRIu64 ",syn_cookies_ok=%" PRIu64
-	      "\r\n", shard, st.retransmits, st.fast_retransmits, st.rto_timeouts,
+	      ",rto_timeouts=%" PRIu64 ",sack_retransmits=%" PRIu64 ",tail_probes=%" PRIu64
+	      ",syn_cookies_sent=%" PRIu64 ",syn_cookies_ok=%" PRIu64 "\r\n", shard, st.retransmits,
+	      st.fast_retransmits, st.rto_timeouts, st.sack_retransmits, st.tail_probes,
 	      st.syn_cookies_sent, st.syn_cookies_ok);
 	infof(b, "shard%u_conns:current=%" PRIu64 ",opened=%" PRIu64 ",closed=%" PRIu64
 	      ",reset=%" PRIu64 "\r\n", shard, st.conns_current, st.conns_opened, st.conns_closed,

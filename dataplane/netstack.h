@@ -64,6 +64,8 @@ struct ns_stats {
 	uint64_t drop_conn_limit;  /* SYN refused: max_conns reached */
 	uint64_t syn_cookies_sent, syn_cookies_ok;
 	uint64_t retransmits, fast_retransmits, rto_timeouts;
+	uint64_t sack_retransmits;     /* holes resent from the SACK scoreboard */
+	uint64_t tail_probes;          /* probe timeouts that resent the last segment */
 	uint64_t arp_requests_answered, arp_entries;
 	uint64_t icmp_echo_replied;
 	uint64_t conns_opened, conns_closed, conns_current, conns_reset;

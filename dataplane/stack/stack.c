@@ -376,6 +376,8 @@ void ns_get_stats(const struct ns_stack *s, struct ns_stats *out)
 {
 	*out = s->st;
 	out->conns_current = s->n_conn;
+	out->sack_retransmits = s->xst.sack_retransmits;
+	out->tail_probes = s->xst.tail_probes;
 }
 
 void ns_get_xstats(const struct ns_stack *s, struct ns_xstats *out)
@@ -809,6 +811,18 @@ int ns_check_invariants(const struct ns_stack *s)
 		for (uint32_t k = 0; k < tp->ooo_cnt; k++)
 			if (SEQ_LT(tp->buf->ooo[k].seq, tp->rcv_nxt) || tp->buf->ooo[k].len == 0)
 				return -__LINE__;
+		/* SACK scoreboard: sorted, disjoint, not adjacent, inside
+		 * (snd_una, snd_una + snd_len]. */
+		if (tp->sb_cnt > NS_SACK_SB_MAX || (tp->sb_cnt && !tp->buf))
+			return -__LINE__;
+		for (uint32_t k = 0; k < tp->sb_cnt; k++) {
+			const struct ns_sack_range *r = &tp->buf->sb[k];
+			if (!SEQ_LT(r->start, r->end) || SEQ_LT(r->start, tp->snd_una) ||
+			    SEQ_GT(r->end, tp->snd_una + tp->snd_len))
+				return -__LINE__;
+			if (k > 0 && !SEQ_LT(tp->buf->sb[k - 1].end, r->start))
+				return -__LINE__;
+		}
 	}
 	if (nconn != s->n_conn || nhalf != s->n_half || ntw != s->n_tw)
 		return -__LINE__;

@@ -46,6 +46,8 @@
 #define NS_ARP_LIFETIME_US  (300ull * 1000000u)
 #define NS_RXQ_CAP_MAX      65536u       /* in-order runs held per conn */
 #define NS_OOO_CAP_MAX      4096u        /* out-of-order segments held per conn */
+#define NS_SACK_SB_MAX      32u          /* SACKed ranges a sender remembers */
+#define NS_DUPTHRESH        3u           /* RFC 6675 DupThresh */
 
 #define NS_DACK_US          40000u       /* delayed ACK */
 #define NS_RTO_INIT_US      1000000u     /* RFC 6298 2.1 */
@@ -95,14 +97,24 @@ struct ns_seg {
 	uint16_t off;
 };
 
+/* A range of our sent data the peer reported holding (SACK), [start, end). */
+struct ns_sack_range {
+	uint32_t start, end;
+};
+
 /* Per-connection buffers, taken from the instance's cache on establishment
  * and returned when the connection no longer needs them (TIME_WAIT, close).
- * One allocation: this header, rxq[rxq_cap], ooo[ooo_cap], the send ring. */
+ * One allocation: this header, rxq[rxq_cap], ooo[ooo_cap], the send ring.
+ * The sender's SACK scoreboard (RFC 6675) lives here too: tcb.sb_cnt
+ * ranges, sorted, disjoint, non-adjacent, all inside (snd_una, snd_max].
+ * It is bounded; when full, the highest range is forgotten, which only
+ * makes the sender believe less was received (never more). */
 struct ns_cbuf {
 	struct ns_cbuf *next_free;
 	struct ns_seg *rxq;          /* ring of in-order payload runs */
 	uint8_t *snd;                /* send ring of conf.sndbuf bytes */
 	struct ns_seg *ooo;          /* ooo_cap entries, sorted by seq, disjoint */
+	struct ns_sack_range sb[NS_SACK_SB_MAX];
 };
 
 /* ------------------------------------------------------------ TCB */
@@ -126,7 +138,7 @@ enum ns_cat { NS_CAT_NONE = 0, NS_CAT_HALF, NS_CAT_CONN, NS_CAT_TW };
 
 enum ns_tcb_flags {
 	NS_TF_TS        = 1u << 0,   /* timestamps negotiated */
-	NS_TF_SACK      = 1u << 1,   /* SACK-permitted negotiated (we send blocks) */
+	NS_TF_SACK      = 1u << 1,   /* SACK-permitted negotiated (blocks both ways) */
 	NS_TF_WS        = 1u << 2,   /* window scaling negotiated */
 	NS_TF_ACKNOW    = 1u << 3,   /* send an ACK at the next output */
 	NS_TF_FINQ      = 1u << 4,   /* user closed: FIN after the queued data */
@@ -139,7 +151,7 @@ enum ns_tcb_flags {
 	NS_TF_EVWR      = 1u << 11,  /* WRITABLE pending */
 	NS_TF_ONEV      = 1u << 12,  /* on the event FIFO */
 	NS_TF_ONOUT     = 1u << 13,  /* on the output list */
-	NS_TF_RECOVERY  = 1u << 14,  /* NewReno fast recovery */
+	NS_TF_RECOVERY  = 1u << 14,  /* fast recovery (NewReno or SACK) */
 	NS_TF_RTTING    = 1u << 15,  /* timing rtt_seq */
 	NS_TF_ACCQ      = 1u << 16,  /* on the accept queue */
 	NS_TF_FINOOO    = 1u << 17,  /* a FIN at fin_seq waits for reassembly */
@@ -147,6 +159,9 @@ enum ns_tcb_flags {
 	NS_TF_ESTEV     = 1u << 19,  /* active open: report WRITABLE once */
 	NS_TF_COOKIE    = 1u << 20,  /* established from a SYN cookie */
 	NS_TF_OPENED    = 1u << 21,  /* reached ESTABLISHED (for conns_closed) */
+	NS_TF_SACKREC   = 1u << 22,  /* the recovery is SACK-based (RFC 6675) */
+	NS_TF_EARLY     = 1u << 23,  /* t_rexmt is the probe timeout (PTO) */
+	NS_TF_PTODONE   = 1u << 24,  /* a PTO fired; none again until snd_una moves */
 };
 
 struct ns_tcb {
@@ -181,6 +196,10 @@ struct ns_tcb {
 	uint32_t snd_wl1, snd_wl2, snd_wnd, max_sndwnd;
 	uint32_t cwnd, ssthresh, recover, ca_acc;
 	uint32_t snd_len;            /* bytes in the ring from snd_una */
+	/* SACK loss recovery (RFC 6675); recover is its RecoveryPoint */
+	uint32_t high_rxt;           /* first byte not retransmitted this round */
+	uint32_t rxt_mark;           /* snd_max when the round began */
+	uint32_t sb_cnt;             /* ranges in buf->sb */
 	uint32_t snd_head;           /* ring offset of snd_una's byte */
 	uint16_t mss;                /* max payload per segment before options */
 	uint16_t persist_n;          /* probes sent in this zero-window episode */
@@ -249,6 +268,13 @@ struct ns_xstats {
 	uint64_t txq_full;
 	uint64_t window_updates;
 	uint64_t halfopen_dropped;   /* half-open entries that timed out */
+	uint64_t sack_retransmits;   /* holes retransmitted from the scoreboard */
+	uint64_t sack_rounds;        /* lost retransmissions detected (new round) */
+	uint64_t sack_reneged;       /* scoreboards cleared by an RTO */
+	uint64_t sack_blocks_bad;    /* received SACK blocks ignored as invalid */
+	uint64_t pto_fired;          /* probe timeouts (before the RTO) */
+	uint64_t pto_recoveries;     /* ...that started SACK recovery */
+	uint64_t tail_probes;        /* ...that resent the last segment */
 };
 
 /* ------------------------------------------------------- instance */
@@ -437,8 +463,41 @@ void ns_tcp_respond(struct ns_stack *s, uint32_t rip, uint16_t rport, uint16_t l
 int ns_tcp_send_synack_cookie(struct ns_stack *s, uint32_t rip, uint16_t rport,
 			      uint16_t lport, uint32_t iss, uint32_t rcv_nxt, uint16_t mss,
 			      int ws, bool sack, bool ts, uint32_t tsval, uint32_t tsecr);
-/* Retransmit one segment at snd_una (fast retransmit, partial ACK). */
-void ns_tcp_rexmit_una(struct ns_stack *s, struct ns_tcb *tp);
+/* Retransmit one segment at snd_una (fast retransmit, partial ACK).
+ * Returns the payload bytes sent (0: nothing sent, the RTO retries). */
+uint32_t ns_tcp_rexmit_una(struct ns_stack *s, struct ns_tcb *tp);
+
+/* Resend the highest segment sent (tail loss probe). Bytes sent or 0. */
+uint32_t ns_tcp_probe_tail(struct ns_stack *s, struct ns_tcb *tp);
+
+/* tcp_in.c: fast retransmit and entry into NewReno or SACK recovery. */
+void ns_tcp_enter_recovery(struct ns_stack *s, struct ns_tcb *tp);
+
+/* tcp_out.c: the sender's SACK scoreboard and RFC 6675 arithmetic. */
+/* Merge received blocks ([i][0], [i][1]) into the scoreboard; blocks not
+ * inside (snd_una, snd_max] are ignored (D-SACK, stale or forged).
+ * Returns the number of bytes newly marked SACKed. */
+uint32_t ns_sack_update(struct ns_stack *s, struct ns_tcb *tp, const uint32_t blk[][2],
+			unsigned n);
+/* Drop what snd_una now covers (call after snd_una moved). */
+void ns_sack_trim(struct ns_tcb *tp);
+/* Forget everything (RTO: the receiver may have reneged, RFC 6675 5.1). */
+void ns_sack_clear(struct ns_tcb *tp);
+/* IsLost(seq): DupThresh SACKed ranges or more than (DupThresh-1)*MSS
+ * SACKed bytes above seq. */
+bool ns_sack_is_lost(const struct ns_tcb *tp, uint32_t seq);
+/* SetPipe: bytes presumed in the network. */
+uint32_t ns_sack_pipe(const struct ns_tcb *tp);
+/* NextSeg rules 1 and 3 for retransmission: the first byte to resend and
+ * the length of its unSACKed run (capped at max), or false. */
+bool ns_sack_next_hole(const struct ns_tcb *tp, bool lost_only, uint32_t max, uint32_t *seq,
+		       uint32_t *len);
+/* Bytes SACKed at or above seq. */
+uint32_t ns_sack_bytes_above(const struct ns_tcb *tp, uint32_t seq);
+/* Where sending from seq should really start: past the SACKed range
+ * holding seq, if any. *run gets the bytes from there to the next SACKed
+ * range (UINT32_MAX when none is above). */
+uint32_t ns_sack_skip(const struct ns_tcb *tp, uint32_t seq, uint32_t *run);
 uint32_t ns_tcp_rcv_window(struct ns_stack *s, const struct ns_tcb *tp);
 uint32_t ns_tcp_tsval(const struct ns_stack *s, const struct ns_tcb *tp);
 
@@ -447,7 +506,12 @@ void ns_timer_sched(struct ns_stack *s, struct ns_tcb *tp);
 void ns_timer_unlink(struct ns_stack *s, struct ns_tcb *tp);
 void ns_wheel_run(struct ns_stack *s, uint64_t now_us);
 uint64_t ns_wheel_next(const struct ns_stack *s);
+/* (Re)start the retransmission timer: the RTO, or the earlier probe
+ * timeout (PTO, NS_TF_EARLY) when SACK lets a probe help. */
 void ns_tcp_set_rexmt(struct ns_stack *s, struct ns_tcb *tp);
+/* New data went out: bring the PTO forward to 2*SRTT from now (RFC 8985
+ * 7.2), unless the RTO is due earlier. */
+void ns_tcp_arm_pto(struct ns_stack *s, struct ns_tcb *tp);
 void ns_tcp_rtt_sample(struct ns_tcb *tp, uint64_t rtt_us);
 uint64_t ns_tcp_rto_cur(const struct ns_tcb *tp);
 void ns_tcp_keep_reset(struct ns_stack *s, struct ns_tcb *tp);

@@ -195,6 +195,7 @@ void ns_tcb_put_buf(struct ns_stack *s, struct ns_tcb *tp)
 		return;
 	ns_rxq_release(s, tp);
 	tp->snd_len = 0;
+	tp->sb_cnt = 0;                 /* the scoreboard lives in the buffer */
 	tp->buf->next_free = s->cbuf_free;
 	s->cbuf_free = tp->buf;
 	tp->buf = NULL;

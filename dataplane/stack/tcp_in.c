@@ -2,7 +2,8 @@
  * validation, the listener (half-open table, SYN cookies), SYN_SENT, and
  * the synchronized states following RFC 793's "SEGMENT ARRIVES" with the
  * RFC 5961 hardening (exact-sequence RST, challenge ACKs, ACK range check),
- * RFC 7323 timestamps and PAWS, RFC 5681/6582 NewReno on the ACK side and
+ * RFC 7323 timestamps and PAWS, on the ACK side SACK loss recovery (RFC
+ * 6675, scoreboard in tcp_out.c) or RFC 5681/6582 NewReno without SACK, and
  * zero-copy receive: accepted payload stays in its mbuf, referenced from
  * the connection's in-order ring or its bounded out-of-order queue.
  *
@@ -26,7 +27,9 @@ struct seginfo {
 	bool has_mss, has_ws, has_sackok, has_ts;
 	uint16_t mss;
 	uint8_t ws;
+	uint8_t nsack;               /* SACK blocks in sack[] */
 	uint32_t tsval, tsecr;
+	uint32_t sack[4][2];         /* [start, end) as received */
 };
 
 /* ----------------------------------------------------- parsing */
@@ -66,9 +69,21 @@ static int parse_options(const uint8_t *p, unsigned n, struct seginfo *si)
 			si->has_sackok = true;
 			break;
 		case 5:
-			/* SACK blocks: validated, not used (NewReno recovery). */
+			/* SACK blocks (RFC 2018): at most 4 fit in 40 bytes. Only
+			 * the first option counts; its blocks are checked against
+			 * what was sent when the ACK is processed. */
 			if (len < 10 || (len - 2) % 8 != 0)
 				return -1;
+			if (si->nsack == 0) {
+				for (unsigned k = 0; k < (len - 2u) / 8u && k < 4; k++) {
+					const uint8_t *q = p + i + 2 + 8 * k;
+					si->sack[k][0] = ((uint32_t)q[0] << 24) | ((uint32_t)q[1] << 16) |
+							 ((uint32_t)q[2] << 8) | q[3];
+					si->sack[k][1] = ((uint32_t)q[4] << 24) | ((uint32_t)q[5] << 16) |
+							 ((uint32_t)q[6] << 8) | q[7];
+					si->nsack = (uint8_t)(k + 1);
+				}
+			}
 			break;
 		case 8:
 			if (len != 10)
@@ -539,15 +554,22 @@ static bool new_ack(struct ns_stack *s, struct ns_tcb *tp, uint32_t ack)
 		tp->flags &= ~NS_TF_RTTING;
 	}
 	tp->rxtshift = 0;
+	tp->flags &= ~NS_TF_PTODONE;
 	uint32_t mss = tp->mss;
 	if (tp->flags & NS_TF_RECOVERY) {
 		if (SEQ_GEQ(ack, tp->recover)) {
-			/* Full ACK (RFC 6582 3.2 step 3). */
+			/* Full ACK (RFC 6582 3.2 step 3; RFC 6675 leaves
+			 * recovery here too). */
 			uint32_t flight = tp->snd_max - ack;
 			uint32_t c = (flight > mss ? flight : mss) + mss;
 			tp->cwnd = c < tp->ssthresh ? c : tp->ssthresh;
-			tp->flags &= ~NS_TF_RECOVERY;
+			tp->flags &= ~(NS_TF_RECOVERY | NS_TF_SACKREC);
 			tp->dupacks = 0;
+		} else if (tp->flags & NS_TF_SACKREC) {
+			/* RFC 6675: cwnd stays at ssthresh; pipe decides what
+			 * goes next (output, via ns_tcp_output_later below). */
+			if (SEQ_LT(tp->high_rxt, ack))
+				tp->high_rxt = ack;
 		} else {
 			/* Partial ACK (step 4): retransmit the next hole, deflate. */
 			partial = true;
@@ -582,6 +604,7 @@ static bool new_ack(struct ns_stack *s, struct ns_tcb *tp, uint32_t ack)
 			tp->snd_head -= s->conf.sndbuf;
 		tp->snd_len -= data_acked;
 	}
+	ns_sack_trim(tp);
 	if (SEQ_LT(tp->snd_nxt, tp->snd_una))
 		tp->snd_nxt = tp->snd_una;
 	if (partial)
@@ -600,22 +623,55 @@ static bool new_ack(struct ns_stack *s, struct ns_tcb *tp, uint32_t ack)
 	return finacked;
 }
 
+/* A retransmission of this SACK recovery round was lost when data sent
+ * after the round began is SACKed while holes the round resent are still
+ * missing: start a new round over them. (RFC 6675 only notices this by
+ * RTO; this is the "lost retransmit" check Linux makes from the same
+ * evidence. Reordering can make it fire spuriously, which costs one
+ * segment; waiting for an RTO costs 200 ms at least.) */
+static void sack_check_round(struct ns_stack *s, struct ns_tcb *tp)
+{
+	if (SEQ_LEQ(tp->high_rxt, tp->snd_una) || ns_sack_bytes_above(tp, tp->rxt_mark) == 0)
+		return;
+	s->xst.sack_rounds++;
+	tp->high_rxt = tp->snd_una;
+	tp->rxt_mark = tp->snd_max;
+}
+
 static void dup_ack(struct ns_stack *s, struct ns_tcb *tp, uint32_t ack)
 {
-	tp->dupacks++;
+	bool sack = (tp->flags & NS_TF_SACK) && tp->sb_cnt > 0;
+	if (tp->dupacks < 255)
+		tp->dupacks++;
 	if (tp->flags & NS_TF_RECOVERY) {
-		if (tp->dupacks > 3) {
+		if (tp->flags & NS_TF_SACKREC) {
+			sack_check_round(s, tp);
+			ns_tcp_output_later(s, tp);     /* pipe shrank */
+		} else if (tp->dupacks > 3) {
 			tp->cwnd += tp->mss;    /* inflate: a segment left the network */
 			ns_tcp_output_later(s, tp);
 		}
 		return;
 	}
-	if (tp->dupacks != 3)
+	/* RFC 6675 5: DupThresh duplicates, or IsLost(HighACK + 1). Classic
+	 * NewReno only counts exactly the third one. */
+	if (sack ? !(tp->dupacks >= NS_DUPTHRESH || ns_sack_is_lost(tp, tp->snd_una)) :
+		   tp->dupacks != NS_DUPTHRESH) {
+		if (tp->dupacks < NS_DUPTHRESH)
+			ns_tcp_output_later(s, tp);     /* limited transmit */
 		return;
-	/* RFC 6582 3.2 step 1: only when the ACK covers more than recover,
-	 * so dupacks of segments sent before the last loss don't count. */
-	if (!SEQ_GT(ack, tp->recover))
+	}
+	/* RFC 6582 3.2 step 1 (and RFC 6675 5.1 after an RTO): only when the
+	 * ACK covers recover, so dupacks of segments sent before the last
+	 * loss don't count. recover is one past the highest byte sent then. */
+	if (!SEQ_GEQ(ack, tp->recover))
 		return;
+	ns_tcp_enter_recovery(s, tp);
+}
+
+void ns_tcp_enter_recovery(struct ns_stack *s, struct ns_tcb *tp)
+{
+	bool sack = (tp->flags & NS_TF_SACK) && tp->sb_cnt > 0;
 	uint32_t flight = tp->snd_max - tp->snd_una;
 	uint32_t half = flight / 2;
 	tp->ssthresh = half > 2u * tp->mss ? half : 2u * tp->mss;
@@ -623,8 +679,17 @@ static void dup_ack(struct ns_stack *s, struct ns_tcb *tp, uint32_t ack)
 	tp->flags |= NS_TF_RECOVERY;
 	tp->flags &= ~NS_TF_RTTING;
 	s->st.fast_retransmits++;
-	ns_tcp_rexmit_una(s, tp);
-	tp->cwnd = tp->ssthresh + 3u * tp->mss;
+	if (sack) {
+		/* RFC 6675 5 (4): cwnd = ssthresh, resend the first hole, then
+		 * pipe-limited output. */
+		tp->flags |= NS_TF_SACKREC;
+		tp->cwnd = tp->ssthresh;
+		tp->rxt_mark = tp->snd_max;
+		tp->high_rxt = tp->snd_una + ns_tcp_rexmit_una(s, tp);
+	} else {
+		ns_tcp_rexmit_una(s, tp);
+		tp->cwnd = tp->ssthresh + 3u * tp->mss;
+	}
 	ns_tcp_set_rexmt(s, tp);
 	ns_tcp_output_later(s, tp);
 }
@@ -826,12 +891,27 @@ static void tcp_segment(struct ns_stack *s, struct ns_tcb *tp, struct seginfo *s
 	}
 	bool finacked = false;
 	uint32_t old_wnd = tp->snd_wnd;
+	/* SACK blocks first: they tell both kinds of ACK what is missing. */
+	uint32_t sacked = 0;
+	if ((tp->flags & NS_TF_SACK) && si->nsack && tp->buf)
+		sacked = ns_sack_update(s, tp, (const uint32_t (*)[2])si->sack, si->nsack);
 	if (SEQ_GT(si->ack, tp->snd_una)) {
 		finacked = new_ack(s, tp, si->ack);
-	} else if (si->ack == tp->snd_una && si->len == 0 && !(fl & TH_FIN) &&
-		   ((uint32_t)si->wnd << tp->snd_ws) == old_wnd && tp->snd_max != tp->snd_una) {
+		if ((tp->flags & NS_TF_SACKREC) && sacked)
+			sack_check_round(s, tp);
+	} else if (si->ack == tp->snd_una && tp->snd_max != tp->snd_una &&
+		   ((tp->flags & NS_TF_SACK) && si->nsack ? sacked > 0 :
+		    si->len == 0 && !(fl & TH_FIN) &&
+		    ((uint32_t)si->wnd << tp->snd_ws) == old_wnd)) {
+		/* RFC 6675 2: with SACK, a duplicate is an ACK that SACKs
+		 * something new, whatever else it carries. */
 		dup_ack(s, tp, si->ack);
-	} else if (si->len > 0 || ((uint32_t)si->wnd << tp->snd_ws) != old_wnd) {
+	} else if (!((tp->flags & NS_TF_SACK) && si->nsack) &&
+		   (si->len > 0 || ((uint32_t)si->wnd << tp->snd_ws) != old_wnd)) {
+		/* Without SACK, data or a window change make the ACK no
+		 * duplicate and break the run. With SACK, an ACK that only
+		 * repeats known blocks (the peer's data segments do) says
+		 * nothing either way and leaves the count alone. */
 		tp->dupacks = 0;
 	}
 

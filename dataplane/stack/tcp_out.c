@@ -10,7 +10,11 @@
  * Frames are built in one mbuf (or a chain when a segment does not fit,
  * e.g. jumbo MTU with 2 KiB mbufs). The payload is copied from the send
  * ring into the frame: TX is not zero-copy, which keeps retransmission
- * independent of what the PMD does with the mbufs it was given. */
+ * independent of what the PMD does with the mbufs it was given.
+ *
+ * Loss recovery's sending half lives here too: the SACK scoreboard and
+ * the RFC 6675 pipe/NextSeg loop (sack_output), limited transmit, the
+ * post-RTO resend that skips SACKed data, and the tail loss probe. */
 #include <errno.h>
 #include <string.h>
 
@@ -449,6 +453,141 @@ static void arm_persist(struct ns_stack *s, struct ns_tcb *tp)
 	ns_timer_sched(s, tp);
 }
 
+/* cwnd rounded to the nearest whole number of maxseg segments (at least
+ * one). cwnd counts bytes acked and MSS-sized steps, segments carry
+ * maxseg (MSS minus options): without this a window of 2.99 segments
+ * would send 2 and leave the rest to the sender's SWS rule. */
+static uint32_t cwnd_segs(const struct ns_tcb *tp, uint32_t maxseg)
+{
+	uint64_t n = ((uint64_t)tp->cwnd + maxseg / 2) / maxseg;
+	n = (n ? n : 1) * maxseg;
+	return n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+}
+
+/* Send the next new (or, after an RTO, go-back-N) segment at snd_nxt
+ * within wnd bytes from snd_una. force: send a window-limited runt anyway
+ * (persist timer expiry). Returns 1 sent, 2 sent with FIN, 0 nothing to
+ * send, -1 no frame (tp is back on the output list). */
+static int send_one(struct ns_stack *s, struct ns_tcb *tp, uint32_t maxseg, uint32_t wnd,
+		    bool force)
+{
+	uint64_t now = s->now_us;
+	uint32_t run = UINT32_MAX;
+	if (tp->sb_cnt && SEQ_LT(tp->snd_nxt, tp->snd_max)) {
+		/* Going back after an RTO: what the peer SACKed since then
+		 * (the scoreboard was cleared by the RTO) need not go again. */
+		uint32_t n = ns_sack_skip(tp, tp->snd_nxt, &run);
+		if (SEQ_GT(n, tp->snd_max))
+			n = tp->snd_max;
+		tp->snd_nxt = n;
+	}
+	uint32_t off = tp->snd_nxt - tp->snd_una;
+	if (off > tp->snd_len)
+		return 0;               /* FIN already sent */
+	uint32_t avail = tp->snd_len - off;
+	int64_t usable = (int64_t)wnd - (int64_t)off;
+	uint32_t len = avail < maxseg ? avail : maxseg;
+	if (len > run)
+		len = run;
+	if (usable < (int64_t)len)
+		len = usable > 0 ? (uint32_t)usable : 0;
+	bool fin = (tp->flags & NS_TF_FINQ) && off + len == tp->snd_len;
+	if (len == 0 && !fin)
+		return 0;
+	/* Sender SWS avoidance (RFC 1122 4.2.3.4): a window-limited runt
+	 * only if it is at least half the largest window seen. */
+	if (len < avail && len < maxseg && len < run && !force && len < tp->max_sndwnd / 2)
+		return 0;
+	uint8_t flags = TH_ACK | (fin ? TH_FIN : 0);
+	if (len > 0 && off + len == tp->snd_len)
+		flags |= TH_PSH;
+	uint32_t seq = tp->snd_nxt;
+	if (tcb_xmit(s, tp, seq, len, flags) < 0) {
+		ns_tcp_output_later(s, tp);
+		return -1;
+	}
+	if (SEQ_LT(seq, tp->snd_max))
+		s->st.retransmits++;
+	tp->snd_nxt = seq + len + (fin ? 1u : 0u);
+	bool fresh = SEQ_GT(tp->snd_nxt, tp->snd_max);
+	if (fresh) {
+		if (!(tp->flags & NS_TF_RTTING) && SEQ_GEQ(seq, tp->snd_max)) {
+			tp->rtt_seq = seq;
+			tp->rtt_start_us = now;
+			tp->flags |= NS_TF_RTTING;
+		}
+		tp->snd_max = tp->snd_nxt;
+	}
+	if (tp->t_rexmt == 0 || (tp->flags & NS_TF_PERSIST)) {
+		tp->persist_n = 0;
+		ns_tcp_set_rexmt(s, tp);
+	} else if (fresh) {
+		ns_tcp_arm_pto(s, tp);
+	}
+	tp->last_send_us = now;
+	return fin ? 2 : 1;
+}
+
+/* Retransmit [seq, seq+len) during SACK recovery. */
+static int sack_rexmit(struct ns_stack *s, struct ns_tcb *tp, uint32_t seq, uint32_t len)
+{
+	uint8_t flags = TH_ACK;
+	if (seq + len == tp->snd_una + tp->snd_len)
+		flags |= TH_PSH;
+	if (tcb_xmit(s, tp, seq, len, flags) < 0) {
+		ns_tcp_output_later(s, tp);
+		return -1;
+	}
+	if (SEQ_GT(seq + len, tp->high_rxt))
+		tp->high_rxt = seq + len;
+	s->st.retransmits++;
+	s->xst.sack_retransmits++;
+	tp->flags &= ~NS_TF_RTTING;     /* Karn */
+	tp->last_send_us = s->now_us;
+	return 0;
+}
+
+/* RFC 6675 5 (C): while cwnd - pipe >= 1 SMSS, send what NextSeg picks:
+ * (1) a lost hole not yet retransmitted, (2) new data, (3) any other hole
+ * below the highest SACKed byte. Each turn sends a segment or stops, and
+ * pipe grows by what was sent, so the loop is bounded by cwnd. */
+static bool sack_output(struct ns_stack *s, struct ns_tcb *tp, uint32_t maxseg)
+{
+	bool sent = false;
+	if (SEQ_LT(tp->snd_nxt, tp->snd_max))
+		tp->snd_nxt = tp->snd_max;      /* holes are rules 1 and 3 */
+	uint32_t cw = cwnd_segs(tp, maxseg);
+	for (;;) {
+		uint32_t pipe = ns_sack_pipe(tp);
+		if (pipe >= cw || cw - pipe < maxseg)
+			break;
+		uint32_t seq, len;
+		if (ns_sack_next_hole(tp, true, maxseg, &seq, &len)) {
+			if (sack_rexmit(s, tp, seq, len) < 0)
+				break;
+			sent = true;
+			continue;
+		}
+		int r = send_one(s, tp, maxseg, tp->snd_wnd, false);
+		if (r > 0)
+			sent = true;
+		if (r == 1)
+			continue;
+		if (r < 0 || r == 2)
+			break;
+		if (ns_sack_next_hole(tp, false, maxseg, &seq, &len)) {
+			if (sack_rexmit(s, tp, seq, len) < 0)
+				break;
+			sent = true;
+			continue;
+		}
+		break;
+	}
+	if (sent && tp->t_rexmt == 0)
+		ns_tcp_set_rexmt(s, tp);
+	return sent;
+}
+
 /* force: send a window-limited runt anyway (persist timer expiry). */
 static void output_common(struct ns_stack *s, struct ns_tcb *tp, bool force)
 {
@@ -483,51 +622,25 @@ static void output_common(struct ns_stack *s, struct ns_tcb *tp, bool force)
 			tp->cwnd = iw;
 	}
 	bool sent = false;
-	for (;;) {
-		uint32_t off = tp->snd_nxt - tp->snd_una;
-		if (off > tp->snd_len)
-			break;          /* FIN already sent */
-		uint32_t avail = tp->snd_len - off;
-		uint32_t wnd = tp->snd_wnd < tp->cwnd ? tp->snd_wnd : tp->cwnd;
-		int64_t usable = (int64_t)wnd - (int64_t)off;
-		uint32_t len = avail < maxseg ? avail : maxseg;
-		if (usable < (int64_t)len)
-			len = usable > 0 ? (uint32_t)usable : 0;
-		bool fin = (tp->flags & NS_TF_FINQ) && off + len == tp->snd_len;
-		if (len == 0 && !fin)
-			break;
-		/* Sender SWS avoidance (RFC 1122 4.2.3.4): a window-limited runt
-		 * only if it is at least half the largest window seen. */
-		if (len < avail && len < maxseg && !force && len < tp->max_sndwnd / 2)
-			break;
-		force = false;
-		uint8_t flags = TH_ACK | (fin ? TH_FIN : 0);
-		if (len > 0 && off + len == tp->snd_len)
-			flags |= TH_PSH;
-		uint32_t seq = tp->snd_nxt;
-		if (tcb_xmit(s, tp, seq, len, flags) < 0) {
-			ns_tcp_output_later(s, tp);
-			break;
+	if ((tp->flags & (NS_TF_RECOVERY | NS_TF_SACKREC)) == (NS_TF_RECOVERY | NS_TF_SACKREC)) {
+		sent = sack_output(s, tp, maxseg);
+	} else {
+		/* Limited transmit (RFC 3042, RFC 6675 5 (C)): each of the
+		 * first two duplicate ACKs lets one more new segment out, so
+		 * a small window still produces DupThresh duplicates. */
+		uint32_t cw = cwnd_segs(tp, maxseg);
+		if (!(tp->flags & NS_TF_RECOVERY) && tp->dupacks)
+			cw += (tp->dupacks < 2 ? tp->dupacks : 2u) * maxseg;
+		for (;;) {
+			uint32_t wnd = tp->snd_wnd < cw ? tp->snd_wnd : cw;
+			int r = send_one(s, tp, maxseg, wnd, force);
+			if (r <= 0)
+				break;
+			sent = true;
+			force = false;
+			if (r == 2)
+				break;
 		}
-		sent = true;
-		if (SEQ_LT(seq, tp->snd_max))
-			s->st.retransmits++;
-		tp->snd_nxt = seq + len + (fin ? 1u : 0u);
-		if (SEQ_GT(tp->snd_nxt, tp->snd_max)) {
-			if (!(tp->flags & NS_TF_RTTING) && SEQ_GEQ(seq, tp->snd_max)) {
-				tp->rtt_seq = seq;
-				tp->rtt_start_us = now;
-				tp->flags |= NS_TF_RTTING;
-			}
-			tp->snd_max = tp->snd_nxt;
-		}
-		if (tp->t_rexmt == 0 || (tp->flags & NS_TF_PERSIST)) {
-			tp->persist_n = 0;
-			ns_tcp_set_rexmt(s, tp);
-		}
-		tp->last_send_us = now;
-		if (fin)
-			break;
 	}
 	/* Data waits and nothing in flight will bring an ACK: probe. */
 	uint32_t off = tp->snd_nxt - tp->snd_una;
@@ -547,21 +660,253 @@ void ns_tcp_output_force(struct ns_stack *s, struct ns_tcb *tp)
 	output_common(s, tp, true);
 }
 
-void ns_tcp_rexmit_una(struct ns_stack *s, struct ns_tcb *tp)
+uint32_t ns_tcp_rexmit_una(struct ns_stack *s, struct ns_tcb *tp)
 {
 	if (!tp->buf)
-		return;
+		return 0;
 	unsigned ol = data_options_len(tp);
 	uint32_t maxseg = tp->mss > ol + 1 ? tp->mss - ol : 1;
 	uint32_t len = tp->snd_len < maxseg ? tp->snd_len : maxseg;
+	/* not into what the peer SACKed */
+	if (tp->sb_cnt && SEQ_GT(tp->buf->sb[0].start, tp->snd_una) &&
+	    tp->buf->sb[0].start - tp->snd_una < len)
+		len = tp->buf->sb[0].start - tp->snd_una;
 	bool fin_sent = SEQ_GT(tp->snd_max, tp->snd_una + tp->snd_len);
 	bool fin = (tp->flags & NS_TF_FINQ) && fin_sent && len == tp->snd_len;
 	if (len == 0 && !fin)
-		return;
+		return 0;
 	uint8_t flags = TH_ACK | (fin ? TH_FIN : 0) | (len == tp->snd_len && len ? TH_PSH : 0);
 	if (tcb_xmit(s, tp, tp->snd_una, len, flags) < 0)
-		return;         /* the RTO will retry */
+		return 0;       /* the RTO will retry */
 	s->st.retransmits++;
 	tp->flags &= ~NS_TF_RTTING;     /* Karn */
 	tp->last_send_us = s->now_us;
+	return len;
+}
+
+uint32_t ns_tcp_probe_tail(struct ns_stack *s, struct ns_tcb *tp)
+{
+	if (!tp->buf)
+		return 0;
+	unsigned ol = data_options_len(tp);
+	uint32_t maxseg = tp->mss > ol + 1 ? tp->mss - ol : 1;
+	uint32_t sent_data = tp->snd_max - tp->snd_una;
+	bool fin = SEQ_GT(tp->snd_max, tp->snd_una + tp->snd_len);
+	if (fin)
+		sent_data--;
+	uint32_t len = sent_data < maxseg ? sent_data : maxseg;
+	if (len == 0 && !fin)
+		return 0;
+	uint32_t seq = tp->snd_una + sent_data - len;
+	uint8_t flags = TH_ACK | (fin ? TH_FIN : 0) | (len ? TH_PSH : 0);
+	if (tcb_xmit(s, tp, seq, len, flags) < 0)
+		return 0;
+	s->st.retransmits++;
+	tp->flags &= ~NS_TF_RTTING;     /* Karn */
+	tp->last_send_us = s->now_us;
+	return len ? len : 1;
+}
+
+/* ------------------------------------------------- SACK scoreboard */
+
+/* The sender half of SACK (RFC 2018, loss recovery per RFC 6675). The
+ * scoreboard is the sorted list of ranges the peer reported holding above
+ * snd_una; everything between them and below snd_max is a hole. Holes are
+ * the unit of the RFC's per-octet rules: all octets of one hole have the
+ * same SACKed data above them, so IsLost is the same for the whole hole
+ * and SetPipe and NextSeg cost one pass over at most NS_SACK_SB_MAX
+ * ranges, with no per-segment state. */
+
+static bool hole_lost(const struct ns_tcb *tp, uint32_t ranges_above, uint32_t bytes_above)
+{
+	return ranges_above >= NS_DUPTHRESH ||
+	       bytes_above > (NS_DUPTHRESH - 1u) * (uint32_t)tp->mss;
+}
+
+static uint32_t sb_bytes(const struct ns_tcb *tp)
+{
+	uint32_t n = 0;
+	for (uint32_t i = 0; i < tp->sb_cnt; i++)
+		n += tp->buf->sb[i].end - tp->buf->sb[i].start;
+	return n;
+}
+
+uint32_t ns_sack_update(struct ns_stack *s, struct ns_tcb *tp, const uint32_t blk[][2],
+			unsigned n)
+{
+	if (!tp->buf)
+		return 0;
+	struct ns_sack_range *v = tp->buf->sb;
+	uint32_t data_end = tp->snd_una + tp->snd_len;
+	uint32_t newly = 0;
+	for (unsigned k = 0; k < n; k++) {
+		uint32_t a = blk[k][0], b = blk[k][1];
+		if (!SEQ_LT(a, b) || SEQ_GT(b, tp->snd_max)) {
+			s->xst.sack_blocks_bad++;   /* reports what we never sent */
+			continue;
+		}
+		if (SEQ_LEQ(b, tp->snd_una))
+			continue;                   /* D-SACK or stale: not used */
+		if (SEQ_LT(a, tp->snd_una))
+			a = tp->snd_una;
+		if (SEQ_GT(b, data_end))
+			b = data_end;               /* a FIN is never SACKed */
+		if (!SEQ_LT(a, b))
+			continue;
+		/* first range that touches or follows [a, b) */
+		uint32_t i = 0;
+		while (i < tp->sb_cnt && SEQ_LT(v[i].end, a))
+			i++;
+		uint32_t j = i, ns = a, ne = b;
+		newly += b - a;
+		while (j < tp->sb_cnt && SEQ_LEQ(v[j].start, b)) {
+			uint32_t lo = SEQ_MAX(a, v[j].start), hi = SEQ_MIN(b, v[j].end);
+			if (SEQ_LT(lo, hi))
+				newly -= hi - lo;
+			ns = SEQ_MIN(ns, v[j].start);
+			ne = SEQ_MAX(ne, v[j].end);
+			j++;
+		}
+		if (j > i) {
+			v[i].start = ns;
+			v[i].end = ne;
+			memmove(&v[i + 1], &v[j], (tp->sb_cnt - j) * sizeof(*v));
+			tp->sb_cnt -= j - i - 1;
+			continue;
+		}
+		if (tp->sb_cnt == NS_SACK_SB_MAX) {
+			/* Full: keep the low ranges, they decide what is lost. */
+			if (i == tp->sb_cnt)
+				continue;
+			tp->sb_cnt--;
+		}
+		memmove(&v[i + 1], &v[i], (tp->sb_cnt - i) * sizeof(*v));
+		v[i].start = ns;
+		v[i].end = ne;
+		tp->sb_cnt++;
+	}
+	return newly;
+}
+
+void ns_sack_trim(struct ns_tcb *tp)
+{
+	if (!tp->buf || tp->sb_cnt == 0)
+		return;
+	struct ns_sack_range *v = tp->buf->sb;
+	uint32_t i = 0;
+	while (i < tp->sb_cnt && SEQ_LEQ(v[i].end, tp->snd_una))
+		i++;
+	if (i) {
+		memmove(v, v + i, (tp->sb_cnt - i) * sizeof(*v));
+		tp->sb_cnt -= i;
+	}
+	if (tp->sb_cnt && SEQ_LT(v[0].start, tp->snd_una))
+		v[0].start = tp->snd_una;
+}
+
+void ns_sack_clear(struct ns_tcb *tp)
+{
+	tp->sb_cnt = 0;
+}
+
+bool ns_sack_is_lost(const struct ns_tcb *tp, uint32_t seq)
+{
+	uint32_t ranges = 0, bytes = 0;
+	for (uint32_t i = tp->sb_cnt; i-- > 0;) {
+		const struct ns_sack_range *r = &tp->buf->sb[i];
+		if (SEQ_LEQ(r->end, seq))
+			break;
+		if (SEQ_LEQ(r->start, seq))
+			return false;               /* seq itself is SACKed */
+		ranges++;
+		bytes += r->end - r->start;
+	}
+	return hole_lost(tp, ranges, bytes);
+}
+
+uint32_t ns_sack_bytes_above(const struct ns_tcb *tp, uint32_t seq)
+{
+	uint32_t bytes = 0;
+	for (uint32_t i = tp->sb_cnt; i-- > 0;) {
+		const struct ns_sack_range *r = &tp->buf->sb[i];
+		if (SEQ_LEQ(r->end, seq))
+			break;
+		bytes += r->end - SEQ_MAX(r->start, seq);
+	}
+	return bytes;
+}
+
+/* The part of the hole [a, b) retransmitted in this recovery round. */
+static uint32_t rxt_part(const struct ns_tcb *tp, uint32_t a, uint32_t b)
+{
+	uint32_t h = SEQ_MAX(tp->high_rxt, tp->snd_una);
+	if (!(tp->flags & NS_TF_SACKREC) || SEQ_LEQ(h, a))
+		return 0;
+	return (SEQ_LT(h, b) ? h : b) - a;
+}
+
+uint32_t ns_sack_pipe(const struct ns_tcb *tp)
+{
+	if (!tp->buf || tp->sb_cnt == 0)
+		return tp->snd_max - tp->snd_una;
+	const struct ns_sack_range *v = tp->buf->sb;
+	uint32_t above = sb_bytes(tp);
+	uint32_t cur = tp->snd_una, pipe = 0;
+	for (uint32_t i = 0; i < tp->sb_cnt; i++) {
+		uint32_t hl = v[i].start - cur;
+		if (!hole_lost(tp, tp->sb_cnt - i, above))
+			pipe += hl;
+		pipe += rxt_part(tp, cur, v[i].start);
+		above -= v[i].end - v[i].start;
+		cur = v[i].end;
+	}
+	/* above the highest SACKed byte nothing is lost yet */
+	pipe += tp->snd_max - cur + rxt_part(tp, cur, tp->snd_max);
+	return pipe;
+}
+
+bool ns_sack_next_hole(const struct ns_tcb *tp, bool lost_only, uint32_t max, uint32_t *seq,
+		       uint32_t *len)
+{
+	if (!tp->buf || tp->sb_cnt == 0)
+		return false;
+	const struct ns_sack_range *v = tp->buf->sb;
+	uint32_t above = sb_bytes(tp);
+	uint32_t h = SEQ_MAX(tp->high_rxt, tp->snd_una);
+	uint32_t cur = tp->snd_una;
+	/* Only holes below the highest SACKed byte (NextSeg 1.b / 3). */
+	for (uint32_t i = 0; i < tp->sb_cnt; i++) {
+		uint32_t a = cur, b = v[i].start;
+		bool lost = hole_lost(tp, tp->sb_cnt - i, above);
+		above -= v[i].end - v[i].start;
+		cur = v[i].end;
+		if (lost_only && !lost)
+			return false;       /* holes above are even less lost */
+		if (SEQ_LEQ(b, h) || a == b)
+			continue;
+		uint32_t st = SEQ_MAX(a, h);
+		*seq = st;
+		*len = b - st < max ? b - st : max;
+		return true;
+	}
+	return false;
+}
+
+uint32_t ns_sack_skip(const struct ns_tcb *tp, uint32_t seq, uint32_t *run)
+{
+	*run = UINT32_MAX;
+	if (!tp->buf)
+		return seq;
+	for (uint32_t i = 0; i < tp->sb_cnt; i++) {
+		const struct ns_sack_range *r = &tp->buf->sb[i];
+		if (SEQ_LEQ(r->end, seq))
+			continue;
+		if (SEQ_LEQ(r->start, seq)) {
+			seq = r->end;
+			continue;           /* the next range starts after a hole */
+		}
+		*run = r->start - seq;
+		break;
+	}
+	return seq;
 }

@@ -1,5 +1,6 @@
 /* dataplane/stack/tcp_timer.c — the instance's timer wheel and the TCP
- * timers it drives: retransmission (RFC 6298, with exponential backoff),
+ * timers it drives: retransmission (RFC 6298, with exponential backoff;
+ * it also ends SACK/NewReno recovery and clears the SACK scoreboard),
  * SYN and SYN-ACK retries, persist (zero-window probes), delayed ACK,
  * keepalive, TIME_WAIT and the orphan FIN_WAIT_2 timeout.
  *
@@ -111,10 +112,54 @@ uint64_t ns_tcp_rto_cur(const struct ns_tcb *tp)
 	return rto > NS_RTO_MAX_US ? NS_RTO_MAX_US : rto;
 }
 
+/* The probe timeout (RFC 8985 7.2): 2*SRTT, plus the worst-case delayed
+ * ACK (WCDelAckT, 200 ms as the RFC and Linux take it) when a single
+ * segment is out, never below two ticks. 0 when none applies:
+ * without SACK (nothing to learn from the probe's answer), without an
+ * RTT sample, during RTO backoff, or when a PTO already fired and no
+ * ACK has moved snd_una since (one probe per stall: the RTO, with its
+ * backoff, stays the last resort). */
+static uint64_t pto_us(const struct ns_tcb *tp)
+{
+	if (!(tp->flags & NS_TF_SACK) || (tp->flags & NS_TF_PTODONE) || tp->srtt_us == 0 ||
+	    tp->rxtshift > 0)
+		return 0;
+	uint64_t pto = 2ull * tp->srtt_us;
+	if (tp->snd_max - tp->snd_una <= tp->mss)
+		pto += NS_RTO_MIN_US;
+	if (pto < 2u * NS_TICK_US)
+		pto = 2u * NS_TICK_US;
+	return pto;
+}
+
+static void arm_rto(struct ns_stack *s, struct ns_tcb *tp)
+{
+	tp->flags &= ~(NS_TF_PERSIST | NS_TF_EARLY);
+	tp->t_rexmt = s->now_us + ns_tcp_rto_cur(tp);
+	ns_timer_sched(s, tp);
+}
+
+void ns_tcp_arm_pto(struct ns_stack *s, struct ns_tcb *tp)
+{
+	uint64_t pto = pto_us(tp);
+	if (!pto || (tp->flags & NS_TF_PERSIST))
+		return;
+	if (tp->t_rexmt && !(tp->flags & NS_TF_EARLY) && s->now_us + pto >= tp->t_rexmt)
+		return;         /* the RTO comes first anyway */
+	tp->flags |= NS_TF_EARLY;
+	tp->t_rexmt = s->now_us + pto;
+	ns_timer_sched(s, tp);
+}
+
 void ns_tcp_set_rexmt(struct ns_stack *s, struct ns_tcb *tp)
 {
-	tp->flags &= ~NS_TF_PERSIST;
-	tp->t_rexmt = s->now_us + ns_tcp_rto_cur(tp);
+	uint64_t rto = ns_tcp_rto_cur(tp), pto = pto_us(tp);
+	tp->flags &= ~(NS_TF_PERSIST | NS_TF_EARLY);
+	if (pto && pto < rto) {
+		tp->flags |= NS_TF_EARLY;
+		rto = pto;
+	}
+	tp->t_rexmt = s->now_us + rto;
 	ns_timer_sched(s, tp);
 }
 
@@ -153,8 +198,52 @@ void ns_tcp_keep_reset(struct ns_stack *s, struct ns_tcb *tp)
 
 /* ------------------------------------------------------ handlers */
 
+/* The probe timeout: no ACK moved snd_una for a PTO (RACK-TLP, RFC 8985,
+ * in the small). With SACK information it means the first hole is lost
+ * (start recovery) or, in recovery, that retransmissions were (resend
+ * them); with none, resend the last segment so that its ACK reveals the
+ * holes. Either way the real RTO is armed behind it. */
+static void early_fire(struct ns_stack *s, struct ns_tcb *tp)
+{
+	tp->flags &= ~NS_TF_EARLY;
+	tp->flags |= NS_TF_PTODONE;
+	if (tp->snd_una == tp->snd_max || !tp->buf)
+		return;
+	s->xst.pto_fired++;
+	if (tp->flags & NS_TF_SACKREC) {
+		s->xst.sack_rounds++;
+		tp->high_rxt = tp->snd_una;
+		tp->rxt_mark = tp->snd_max;
+		ns_tcp_output(s, tp);
+	} else if (!(tp->flags & NS_TF_RECOVERY) && tp->sb_cnt > 0 &&
+		   SEQ_GEQ(tp->snd_una, tp->recover)) {
+		s->xst.pto_recoveries++;
+		ns_tcp_enter_recovery(s, tp);
+		ns_tcp_output(s, tp);
+	} else if (!(tp->flags & NS_TF_RECOVERY) && tp->snd_nxt == tp->snd_max) {
+		if (ns_tcp_probe_tail(s, tp))
+			s->xst.tail_probes++;
+	}
+	if (tp->state != NS_FREE && tp->snd_una != tp->snd_max)
+		arm_rto(s, tp);
+}
+
 static void rexmt_fire(struct ns_stack *s, struct ns_tcb *tp)
 {
+	if (tp->flags & NS_TF_EARLY) {
+		switch (tp->state) {
+		case NS_ESTABLISHED:
+		case NS_FIN_WAIT_1:
+		case NS_CLOSE_WAIT:
+		case NS_CLOSING:
+		case NS_LAST_ACK:
+			early_fire(s, tp);
+			return;
+		default:
+			tp->flags &= ~NS_TF_EARLY;
+			break;
+		}
+	}
 	switch (tp->state) {
 	case NS_SYN_SENT:
 		if (++tp->rxtshift > NS_SYN_RETRIES) {
@@ -204,7 +293,15 @@ static void rexmt_fire(struct ns_stack *s, struct ns_tcb *tp)
 	tp->ca_acc = 0;
 	tp->recover = tp->snd_max;
 	tp->dupacks = 0;
-	tp->flags &= ~(NS_TF_RECOVERY | NS_TF_RTTING);
+	tp->flags &= ~(NS_TF_RECOVERY | NS_TF_SACKREC | NS_TF_RTTING);
+	/* RFC 6675 5.1 / RFC 2018 8: the receiver may have reneged on what
+	 * it SACKed; without a reneging test, forget it all. SACKs that
+	 * arrive after this are fresh and steer the go-back-N resend. */
+	if (tp->sb_cnt) {
+		ns_sack_clear(tp);
+		s->xst.sack_reneged++;
+	}
+	tp->high_rxt = tp->snd_una;
 	/* After a few backoffs the RTT estimate is suspect (RFC 6298 5.7
 	 * leaves this open; BSD does the same): restart it from the next
 	 * sample, keeping the backed-off RTO meanwhile. */

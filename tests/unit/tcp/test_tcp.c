@@ -1146,7 +1146,10 @@ Test(tcp, bulk_both_ways)
 	pair_free(&p);
 }
 
-/* The last segment is lost: no dupacks can follow, only the RTO helps. */
+/* The last segment is lost: no dupacks can follow. With SACK the probe
+ * timeout (2*SRTT after the last new data) resends the last segment
+ * (tail loss probe, RFC 8985 7) long before the RTO would; a dead path
+ * (rto_backs_off_then_gives_up) still ends in RTOs. */
 Test(tcp, retransmit_on_timeout)
 {
 	struct pair p;
@@ -1159,9 +1162,11 @@ Test(tcp, retransmit_on_timeout)
 	check_bulk(&p, 0, 100000);
 	cr_expect_eq(c.dropped, 1);
 	struct ns_stats sb;
-	stats(&p, B, &sb, NULL);
-	cr_expect_geq(sb.rto_timeouts, 1);
-	cr_expect_geq(sb.retransmits, 1);
+	struct ns_xstats xb;
+	stats(&p, B, &sb, &xb);
+	cr_expect_eq(xb.tail_probes, 1);
+	cr_expect_eq(sb.rto_timeouts, 0);
+	cr_expect_eq(sb.retransmits, 1);
 	cr_expect_eq(sb.fast_retransmits, 0);
 	assert_invariants(&p);
 	pair_free(&p);
@@ -2932,4 +2937,678 @@ Test(tcp, jumbo_mtu_chained_mbufs)
 	cr_expect(!c.tail_drop, "a frame larger than the MTU left");
 	assert_invariants(&p);
 	pair_free(&p);
+}
+
+/* ================================================ SACK (RFC 2018/6675) */
+
+/* A hand-driven peer X talking to instance A: every segment X sends is
+ * built here, every frame A sends is inspected, and time stands still
+ * unless a test moves it, so no RTO can fire unless asked for. */
+struct rawpeer {
+	struct ns_stack *s;
+	ns_conn_t c;
+	bool sack, ts;
+	uint32_t x_nxt;              /* X's next sequence number */
+	uint32_t a_iss;              /* A's ISS */
+	uint32_t tsval, a_tsval;
+	uint64_t now;
+};
+
+static unsigned rp_opts(struct rawpeer *rp, uint8_t *o, const uint32_t (*blk)[2], unsigned nb)
+{
+	unsigned n = 0;
+	if (rp->ts) {
+		uint32_t a = rte_cpu_to_be_32(++rp->tsval), b = rte_cpu_to_be_32(rp->a_tsval);
+		o[n++] = 1;
+		o[n++] = 1;
+		o[n++] = 8;
+		o[n++] = 10;
+		memcpy(o + n, &a, 4);
+		memcpy(o + n + 4, &b, 4);
+		n += 8;
+	}
+	if (nb) {
+		o[n++] = 1;
+		o[n++] = 1;
+		o[n++] = 5;
+		o[n++] = (uint8_t)(2 + 8 * nb);
+		for (unsigned i = 0; i < nb; i++) {
+			uint32_t a = rte_cpu_to_be_32(blk[i][0]), b = rte_cpu_to_be_32(blk[i][1]);
+			memcpy(o + n, &a, 4);
+			memcpy(o + n + 4, &b, 4);
+			n += 8;
+		}
+	}
+	return n;
+}
+
+/* X sends a segment to A (payload of paylen bytes 'p' at seq). */
+static void rp_send(struct rawpeer *rp, uint32_t seq, uint32_t ack, unsigned paylen,
+		    const uint32_t (*blk)[2], unsigned nb)
+{
+	static uint8_t pay[1500];
+	memset(pay, 'p', sizeof(pay));
+	uint8_t o[40], f[2048];
+	struct seg g = { .dmac = MAC_A, .smac = MAC_X, .src = IP_X, .sport = 40000,
+			 .seq = seq, .ack = ack, .flags = TH_ACK, .win = 65535,
+			 .opt = o, .pay = pay, .paylen = paylen };
+	g.optlen = rp_opts(rp, o, blk, nb);
+	inject(rp->s, f, mk_tcp(f, &g), rp->now);
+}
+
+/* A's frames to X since the last call, parsed (frames freed). */
+static int rp_frames(struct rawpeer *rp, struct tcpinfo *ti, int max)
+{
+	struct rte_mbuf *out[256];
+	int n = drain(rp->s, out, 256), k = 0;
+	for (int i = 0; i < n; i++) {
+		struct tcpinfo t;
+		if (parse_tcp(out[i], &t) && t.dst == IP_X) {
+			int o = find_opt(&t, 8);
+			if (o >= 0)
+				rp->a_tsval = ((uint32_t)t.opt[o + 2] << 24) | ((uint32_t)t.opt[o + 3] << 16) |
+					      ((uint32_t)t.opt[o + 4] << 8) | t.opt[o + 5];
+			if (k < max)
+				ti[k++] = t;
+		}
+	}
+	free_all(out, n);
+	return k;
+}
+
+/* Open X -> A with SACK-permitted and/or timestamps offered. */
+static void rp_open(struct rawpeer *rp, bool sack, bool ts)
+{
+	memset(rp, 0, sizeof(*rp));
+	struct ns_conf ca = conf_for(A);
+	const char *err = NULL;
+	rp->s = ns_create(&ca, g_mp, &err);
+	cr_assert_not_null(rp->s, "ns_create: %s", err ? err : "?");
+	rp->sack = sack;
+	rp->ts = ts;
+	rp->now = 1000000000ull;
+	rp->tsval = 5000;
+	uint8_t f[2048];
+	struct tcpinfo ti[8];
+	inject(rp->s, f, mk_arp(f, RTE_ARP_OP_REQUEST, MAC_X, IP_X, IP_A), rp->now);
+	rp_frames(rp, ti, 8);
+	uint8_t o[40];
+	unsigned n = 0;
+	o[n++] = 2;
+	o[n++] = 4;
+	o[n++] = 0x05;
+	o[n++] = 0xb4;           /* MSS 1460 */
+	if (sack) {
+		o[n++] = 1;
+		o[n++] = 1;
+		o[n++] = 4;
+		o[n++] = 2;
+	}
+	if (ts) {
+		uint32_t a = rte_cpu_to_be_32(rp->tsval), b = 0;
+		o[n++] = 1;
+		o[n++] = 1;
+		o[n++] = 8;
+		o[n++] = 10;
+		memcpy(o + n, &a, 4);
+		memcpy(o + n + 4, &b, 4);
+		n += 8;
+	}
+	struct seg g = { .dmac = MAC_A, .smac = MAC_X, .src = IP_X, .sport = 40000,
+			 .seq = 70000, .flags = TH_SYN, .win = 65535, .opt = o, .optlen = n };
+	inject(rp->s, f, mk_tcp(f, &g), rp->now);
+	cr_assert_eq(rp_frames(rp, ti, 8), 1, "no SYN-ACK");
+	cr_assert_eq(ti[0].flags, TH_SYN | TH_ACK);
+	rp->a_iss = ti[0].seq;
+	rp->x_nxt = 70001;
+	rp_send(rp, rp->x_nxt, rp->a_iss + 1, 0, NULL, 0);
+	struct dp_event ev[4];
+	cr_assert_eq(ns_poll_events(rp->s, ev, 4), 1);
+	cr_assert_eq(ev[0].kind, (uint32_t)DP_EV_ACCEPT);
+	rp->c = ev[0].conn;
+	unsigned fl, sws, rws, mss;
+	cr_assert_eq(ns_conn_opts(rp->s, rp->c, &fl, &sws, &rws, &mss), 0);
+	cr_assert_eq(!!(fl & 2u), sack, "SACK negotiated: %u", fl);
+	cr_assert_eq(!!(fl & 1u), ts, "timestamps negotiated: %u", fl);
+}
+
+static void rp_close(struct rawpeer *rp)
+{
+	ns_destroy(rp->s);
+	rp->s = NULL;
+}
+
+/* SACK blocks of an ACK (start, end pairs, as sent); returns their count,
+ * or -1 when the ACK carries no SACK option. */
+static int sack_of(const struct tcpinfo *ti, uint32_t blk[4][2])
+{
+	int o = find_opt(ti, 5);
+	if (o < 0)
+		return -1;
+	int nb = (ti->opt[o + 1] - 2) / 8;
+	for (int i = 0; i < nb && i < 4; i++) {
+		const uint8_t *q = ti->opt + o + 2 + 8 * i;
+		blk[i][0] = ((uint32_t)q[0] << 24) | ((uint32_t)q[1] << 16) | ((uint32_t)q[2] << 8) | q[3];
+		blk[i][1] = ((uint32_t)q[4] << 24) | ((uint32_t)q[5] << 16) | ((uint32_t)q[6] << 8) | q[7];
+	}
+	return nb;
+}
+
+/* ---------------------------------------------- receiver: SACK blocks */
+
+#define U 100u                   /* receiver cases: 100-byte units */
+
+struct rsack_case {
+	const char *name;
+	bool sack, ts;
+	int arrive[8];               /* units arriving in this order, -1 ends */
+	uint32_t ack;                /* expected ACK of the last one, in units */
+	int nblk;                    /* expected blocks, -1: no SACK option */
+	uint32_t blk[4][2];          /* in units */
+};
+
+Test(tcp, sack_blocks_from_out_of_order_queue)
+{
+	static const struct rsack_case cases[] = {
+		{ "one hole", true, true, { 2, -1 }, 0, 1, { { 2, 3 } } },
+		{ "newest first", true, true, { 2, 4, -1 }, 0, 2, { { 4, 5 }, { 2, 3 } } },
+		{ "newest first, lower", true, true, { 4, 2, -1 }, 0, 2, { { 2, 3 }, { 4, 5 } } },
+		{ "adjacent merge", true, true, { 2, 3, -1 }, 0, 1, { { 2, 4 } } },
+		{ "merge into newest", true, true, { 2, 4, 3, -1 }, 0, 1, { { 2, 5 } } },
+		{ "3 blocks with TS", true, true, { 2, 4, 6, 8, 10, -1 }, 0, 3,
+		  { { 10, 11 }, { 2, 3 }, { 4, 5 } } },
+		{ "4 blocks without TS", true, false, { 2, 4, 6, 8, 10, -1 }, 0, 4,
+		  { { 10, 11 }, { 2, 3 }, { 4, 5 }, { 6, 7 } } },
+		/* segment 0 moved the ACK: no block has to come first (RFC 2018
+		 * 4); the last reported newest one stays first */
+		{ "hole filled partly", true, true, { 2, 4, 0, -1 }, 1, 2, { { 4, 5 }, { 2, 3 } } },
+		/* negative: nothing out of order, or SACK not negotiated */
+		{ "in order: no SACK", true, true, { 0, 1, -1 }, 2, -1, { { 0 } } },
+		{ "holes filled: no SACK", true, true, { 2, 1, 0, -1 }, 3, -1, { { 0 } } },
+		{ "duplicate of held data", true, true, { 2, 2, -1 }, 0, 1, { { 2, 3 } } },
+		{ "peer without SACK", false, true, { 2, 4, -1 }, 0, -1, { { 0 } } },
+		{ "peer without SACK or TS", false, false, { 2, -1 }, 0, -1, { { 0 } } },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const struct rsack_case *rc = &cases[i];
+		struct rawpeer rp;
+		rp_open(&rp, rc->sack, rc->ts);
+		uint32_t base = rp.x_nxt;
+		struct tcpinfo ti[16], last = { 0 };
+		for (int k = 0; rc->arrive[k] >= 0; k++) {
+			rp_send(&rp, base + (uint32_t)rc->arrive[k] * U, rp.a_iss + 1, U, NULL, 0);
+			int n = rp_frames(&rp, ti, 16);
+			if (n > 0)
+				last = ti[n - 1];
+		}
+		/* an in-order arrival may wait for the delayed ACK */
+		if (rc->nblk < 0 && last.ack != base + rc->ack * U) {
+			rp.now += NS_DACK_US + NS_TICK_US;
+			ns_timers(rp.s, rp.now);
+			int n = rp_frames(&rp, ti, 16);
+			if (n > 0)
+				last = ti[n - 1];
+		}
+		cr_assert(last.ok, "%s: no ACK", rc->name);
+		cr_expect_eq(last.ack, base + rc->ack * U, "%s: ack %u, want %u", rc->name,
+			     last.ack - base, rc->ack * U);
+		uint32_t blk[4][2];
+		int nb = sack_of(&last, blk);
+		cr_expect_eq(nb, rc->nblk, "%s: %d blocks, want %d", rc->name, nb, rc->nblk);
+		for (int b = 0; b < nb && b < rc->nblk; b++) {
+			cr_expect_eq(blk[b][0], base + rc->blk[b][0] * U, "%s: block %d starts at %u",
+				     rc->name, b, (blk[b][0] - base) / U);
+			cr_expect_eq(blk[b][1], base + rc->blk[b][1] * U, "%s: block %d ends at %u",
+				     rc->name, b, (blk[b][1] - base) / U);
+		}
+		cr_expect_eq(ns_check_invariants(rp.s), 0, "%s", rc->name);
+		rp_close(&rp);
+	}
+}
+
+/* ------------------------------------------------- sender: recovery */
+
+#define NSEG 10
+
+/* The peer's view of A's ten segments: which arrived. ACK = first hole,
+ * blocks = runs above it, the one holding the newest arrival first. */
+struct rpeer_rx {
+	bool got[NSEG];
+	int newest;
+};
+
+static unsigned peer_blocks(const struct rpeer_rx *r, uint32_t s0, uint32_t seg, unsigned max,
+			    uint32_t *ack, uint32_t blk[4][2])
+{
+	int first = 0;
+	while (first < NSEG && r->got[first])
+		first++;
+	*ack = s0 + (uint32_t)first * seg;
+	uint32_t runs[NSEG][2];
+	unsigned nr = 0, newest_run = NSEG;
+	for (int k = first; k < NSEG;) {
+		if (!r->got[k]) {
+			k++;
+			continue;
+		}
+		int a = k;
+		while (k < NSEG && r->got[k])
+			k++;
+		if (r->newest >= a && r->newest < k)
+			newest_run = nr;
+		runs[nr][0] = s0 + (uint32_t)a * seg;
+		runs[nr][1] = s0 + (uint32_t)k * seg;
+		nr++;
+	}
+	unsigned nb = 0;
+	if (newest_run < nr && nb < max) {
+		blk[nb][0] = runs[newest_run][0];
+		blk[nb][1] = runs[newest_run][1];
+		nb++;
+	}
+	for (unsigned k = 0; k < nr && nb < max; k++) {
+		if (k == newest_run)
+			continue;
+		blk[nb][0] = runs[k][0];
+		blk[nb][1] = runs[k][1];
+		nb++;
+	}
+	return nb;
+}
+
+/* Segment index of a data frame of A, or -1. */
+static int seg_index(const struct tcpinfo *t, uint32_t s0, uint32_t seg)
+{
+	if (t->paylen == 0 || SEQ_LT(t->seq, s0))
+		return -1;
+	return (int)((t->seq - s0) / seg);
+}
+
+struct srec_case {
+	const char *name;
+	bool sack, ts;
+	int lost[4];                 /* segments lost once, -1 ends */
+	/* expected: segments retransmitted before any cumulative ACK moved
+	 * past the first hole (SACK: all holes; NewReno: the first only) */
+	int early[4];
+};
+
+/* The peer gets A's ten segments minus the lost ones and answers each;
+ * then A's retransmissions arrive and are answered, until all is ACKed.
+ * Time never moves: any repair comes from ACKs, none from the RTO. */
+Test(tcp, sack_recovery_retransmits_holes_without_rto)
+{
+	static const struct srec_case cases[] = {
+		{ "SACK one hole", true, true, { 2, -1 }, { 2, -1 } },
+		{ "SACK two holes", true, true, { 1, 5, -1 }, { 1, 5, -1 } },
+		{ "SACK three holes", true, true, { 0, 3, 6, -1 }, { 0, 3, 6, -1 } },
+		{ "SACK two-segment hole", true, true, { 1, 2, -1 }, { 1, 2, -1 } },
+		{ "SACK three holes, no TS", true, false, { 0, 3, 6, -1 }, { 0, 3, 6, -1 } },
+		/* NewReno: one hole per partial ACK */
+		{ "NewReno two holes", false, true, { 1, 5, -1 }, { 1, -1 } },
+		{ "NewReno three holes", false, false, { 0, 3, 6, -1 }, { 0, -1 } },
+	};
+	for (size_t ci = 0; ci < sizeof(cases) / sizeof(cases[0]); ci++) {
+		const struct srec_case *sc = &cases[ci];
+		struct rawpeer rp;
+		rp_open(&rp, sc->sack, sc->ts);
+		const uint32_t seg = sc->ts ? 1448u : 1460u;
+		const uint32_t s0 = rp.a_iss + 1;
+		static uint8_t data[NSEG * 1460];
+		memset(data, 'd', sizeof(data));
+		cr_assert_eq(ns_send(rp.s, rp.c, data, NSEG * seg), (ssize_t)(NSEG * seg));
+		struct tcpinfo ti[64];
+		int n = rp_frames(&rp, ti, 64);
+		cr_assert_eq(n, NSEG, "%s: initial window sent %d segments", sc->name, n);
+		bool lost[NSEG] = { false }, want_early[NSEG] = { false };
+		int nlost = 0, nearly = 0;
+		for (int k = 0; sc->lost[k] >= 0; k++, nlost++)
+			lost[sc->lost[k]] = true;
+		for (int k = 0; sc->early[k] >= 0; k++, nearly++)
+			want_early[sc->early[k]] = true;
+		struct rpeer_rx rx = { .newest = -1 };
+		int rexmit[NSEG] = { 0 };
+		unsigned maxb = sc->ts ? 3 : 4;
+		/* originals arrive, minus the lost ones */
+		uint32_t ack, blk[4][2];
+		for (int k = 0; k < NSEG; k++) {
+			cr_assert_eq(ti[k].seq, s0 + (uint32_t)k * seg);
+			if (lost[k])
+				continue;
+			rx.got[k] = true;
+			rx.newest = k;
+			unsigned nb = sc->sack ? peer_blocks(&rx, s0, seg, maxb, &ack, blk) : 0;
+			if (!sc->sack)
+				peer_blocks(&rx, s0, seg, 0, &ack, blk);
+			rp_send(&rp, rp.x_nxt, ack, 0, (const uint32_t (*)[2])blk, nb);
+			int m = rp_frames(&rp, ti, 64);
+			for (int j = 0; j < m; j++) {
+				int x = seg_index(&ti[j], s0, seg);
+				if (x >= 0) {
+					cr_expect(!rx.got[x], "%s: segment %d resent after it was %s",
+						  sc->name, x, sc->sack ? "SACKed" : "received");
+					rexmit[x]++;
+				}
+			}
+		}
+		/* before any retransmission arrived: what was resent */
+		for (int k = 0; k < NSEG; k++)
+			cr_expect_eq(rexmit[k], want_early[k] ? 1 : 0, "%s: segment %d resent %d times "
+				     "before the first repair arrived", sc->name, k, rexmit[k]);
+		struct ns_tcb *tp = ns_conn_tcb(rp.s, rp.c);
+		cr_assert_not_null(tp);
+		cr_expect(tp->flags & NS_TF_RECOVERY, "%s: not in recovery", sc->name);
+		cr_expect_eq(!!(tp->flags & NS_TF_SACKREC), sc->sack, "%s: recovery kind", sc->name);
+		/* retransmissions arrive; answer until everything is ACKed */
+		for (int round = 0; round < 8; round++) {
+			bool any = false;
+			for (int k = 0; k < NSEG; k++) {
+				if (rexmit[k] && !rx.got[k]) {
+					rx.got[k] = true;
+					rx.newest = k;
+					any = true;
+					unsigned nb = peer_blocks(&rx, s0, seg, sc->sack ? maxb : 0, &ack, blk);
+					rp_send(&rp, rp.x_nxt, ack, 0, (const uint32_t (*)[2])blk, nb);
+					int m = rp_frames(&rp, ti, 64);
+					for (int j = 0; j < m; j++) {
+						int x = seg_index(&ti[j], s0, seg);
+						if (x >= 0) {
+							cr_expect(!rx.got[x], "%s: segment %d resent after "
+								  "it arrived", sc->name, x);
+							rexmit[x]++;
+						}
+					}
+				}
+			}
+			if (!any)
+				break;
+		}
+		cr_expect_eq(ack, s0 + NSEG * seg, "%s: all ACKed", sc->name);
+		for (int k = 0; k < NSEG; k++)
+			cr_expect_eq(rexmit[k], lost[k] ? 1 : 0, "%s: segment %d resent %d times",
+				     sc->name, k, rexmit[k]);
+		struct ns_stats st;
+		struct ns_xstats xs;
+		ns_get_stats(rp.s, &st);
+		ns_get_xstats(rp.s, &xs);
+		cr_expect_eq(st.rto_timeouts, 0, "%s", sc->name);
+		cr_expect_eq(st.fast_retransmits, 1, "%s: recoveries %lu", sc->name,
+			     (unsigned long)st.fast_retransmits);
+		cr_expect_eq(st.retransmits, (uint64_t)nlost, "%s", sc->name);
+		/* the first hole is the fast retransmit, the others SACK's */
+		cr_expect_eq(xs.sack_retransmits, sc->sack ? (uint64_t)nlost - 1 : 0, "%s: %lu",
+			     sc->name, (unsigned long)xs.sack_retransmits);
+		/* recovery left at the recovery point, scoreboard empty */
+		cr_expect_eq(tp->flags & (NS_TF_RECOVERY | NS_TF_SACKREC), 0u, "%s: still in recovery",
+			     sc->name);
+		cr_expect_eq(tp->sb_cnt, 0u, "%s", sc->name);
+		cr_expect_leq(tp->cwnd, tp->ssthresh, "%s: cwnd %u ssthresh %u", sc->name, tp->cwnd,
+			      tp->ssthresh);
+		cr_expect_eq(ns_conn_unacked(rp.s, rp.c), 0u, "%s", sc->name);
+		cr_expect_eq(ns_check_invariants(rp.s), 0, "%s", sc->name);
+		(void)nearly;
+		rp_close(&rp);
+	}
+}
+
+/* RFC 6675 5.1: after an RTO the scoreboard is forgotten (the receiver
+ * may have reneged). Here it did: the peer SACKed segments 2-3, then
+ * only ACKs segment 1 after the timeout; A must send 2 and 3 again. */
+Test(tcp, sack_rto_clears_scoreboard_reneging)
+{
+	struct rawpeer rp;
+	rp_open(&rp, true, true);
+	const uint32_t seg = 1448, s0 = rp.a_iss + 1;
+	static uint8_t data[NSEG * 1448];
+	memset(data, 'r', sizeof(data));
+	cr_assert_eq(ns_send(rp.s, rp.c, data, 4 * seg), (ssize_t)(4 * seg));
+	struct tcpinfo ti[64];
+	cr_assert_eq(rp_frames(&rp, ti, 64), 4);
+	/* segment 0 arrives, 1 is lost, 2 and 3 are SACKed: two duplicate
+	 * ACKs, not enough for recovery (2 segments SACKed, not lost yet) */
+	uint32_t b1[1][2] = { { s0 + 2 * seg, s0 + 3 * seg } };
+	uint32_t b2[1][2] = { { s0 + 2 * seg, s0 + 4 * seg } };
+	rp_send(&rp, rp.x_nxt, s0 + seg, 0, NULL, 0);
+	rp_send(&rp, rp.x_nxt, s0 + seg, 0, (const uint32_t (*)[2])b1, 1);
+	rp_send(&rp, rp.x_nxt, s0 + seg, 0, (const uint32_t (*)[2])b2, 1);
+	cr_expect_eq(rp_frames(&rp, ti, 64), 0, "nothing to resend before the RTO");
+	struct ns_tcb *tp = ns_conn_tcb(rp.s, rp.c);
+	cr_assert_not_null(tp);
+	cr_expect_eq(tp->sb_cnt, 1u);
+	cr_expect_eq(tp->dupacks, 2);
+	cr_expect_eq(tp->flags & NS_TF_RECOVERY, 0u);
+	/* first the probe timeout: segments above the hole are SACKed and
+	 * nothing moved for 2*SRTT, so segment 1 is lost: SACK recovery */
+	rp.now += 1500000;
+	ns_timers(rp.s, rp.now);
+	int n = rp_frames(&rp, ti, 64);
+	cr_assert_eq(n, 1);
+	cr_expect_eq(ti[0].seq, s0 + seg, "PTO resends the hole");
+	cr_expect(tp->flags & NS_TF_SACKREC);
+	cr_expect_eq(tp->sb_cnt, 1u, "a PTO keeps the scoreboard");
+	struct ns_stats st;
+	struct ns_xstats xs;
+	ns_get_stats(rp.s, &st);
+	ns_get_xstats(rp.s, &xs);
+	cr_expect_eq(st.rto_timeouts, 0);
+	cr_expect_eq(xs.pto_recoveries, 1);
+	/* then the RTO: segment 1 again, scoreboard gone, recovery over */
+	rp.now += 1500000;
+	ns_timers(rp.s, rp.now);
+	n = rp_frames(&rp, ti, 64);
+	cr_assert_geq(n, 1);
+	cr_expect_eq(ti[0].seq, s0 + seg, "RTO resends snd_una");
+	cr_expect_eq(tp->sb_cnt, 0u, "scoreboard cleared by the RTO");
+	cr_expect_eq(tp->flags & (NS_TF_RECOVERY | NS_TF_SACKREC), 0u);
+	ns_get_stats(rp.s, &st);
+	ns_get_xstats(rp.s, &xs);
+	cr_expect_eq(st.rto_timeouts, 1);
+	cr_expect_eq(xs.sack_reneged, 1);
+	/* the peer reneged: it ACKs 1 and has nothing above */
+	rp_send(&rp, rp.x_nxt, s0 + 2 * seg, 0, NULL, 0);
+	bool sent[NSEG] = { false };
+	for (int round = 0; round < 4; round++) {
+		n = rp_frames(&rp, ti, 64);
+		uint32_t top = 0;
+		for (int j = 0; j < n; j++) {
+			int x = seg_index(&ti[j], s0, seg);
+			if (x >= 0) {
+				sent[x] = true;
+				top = ti[j].seq + ti[j].paylen;
+			}
+		}
+		if (!top)
+			break;
+		rp_send(&rp, rp.x_nxt, top, 0, NULL, 0);
+	}
+	cr_expect(sent[2] && sent[3], "reneged segments sent again (2: %d, 3: %d)", sent[2], sent[3]);
+	cr_expect_eq(ns_conn_unacked(rp.s, rp.c), 0u);
+	cr_expect_eq(ns_check_invariants(rp.s), 0);
+	rp_close(&rp);
+}
+
+/* Fresh SACK information after an RTO steers the go-back-N resend: what
+ * the peer reports holding (again) is skipped. */
+Test(tcp, sack_after_rto_skips_sacked)
+{
+	struct rawpeer rp;
+	rp_open(&rp, true, true);
+	const uint32_t seg = 1448, s0 = rp.a_iss + 1;
+	static uint8_t data[NSEG * 1448];
+	memset(data, 's', sizeof(data));
+	cr_assert_eq(ns_send(rp.s, rp.c, data, 6 * seg), (ssize_t)(6 * seg));
+	struct tcpinfo ti[64];
+	cr_assert_eq(rp_frames(&rp, ti, 64), 6);
+	/* every ACK is lost: first the probe timeout resends the last
+	 * segment (tail loss probe), then the RTO resends segment 0 */
+	rp.now += 1500000;
+	ns_timers(rp.s, rp.now);
+	int n = rp_frames(&rp, ti, 64);
+	cr_assert_eq(n, 1);
+	cr_expect_eq(ti[0].seq, s0 + 5 * seg, "tail probe: the last segment, not %d", (int)(ti[0].seq - s0) / (int)seg);
+	struct ns_xstats xs;
+	ns_get_xstats(rp.s, &xs);
+	cr_expect_eq(xs.tail_probes, 1);
+	rp.now += 1500000;
+	ns_timers(rp.s, rp.now);
+	n = rp_frames(&rp, ti, 64);
+	cr_assert_eq(n, 1);
+	cr_expect_eq(ti[0].seq, s0);
+	/* the peer had 0, lost 1, holds 2-5 */
+	uint32_t b[1][2] = { { s0 + 2 * seg, s0 + 6 * seg } };
+	rp_send(&rp, rp.x_nxt, s0 + seg, 0, (const uint32_t (*)[2])b, 1);
+	n = rp_frames(&rp, ti, 64);
+	cr_assert_geq(n, 1);
+	for (int j = 0; j < n; j++)
+		cr_expect_eq(ti[j].seq, s0 + seg, "only the hole (1) goes again, not %u",
+			     (ti[j].seq - s0) / seg);
+	rp_send(&rp, rp.x_nxt, s0 + 6 * seg, 0, NULL, 0);
+	cr_expect_eq(rp_frames(&rp, ti, 64), 0);
+	cr_expect_eq(ns_conn_unacked(rp.s, rp.c), 0u);
+	struct ns_stats st;
+	ns_get_stats(rp.s, &st);
+	cr_expect_eq(st.retransmits, 3, "probe (5), segments 0 and 1, nothing SACKed");
+	cr_expect_eq(st.rto_timeouts, 1);
+	cr_expect_eq(ns_check_invariants(rp.s), 0);
+	rp_close(&rp);
+}
+
+struct badsack_case {
+	const char *name;
+	int32_t a, b;                /* block, in bytes from s0 */
+	bool counted_bad;            /* reported as invalid (vs. merely stale) */
+};
+
+/* Blocks that do not describe data in flight are ignored: they neither
+ * fill the scoreboard nor count as duplicate ACKs. */
+Test(tcp, sack_invalid_blocks_ignored)
+{
+	static const struct badsack_case cases[] = {
+		{ "beyond snd_max", 2 * 1448, 20 * 1448, true },
+		{ "empty", 2 * 1448, 2 * 1448, true },
+		{ "reversed", 3 * 1448, 2 * 1448, true },
+		{ "below snd_una (D-SACK)", -1448, 0, false },
+		{ "far away", 0x40000000, 0x40000000 + 1448, true },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const struct badsack_case *bc = &cases[i];
+		struct rawpeer rp;
+		rp_open(&rp, true, true);
+		const uint32_t seg = 1448, s0 = rp.a_iss + 1;
+		static uint8_t data[NSEG * 1448];
+		memset(data, 'b', sizeof(data));
+		cr_assert_eq(ns_send(rp.s, rp.c, data, 4 * seg), (ssize_t)(4 * seg));
+		struct tcpinfo ti[64];
+		cr_assert_eq(rp_frames(&rp, ti, 64), 4);
+		uint32_t b[1][2] = { { s0 + (uint32_t)bc->a, s0 + (uint32_t)bc->b } };
+		for (int k = 0; k < 4; k++)
+			rp_send(&rp, rp.x_nxt, s0, 0, (const uint32_t (*)[2])b, 1);
+		cr_expect_eq(rp_frames(&rp, ti, 64), 0, "%s: something was resent", bc->name);
+		struct ns_tcb *tp = ns_conn_tcb(rp.s, rp.c);
+		cr_expect_eq(tp->sb_cnt, 0u, "%s", bc->name);
+		cr_expect_eq(tp->dupacks, 0, "%s: counted as duplicates", bc->name);
+		cr_expect_eq(tp->flags & NS_TF_RECOVERY, 0u, "%s", bc->name);
+		struct ns_xstats xs;
+		ns_get_xstats(rp.s, &xs);
+		cr_expect_eq(xs.sack_blocks_bad, bc->counted_bad ? 4u : 0u, "%s: %lu", bc->name,
+			     (unsigned long)xs.sack_blocks_bad);
+		cr_expect_eq(ns_check_invariants(rp.s), 0, "%s", bc->name);
+		rp_close(&rp);
+	}
+}
+
+/* Random blocks, many more ranges than the scoreboard holds: it stays
+ * sorted, disjoint and inside the data in flight (ns_check_invariants),
+ * whatever the peer says; a cumulative ACK of everything empties it. */
+Test(tcp, sack_scoreboard_random_blocks_bounded)
+{
+	struct rawpeer rp;
+	rp_open(&rp, true, false);
+	const uint32_t seg = 1460, s0 = rp.a_iss + 1, total = NSEG * seg;
+	static uint8_t data[NSEG * 1460];
+	memset(data, 'z', sizeof(data));
+	cr_assert_eq(ns_send(rp.s, rp.c, data, total), (ssize_t)total);
+	struct tcpinfo ti[64];
+	cr_assert_eq(rp_frames(&rp, ti, 64), NSEG);
+	uint64_t x = 99;
+	struct ns_tcb *tp = ns_conn_tcb(rp.s, rp.c);
+	uint32_t max_cnt = 0;
+	for (int k = 0; k < 400; k++) {
+		uint32_t blk[4][2];
+		unsigned nb = 1 + (unsigned)(rng_next(&x) % 4);
+		for (unsigned b = 0; b < nb; b++) {
+			/* mostly small blocks inside the window, some outside */
+			uint32_t a = (uint32_t)(rng_next(&x) % (total + 2000)) - 1000;
+			uint32_t len = (uint32_t)(rng_next(&x) % 40) + (k % 7 == 0 ? 0 : 1);
+			blk[b][0] = s0 + a;
+			blk[b][1] = s0 + a + len;
+		}
+		rp_send(&rp, rp.x_nxt, s0, 0, (const uint32_t (*)[2])blk, nb);
+		int rc = ns_check_invariants(rp.s);
+		cr_assert_eq(rc, 0, "after ACK %d: invariant at stack.c:%d", k, -rc);
+		cr_assert_leq(tp->sb_cnt, NS_SACK_SB_MAX);
+		if (tp->sb_cnt > max_cnt)
+			max_cnt = tp->sb_cnt;
+		/* RFC 6675 counts a resent octet that is not lost twice */
+		cr_assert_leq(ns_sack_pipe(tp), 2 * total, "pipe beyond twice the flight");
+		rp_frames(&rp, ti, 64);
+	}
+	cr_expect_eq(max_cnt, NS_SACK_SB_MAX, "the scoreboard never filled (%u)", max_cnt);
+	struct ns_xstats xs;
+	ns_get_xstats(rp.s, &xs);
+	cr_expect_gt(xs.sack_blocks_bad, 0);
+	rp_send(&rp, rp.x_nxt, s0 + total, 0, NULL, 0);
+	rp_frames(&rp, ti, 64);
+	cr_expect_eq(tp->sb_cnt, 0u);
+	cr_expect_eq(tp->flags & (NS_TF_RECOVERY | NS_TF_SACKREC), 0u);
+	cr_expect_eq(ns_conn_unacked(rp.s, rp.c), 0u);
+	cr_expect_eq(ns_check_invariants(rp.s), 0);
+	rp_close(&rp);
+}
+
+/* One probe per stall: on a silent path the PTO fires once, then only the
+ * backed-off RTO; an ACK that moves snd_una allows the next probe. */
+Test(tcp, pto_once_per_stall)
+{
+	struct rawpeer rp;
+	rp_open(&rp, true, true);
+	const uint32_t seg = 1448, s0 = rp.a_iss + 1;
+	static uint8_t data[NSEG * 1448];
+	memset(data, 'q', sizeof(data));
+	cr_assert_eq(ns_send(rp.s, rp.c, data, 6 * seg), (ssize_t)(6 * seg));
+	struct tcpinfo ti[64];
+	cr_assert_eq(rp_frames(&rp, ti, 64), 6);
+	int sent = 0;
+	for (int ms = 0; ms < 3000; ms++) {
+		rp.now += 1000;
+		ns_timers(rp.s, rp.now);
+		sent += rp_frames(&rp, ti, 64);
+	}
+	struct ns_stats st;
+	struct ns_xstats xs;
+	ns_get_stats(rp.s, &st);
+	ns_get_xstats(rp.s, &xs);
+	cr_expect_eq(xs.pto_fired, 1, "%lu PTOs in one stall", (unsigned long)xs.pto_fired);
+	cr_expect_eq(xs.tail_probes, 1);
+	cr_expect_geq(st.rto_timeouts, 3, "%lu RTOs", (unsigned long)st.rto_timeouts);
+	cr_expect_eq((uint64_t)sent, 1 + st.rto_timeouts, "one frame per timeout");
+	/* the peer wakes up and ACKs everything but the last segment */
+	rp_send(&rp, rp.x_nxt, s0 + 5 * seg, 0, NULL, 0);
+	rp_frames(&rp, ti, 64);
+	cr_expect_eq(ns_conn_unacked(rp.s, rp.c), seg);
+	/* a new stall after progress: RTO backoff reset, a new probe first */
+	cr_assert_eq(ns_send(rp.s, rp.c, data, 4 * seg), (ssize_t)(4 * seg));
+	rp_frames(&rp, ti, 64);
+	uint64_t rto0 = st.rto_timeouts;
+	for (int ms = 0; ms < 100; ms++) {
+		rp.now += 1000;
+		ns_timers(rp.s, rp.now);
+		rp_frames(&rp, ti, 64);
+	}
+	ns_get_stats(rp.s, &st);
+	ns_get_xstats(rp.s, &xs);
+	cr_expect_eq(xs.pto_fired, 2);
+	cr_expect_eq(st.rto_timeouts, rto0, "no RTO within 100 ms");
+	cr_expect_eq(ns_check_invariants(rp.s), 0);
+	rp_close(&rp);
 }
