@@ -23,6 +23,7 @@
 # beforehand (net_tap attaches to an existing multi-queue tap), so its
 # address survives the servers coming and going. Everything made here is
 # removed on exit, failure or not (trap). Skips (77) without root or tools.
+# The rig and server helpers live in lib.sh (shared with dpdk_suite.sh).
 set -u
 SERVER=${1:?usage: dpdk_e2e.sh SERVER RIG CLIENT ITEST_DIR [SUITES]}
 RIG=${2:?}
@@ -30,99 +31,9 @@ CLIENT=${3:?}
 ITEST_DIR=${4:?}
 SUITES=${5:-strings,keys,hashes,lists,sets,zsets,protocol}
 
-[ "$(id -u)" -eq 0 ] || { echo "skip: needs root (EAL, network namespaces, hugepages)"; exit 77; }
-for t in ip redis-cli redis-benchmark python3; do
-	command -v "$t" >/dev/null || { echo "skip: needs $t"; exit 77; }
-done
-
-NAME=d$(($$ % 100000))
-NS=krtest-$NAME
-SRV_IP=198.18.0.2
-CLI_IP=198.18.0.1
-PORT=6379
-TMP=$(mktemp -d /tmp/kr-dpdk-e2e.XXXXXX)
-SPID=
-pass=0
-fail=0
-
-cleanup() {
-	if [ -n "$SPID" ]; then
-		kill -TERM "$SPID" 2>/dev/null
-		wait "$SPID" 2>/dev/null
-	fi
-	"$RIG" teardown "$NAME"
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-ok() { pass=$((pass + 1)); echo "ok   $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; }
-check() {   # name, expected substring, actual
-	if printf '%s' "$3" | grep -qF -- "$2"; then ok "$1"; else bad "$1: expected '$2', got '$3'"; fi
-}
-check_eq() {   # name, expected, actual
-	if [ "$2" = "$3" ]; then ok "$1"; else bad "$1: expected '$2', got '$3'"; fi
-}
-nsx() { ip netns exec "$NS" "$@"; }
-cli() { nsx redis-cli -h "$SRV_IP" -p "$PORT" "$@" 2>&1; }
-# INFO field "name:value" -> value
-info() { cli info "$1" | tr -d '\r' | sed -n "s/^$2://p"; }
-# one "k=v" of an INFO line "name:k=v,k=v"
-info_kv() { info "$1" "$2" | tr ',' '\n' | sed -n "s/^$3=//p"; }
-logs() {
-	echo "---- server log (tail) ----"
-	tail -n 30 "$TMP/server.log" "$TMP/stdio.log" 2>/dev/null
-}
-
-"$RIG" setup "$NAME" >/dev/null || { echo "rig setup failed"; exit 1; }
-MEM=$("$RIG" mem-args "$NAME")
-# The clients' side: 10000 short connections to one address leave that many
-# TIME_WAIT sockets, and with half the ephemeral ports taken connect()
-# crawls searching for a free one (kernel-side; loopback is exempt). Let
-# the namespace's kernel reuse them, as busy clients are set up to.
-ip netns exec "$NS" sysctl -qw net.ipv4.tcp_tw_reuse=1
-EAL_TAIL="--no-pci --no-telemetry $MEM --vdev=net_tap0,iface=krtap0"
-EAL="-l 0 $EAL_TAIL"
-echo "rig: netns $NS, EAL: $EAL"
-
-# Start the server (SHARDS shards on EAL lcores 0..SHARDS-1); wait for its
-# tap, give the kernel side its address, wait for PING over the tap.
-SHARDS=1
-RUN=0
-start_server() {
-	# A fresh dir each time: nothing saved by the last one is loaded.
-	RUN=$((RUN + 1))
-	mkdir -p "$TMP/run$RUN"
-	# Not through nsx: $! must be the server (ip execs it), not a subshell.
-	ip netns exec "$NS" "$SERVER" --port "$PORT" --shards "$SHARDS" --dataplane dpdk \
-		--dpdk-eal-args "-l 0-$((SHARDS - 1)) $EAL_TAIL" \
-		--dpdk-ip "$SRV_IP/24" --protected-mode no --dir "$TMP/run$RUN" \
-		--logfile "$TMP/server.log" "$@" >"$TMP/stdio.log" 2>&1 &
-	SPID=$!
-	local i
-	for i in $(seq 200); do
-		ip -n "$NS" link show krtap0 >/dev/null 2>&1 && break
-		kill -0 "$SPID" 2>/dev/null || { echo "server exited during start-up"; logs; return 1; }
-		sleep 0.05
-	done
-	ip -n "$NS" addr add "$CLI_IP/24" dev krtap0 || { logs; return 1; }
-	ip -n "$NS" link set krtap0 up
-	for i in $(seq 200); do
-		[ "$(cli ping)" = PONG ] && return 0
-		kill -0 "$SPID" 2>/dev/null || { echo "server exited"; logs; return 1; }
-		sleep 0.05
-	done
-	echo "server does not answer PING over the tap"; logs
-	return 1
-}
-stop_server() {
-	kill -TERM "$SPID"
-	wait "$SPID"
-	local st=$?
-	SPID=
-	return $st
-}
+. "$(dirname "$0")/lib.sh"
+dpdk_require redis-cli redis-benchmark python3
+dpdk_rig_up d
 
 # ---------------------------------------------------------------- part 1
 start_server || exit 1
@@ -211,40 +122,7 @@ SHARDS=1
 
 # ---------------------------------------------------------------- part 2
 # Integration programs, each test with its own server (harness).
-ip -n "$NS" tuntap add dev krtap0 mode tap multi_queue || { bad "persistent tap"; exit 1; }
-ip -n "$NS" addr add "$CLI_IP/24" dev krtap0
-ip -n "$NS" link set krtap0 up
-# A fixed MAC keeps the kernel's neighbour entry valid from server to server.
-cat >"$TMP/dpdk.conf" <<EOF
-dataplane dpdk
-dpdk-eal-args "$EAL,mac=02:00:c6:12:00:02"
-dpdk-ip $SRV_IP/24
-protected-mode no
-EOF
-# Tests that cannot run over the tap, with why (Criterion --filter).
-skip_filter() {
-	case "$1" in
-	# its raw_open() connects to 127.0.0.1 itself instead of kr_raw_connect()
-	strings) echo '!(strings/resp3_replies)' ;;
-	*) echo '*' ;;
-	esac
-}
-IFS=, read -r -a suites <<<"$SUITES"
-for s in "${suites[@]}"; do
-	prog="$ITEST_DIR/test_$s"
-	[ -x "$prog" ] || { bad "no test program $prog"; continue; }
-	out=$(nsx env KR_SERVER="$SERVER" KR_HOST="$SRV_IP" KR_SHARDS=1 \
-		KR_SERVER_ARGS="--include $TMP/dpdk.conf" "$prog" --jobs 1 \
-		--filter "$(skip_filter "$s")" 2>&1)
-	rc=$?
-	summary=$(echo "$out" | grep "Synthesis" | tail -1)
-	if [ $rc -eq 0 ]; then
-		ok "integration $s over DPDK: ${summary#*Synthesis: }"
-	else
-		bad "integration $s over DPDK: ${summary#*Synthesis: }"
-		echo "$out" | grep -E "FAIL|Assertion|CRASH|---- .*server" -A3 | head -40
-	fi
-done
+dpdk_persistent_tap || { bad "persistent tap"; exit 1; }
+run_itests "$ITEST_DIR" "$SUITES"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+dpdk_summary

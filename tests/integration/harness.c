@@ -29,8 +29,12 @@
  * tests/dpdk/): KR_HOST is the address clients connect to (default
  * 127.0.0.1; kr_sh exports it as HOST), and the port-ownership check is
  * skipped when it is set, since such a server's sockets are not the
- * kernel's. KR_SERVER_ARGS adds words (split at blanks) to every keyrail
- * server's command line, after --shards and before the test's own. */
+ * kernel's. A reference Redis (kr_srv_start_redis) is on 127.0.0.1
+ * whatever KR_HOST says: struct kr_srv keeps each server's own address.
+ * KR_DATAPLANE=dpdk tells tests they run over DPDK (kr_over_dpdk), so they
+ * can skip what that data plane does not offer. KR_SERVER_ARGS adds words
+ * (split at blanks) to every keyrail server's command line, after --shards
+ * and before the test's own. */
 #include "tests/integration/harness.h"
 
 #include <criterion/criterion.h>
@@ -174,6 +178,32 @@ static const char *h_host(void)
 {
 	const char *h = getenv("KR_HOST");
 	return h != NULL && *h != '\0' ? h : "127.0.0.1";
+}
+
+/* The address of s: its own once started, KR_HOST before. */
+static const char *h_srv_host(const struct kr_srv *s)
+{
+	return s->host[0] != '\0' ? s->host : h_host();
+}
+
+const char *kr_srv_host(const struct kr_srv *s)
+{
+	return h_srv_host(s);
+}
+
+int kr_over_dpdk(void)
+{
+	const char *d = getenv("KR_DATAPLANE");
+	return d != NULL && strcmp(d, "dpdk") == 0;
+}
+
+void kr_skip_over_dpdk(const char *why)
+{
+	if (kr_over_dpdk()) {
+		/* Criterion shows skip reasons only when verbose: say it here. */
+		fprintf(stderr, "skip over DPDK: %s\n", why);
+		cr_skip_test("over DPDK: %s", why);
+	}
 }
 
 static int h_env_int(const char *name, int def)
@@ -410,7 +440,7 @@ static int h_probe(struct kr_srv *s)
 		return -1;
 	}
 	struct timeval tv = { 1, 0 };
-	redisContext *c = redisConnectWithTimeout(h_host(), s->port, tv);
+	redisContext *c = redisConnectWithTimeout(h_srv_host(s), s->port, tv);
 	if (c == NULL)
 		return 1;
 	int ready = 1;
@@ -420,7 +450,7 @@ static int h_probe(struct kr_srv *s)
 		if (rep != NULL) {
 			if ((rep->type == REDIS_REPLY_STATUS && strcmp(rep->str, "PONG") == 0) ||
 			    (rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOAUTH", 6) == 0))
-				switch (getenv("KR_HOST") != NULL ? 1 : h_port_owner(s->pid, s->port)) {
+				switch (getenv("KR_HOST") != NULL && !s->is_redis ? 1 : h_port_owner(s->pid, s->port)) {
 				case 1: ready = 0; break;
 				case -1: ready = -2; break;
 				default: ready = 1; break;
@@ -439,6 +469,9 @@ void kr_srv_start(struct kr_srv *s, const char *const *extra_args)
 	const char *server = getenv("KR_SERVER");
 	const char *kind = getenv("KR_SERVER_KIND");
 	s->is_redis = kind != NULL && strcmp(kind, "redis") == 0;
+	/* Redis is always bound to loopback (h_spawn); keyrail is where
+	 * KR_HOST says (the DPDK data plane's address, say). */
+	snprintf(s->host, sizeof(s->host), "%s", s->is_redis ? "127.0.0.1" : h_host());
 	/* meson's test env always sets KR_SERVER to keyrail-server, so for
 	 * `KR_SERVER_KIND=redis meson test` a KR_SERVER that is not a Redis
 	 * binary is replaced by KR_REDIS_SERVER or Debian's redis-server. */
@@ -570,9 +603,9 @@ redisContext *kr_connect(const struct kr_srv *s)
 {
 	signal(SIGPIPE, SIG_IGN);
 	struct timeval tv = { 5, 0 };
-	redisContext *c = redisConnectWithTimeout(h_host(), s->port, tv);
+	redisContext *c = redisConnectWithTimeout(h_srv_host(s), s->port, tv);
 	cr_assert(c != NULL, "redisConnect returned NULL");
-	cr_assert(!c->err, "connect to %s:%d: %s", h_host(), s->port, c->errstr);
+	cr_assert(!c->err, "connect to %s:%d: %s", h_srv_host(s), s->port, c->errstr);
 	struct timeval cmd_tv = { H_CMD_TIMEOUT_S, 0 };
 	redisSetTimeout(c, cmd_tv);
 	return c;
@@ -832,7 +865,7 @@ int kr_sh(const struct kr_srv *s, char *out, size_t outlen, const char *fmt, ...
 	char port[16];
 	snprintf(port, sizeof(port), "%d", s->port);
 	setenv("PORT", port, 1);
-	setenv("HOST", h_host(), 1);
+	setenv("HOST", h_srv_host(s), 1);
 	fflush(NULL);
 	FILE *p = popen(line, "r");
 	free(line);
@@ -869,8 +902,8 @@ int kr_raw_connect(const struct kr_srv *s)
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	cr_assert(fd >= 0, "socket: %s", strerror(errno));
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)s->port) };
-	cr_assert(inet_pton(AF_INET, h_host(), &sa.sin_addr) == 1, "KR_HOST=%s is not an IPv4 address",
-		  h_host());
+	cr_assert(inet_pton(AF_INET, h_srv_host(s), &sa.sin_addr) == 1, "KR_HOST=%s is not an IPv4 address",
+		  h_srv_host(s));
 	cr_assert(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "connect: %s", strerror(errno));
 	/* A server that neither reads nor closes fails the test, not the run. */
 	struct timeval tv = { 10, 0 };

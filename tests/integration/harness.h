@@ -21,6 +21,8 @@ struct kr_srv {
 	char dir[256];        /* temp dir, removed by kr_srv_stop */
 	char logpath[300];
 	bool is_redis;
+	char host[64];        /* where clients connect: KR_HOST for keyrail,
+				 127.0.0.1 for Redis (always on loopback) */
 };
 
 /* Start the server with extra directives (NULL-terminated list of words as
@@ -32,6 +34,16 @@ void kr_srv_start(struct kr_srv *s, const char *const *extra_args);
 int kr_srv_stop(struct kr_srv *s);
 /* 1 if the server process is still alive. */
 int kr_srv_alive(struct kr_srv *s);
+
+/* The address clients of s connect to (see struct kr_srv.host). */
+const char *kr_srv_host(const struct kr_srv *s);
+/* 1 when the servers under test run the DPDK data plane (env
+ * KR_DATAPLANE=dpdk, set by tests/dpdk/dpdk_suite.sh): clients reach them
+ * over a tap, not loopback, and only one such server can run at a time. */
+int kr_over_dpdk(void);
+/* Skip the calling test (Criterion skip, reason printed) when running over
+ * DPDK, for checks of things the DPDK data plane does not offer. */
+void kr_skip_over_dpdk(const char *why);
 
 /* A connected client (asserts on failure). */
 redisContext *kr_connect(const struct kr_srv *s);

@@ -29,7 +29,7 @@ static char bad_example[256];
 
 static redisContext *tconnect(void)
 {
-	redisContext *c = redisConnect("127.0.0.1", srv.port);
+	redisContext *c = redisConnect(kr_srv_host(&srv), srv.port);
 	if (!c || c->err)
 		abort();
 	return c;

@@ -26,7 +26,7 @@ TestSuite(clients, .init = start_default, .fini = stop_server, .timeout = 580);
 static void cli_expect(const char *args, const char *want)
 {
 	char out[4096];
-	int rc = kr_sh(&srv, out, sizeof(out), "redis-cli -p $PORT %s", args);
+	int rc = kr_sh(&srv, out, sizeof(out), "redis-cli -h $HOST -p $PORT %s", args);
 	cr_assert_eq(rc, 0, "redis-cli %s: exit status %d, output: %s", args, rc, out);
 	cr_assert(strcmp(out, want) == 0, "redis-cli %s:\nexpected: %s\ngot:      %s", args, want, out);
 }
@@ -57,7 +57,7 @@ Test(clients, redis_cli_commands)
 
 	/* Commands from stdin, one per line. */
 	char out[4096];
-	int rc = kr_sh(&srv, out, sizeof(out), "printf 'SET a 1\\nINCR a\\nGET a\\n' | redis-cli -p $PORT");
+	int rc = kr_sh(&srv, out, sizeof(out), "printf 'SET a 1\\nINCR a\\nGET a\\n' | redis-cli -h $HOST -p $PORT");
 	cr_assert_eq(rc, 0);
 	cr_assert_str_eq(out, "OK\n2\n2\n");
 
@@ -73,12 +73,12 @@ Test(clients, redis_cli_info)
 	cli_expect("SET a 1", "OK\n");
 	cli_expect("SET b 2 EX 1000", "OK\n");
 	char out[8192];
-	int rc = kr_sh(&srv, out, sizeof(out), "redis-cli -p $PORT INFO keyspace");
+	int rc = kr_sh(&srv, out, sizeof(out), "redis-cli -h $HOST -p $PORT INFO keyspace");
 	cr_assert_eq(rc, 0);
 	cr_assert(strstr(out, "# Keyspace") != NULL, "INFO keyspace: %s", out);
 	cr_assert(strstr(out, "db0:keys=2,expires=1,avg_ttl=") != NULL, "INFO keyspace: %s", out);
 	cr_assert(strstr(out, "# Server") == NULL, "INFO keyspace printed other sections: %s", out);
-	rc = kr_sh(&srv, out, sizeof(out), "redis-cli -p $PORT INFO server");
+	rc = kr_sh(&srv, out, sizeof(out), "redis-cli -h $HOST -p $PORT INFO server");
 	cr_assert_eq(rc, 0);
 	char want[64];
 	snprintf(want, sizeof(want), "tcp_port:%d", srv.port);
@@ -105,7 +105,7 @@ Test(clients, redis_cli_pipe_10000_sets)
 	fprintf(f, "*2\r\n$4\r\nINCR\r\n$4\r\npk:1\r\n");
 	fclose(f);
 	char out[4096];
-	int rc = kr_sh(&srv, out, sizeof(out), "redis-cli -p $PORT --pipe < %s 2>&1", path);
+	int rc = kr_sh(&srv, out, sizeof(out), "redis-cli -h $HOST -p $PORT --pipe < %s 2>&1", path);
 	unlink(path);
 	rmdir(dir);
 	cr_assert(strstr(out, "errors: 1, replies: 10001") != NULL, "redis-cli --pipe output: %s", out);
@@ -142,7 +142,7 @@ Test(clients, redis_benchmark)
 {
 	static char out[256 * 1024];
 	int rc = kr_sh(&srv, out, sizeof(out),
-		       "timeout 120 redis-benchmark -p $PORT -t set,get,incr,mset -n 100000 -P 16 -q 2>&1");
+		       "timeout 120 redis-benchmark -h $HOST -p $PORT -t set,get,incr,mset -n 100000 -P 16 -q 2>&1");
 	cr_assert_eq(rc, 0, "redis-benchmark exit status %d%s: %s", rc, rc == 124 ? " (hung, killed after 120 s)" : "",
 		     out);
 	static const char *const tests[] = { "SET", "GET", "INCR", "MSET (10 keys)" };
@@ -179,7 +179,7 @@ Test(clients, redis_benchmark_repeated)
 	const int n = 100000;
 	for (size_t round = 0; round < sizeof(modes) / sizeof(modes[0]); round++) {
 		int rc = kr_sh(&srv, out, sizeof(out),
-			       "timeout 120 redis-benchmark -p $PORT -t set,get,incr,mset -n %d %s -q 2>&1", n,
+			       "timeout 120 redis-benchmark -h $HOST -p $PORT -t set,get,incr,mset -n %d %s -q 2>&1", n,
 			       modes[round]);
 		cr_assert(kr_srv_alive(&srv), "server died during benchmark round %zu (%s): %s", round, modes[round],
 			  out);

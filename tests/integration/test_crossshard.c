@@ -210,7 +210,7 @@ static int tcp_connect(int port)
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	cr_assert(fd >= 0);
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert(inet_pton(AF_INET, kr_srv_host(&srv), &sa.sin_addr) == 1, "bad address %s", kr_srv_host(&srv));
 	cr_assert(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "connect: %s", strerror(errno));
 	return fd;
 }

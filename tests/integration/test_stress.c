@@ -135,8 +135,8 @@ static int tcp_connect(int port)
 	if (fd < 0)
 		return -1;
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+	if (inet_pton(AF_INET, kr_srv_host(&srv), &sa.sin_addr) != 1 ||
+	    connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
 		close(fd);
 		return -1;
 	}
@@ -163,7 +163,7 @@ static int send_all(int fd, const char *p, size_t n)
 static redisContext *th_connect(char *err, size_t errlen)
 {
 	struct timeval tv = { 10, 0 };
-	redisContext *c = redisConnectWithTimeout("127.0.0.1", srv.port, tv);
+	redisContext *c = redisConnectWithTimeout(kr_srv_host(&srv), srv.port, tv);
 	if (!c || c->err) {
 		snprintf(err, errlen, "connect: %s", c ? c->errstr : "NULL context");
 		if (c)

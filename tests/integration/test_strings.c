@@ -212,7 +212,7 @@ static void raw_open(struct raw_conn *rc)
 	cr_assert(rc->fd >= 0);
 	sa.sin_family = AF_INET;
 	sa.sin_port = htons((uint16_t)srv.port);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert(inet_pton(AF_INET, kr_srv_host(&srv), &sa.sin_addr) == 1);
 	cr_assert(connect(rc->fd, (struct sockaddr *)&sa, sizeof(sa)) == 0,
 		  "connect: %s", strerror(errno));
 }

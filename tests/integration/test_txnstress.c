@@ -185,7 +185,7 @@ static void srv_down(void)
 static redisContext *tconnect(void)
 {
 	struct timeval tv = { 5, 0 };
-	redisContext *c = redisConnectWithTimeout("127.0.0.1", srv.port, tv);
+	redisContext *c = redisConnectWithTimeout(kr_srv_host(&srv), srv.port, tv);
 	if (!c || c->err) {
 		failf("connect: %s", c ? c->errstr : "NULL");
 		if (c)
@@ -306,8 +306,8 @@ static int raw_open(void)
 	if (fd < 0)
 		return -1;
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)srv.port) };
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+	if (inet_pton(AF_INET, kr_srv_host(&srv), &sa.sin_addr) != 1 ||
+	    connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
 		close(fd);
 		return -1;
 	}
