@@ -192,6 +192,17 @@ static void manifest_add(struct aof_info **v, size_t *n, const char *name, long 
 	(*n)++;
 }
 
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 /* Split a manifest line into words (double quotes allowed, as Redis's
  * sdssplitargs writes names with spaces). Returns the count, -1 if bad. */
 static int split_words(char *line, char **w, int max)
@@ -209,8 +220,30 @@ static int split_words(char *line, char **w, int max)
 			char *o = ++p;
 			w[n++] = o;
 			while (*p && *p != '"') {
-				if (*p == '\\' && p[1])
+				/* Escapes as Redis's sdssplitargs reads them (Redis
+				 * writes names with spaces or odd bytes via
+				 * sdscatrepr): \n \r \t \b \a \xHH, else the next
+				 * byte as is. Names with such bytes did not survive a
+				 * save and reload (manifest_name below). */
+				if (*p == '\\' && p[1]) {
 					p++;
+					int hi, lo;
+					if (*p == 'x' && (hi = hexval(p[1])) >= 0 && (lo = hexval(p[2])) >= 0) {
+						*o++ = (char)(hi * 16 + lo);
+						p += 3;
+						continue;
+					}
+					switch (*p) {
+					case 'n': *o++ = '\n'; break;
+					case 'r': *o++ = '\r'; break;
+					case 't': *o++ = '\t'; break;
+					case 'b': *o++ = '\b'; break;
+					case 'a': *o++ = '\a'; break;
+					default: *o++ = *p; break;
+					}
+					p++;
+					continue;
+				}
 				*o++ = *p++;
 			}
 			if (*p != '"')
@@ -325,9 +358,47 @@ static int manifest_load(struct aof_manifest *m, char *err, size_t errlen)
 	return rc;
 }
 
+/* A file name as Redis writes it: as is, or quoted and escaped (its
+ * sdscatrepr) when it holds spaces, quotes, backslashes or unprintable
+ * bytes. Written bare, such a name (appendfilename "my file.aof") split
+ * into several words and the manifest no longer loaded (caught by the
+ * save/reload check in fuzz/fuzz_aof.c). */
+static void manifest_name(FILE *f, const char *s)
+{
+	bool plain = true;
+	for (const unsigned char *c = (const unsigned char *)s; *c; c++)
+		if (!isprint(*c) || isspace(*c) || *c == '"' || *c == '\\')
+			plain = false;
+	if (plain) {
+		fputs(s, f);
+		return;
+	}
+	fputc('"', f);
+	for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+		switch (*c) {
+		case '\\': fputs("\\\\", f); break;
+		case '"': fputs("\\\"", f); break;
+		case '\n': fputs("\\n", f); break;
+		case '\r': fputs("\\r", f); break;
+		case '\t': fputs("\\t", f); break;
+		case '\a': fputs("\\a", f); break;
+		case '\b': fputs("\\b", f); break;
+		default:
+			if (isprint(*c))
+				fputc(*c, f);
+			else
+				fprintf(f, "\\x%02x", *c);
+			break;
+		}
+	}
+	fputc('"', f);
+}
+
 static void manifest_line(FILE *f, const struct aof_info *i)
 {
-	fprintf(f, "file %s seq %lld type %c\n", i->name, i->seq, i->type);
+	fputs("file ", f);
+	manifest_name(f, i->name);
+	fprintf(f, " seq %lld type %c\n", i->seq, i->type);
 }
 
 /* Write m as the manifest, atomically. 0, or -1 (logged). */

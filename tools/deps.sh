@@ -5,7 +5,14 @@ set -euo pipefail
 pkgs=(build-essential pkg-config meson ninja-build dpdk libdpdk-dev libjemalloc-dev
       libhiredis-dev libcriterion-dev liblua5.1-0-dev lua-cjson-dev
       redis-server redis-tools python3 iproute2 procps util-linux)
-[ "${1:-}" = "--bench" ] && pkgs+=(valgrind gnuplot-nox)
+for a in "$@"; do
+	case $a in
+	--bench) pkgs+=(valgrind gnuplot-nox) ;;
+	# tools/fuzz.sh: clang with libFuzzer and the sanitizer runtimes (on
+	# Debian 12 in libclang-rt-14-dev, which clang only recommends).
+	--fuzz) pkgs+=(clang libclang-rt-14-dev) ;;
+	esac
+done
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

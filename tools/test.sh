@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install dependencies, build keyrail twice (release, and ASan+UBSan), and
 # run the unit, integration and dpdk suites (integration includes the
-# differential test against Debian's redis-server) on both builds.
+# differential test against Debian's redis-server) on both builds, then
+# the libFuzzer targets for a bounded time (tools/fuzz.sh, clang).
 # Ends with one summary line: "N passed, M failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -42,6 +43,14 @@ export LSAN_OPTIONS="suppressions=$(pwd)/tests/lsan.supp:print_suppressions=0"
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 run_build build --buildtype=release || fail=1
 run_build build-asan --buildtype=debugoptimized -Db_sanitize=address,undefined -Djemalloc=false || fail=1
+# libFuzzer targets (RDB, DUMP, AOF loaders; TCP stack), each for a bounded
+# time (FUZZ_SECONDS, default 60): one pass or fail in the summary.
+if tools/fuzz.sh; then
+	total_pass=$((total_pass + 1))
+else
+	total_fail=$((total_fail + 1))
+	fail=1
+fi
 [ $fail -ne 0 ] && [ $total_fail -eq 0 ] && total_fail=1
 echo "$total_pass passed, $total_fail failed"
 exit $fail
