@@ -28,6 +28,7 @@
 #include <criterion/criterion.h>
 
 #include "tests/integration/harness.h"
+#include "tests/integration/repl_util.h"
 
 #define ZEROS "0000000000000000000000000000000000000000"
 
@@ -67,15 +68,6 @@ static void assert_hex40(const redisReply *r, const char *what)
 		cr_assert(strchr("0123456789abcdef", r->str[i]) != NULL, "%s: not hex: %s", what, r->str);
 }
 
-/* DEBUG DIGEST of ctx into out (41 bytes). */
-static void digest_of(redisContext *ctx, char *out)
-{
-	redisReply *r = kr_cmd(ctx, "DEBUG DIGEST");
-	assert_hex40(r, "DEBUG DIGEST");
-	memcpy(out, r->str, 41);
-	freeReplyObject(r);
-}
-
 /* DEBUG DIGEST-VALUE key (one key) of ctx into out (41 bytes). */
 static void vdigest_of(redisContext *ctx, const char *key, char *out)
 {
@@ -90,7 +82,7 @@ static void vdigest_of(redisContext *ctx, const char *key, char *out)
 static void expect_digest(redisContext *ctx, const char *want)
 {
 	char d[41];
-	digest_of(ctx, d);
+	ru_digest(ctx, d);
 	cr_assert_str_eq(d, want, "DEBUG DIGEST");
 }
 
@@ -209,8 +201,8 @@ static char *fmt_arg(size_t *len, const char *fmt, ...)
 static void same_digest(char *out)
 {
 	char a[41], b[41];
-	digest_of(c, a);
-	digest_of(rc, b);
+	ru_digest(c, a);
+	ru_digest(rc, b);
 	cr_assert_str_eq(a, b, "DEBUG DIGEST: server %s, redis %s", a, b);
 	if (out)
 		memcpy(out, a, 41);
@@ -368,14 +360,14 @@ Test(digest, one_change_changes_digest)
 		kr_int(c, 1, "ZADD bigzset %d m%d", i, i);
 		kr_int(c, 1, "HSET bighash f%d %d", i, i);
 	}
-	digest_of(c, before);
+	ru_digest(c, before);
 	cr_assert_str_neq(before, ZEROS);
 	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
 		run(c, "%s", steps[i].change);
-		digest_of(c, after);
+		ru_digest(c, after);
 		cr_assert_str_neq(after, before, "%s left the digest unchanged", steps[i].change);
 		run(c, "%s", steps[i].undo);
-		digest_of(c, back);
+		ru_digest(c, back);
 		cr_assert_str_eq(back, before, "%s then %s", steps[i].change, steps[i].undo);
 	}
 }
@@ -388,11 +380,11 @@ Test(digest, expiry_flag)
 
 	kr_int(c, 2, "HSET h a 1 b 2");
 	vdigest_of(c, "h", plain);
-	digest_of(c, d1);
+	ru_digest(c, d1);
 	kr_int(c, 1, "EXPIRE h 1000");
 	vdigest_of(c, "h", ttl1);
 	cr_assert_str_neq(ttl1, plain);
-	digest_of(c, d2);
+	ru_digest(c, d2);
 	cr_assert_str_neq(d2, d1);
 	kr_int(c, 1, "PEXPIREAT h 99999999999999");
 	vdigest_of(c, "h", ttl2);
@@ -413,7 +405,7 @@ Test(digest, expired_but_present_key_counts)
 	kr_int(c, 1, "PEXPIRE gone 1");
 	kr_sleep_ms(20);
 	expect_vdigest(c, "gone", "311b17018163335616e089f6b951c82c477335ac");
-	digest_of(c, d);
+	ru_digest(c, d);
 	cr_assert_str_neq(d, ZEROS);
 	kr_nil(c, "GET gone");   /* the lookup removes it */
 	expect_vdigest(c, "gone", ZEROS);
@@ -427,24 +419,24 @@ Test(digest, key_name_and_db)
 	char a[41], b[41], va[41], vb[41];
 
 	kr_int(c, 2, "RPUSH k1 x y");
-	digest_of(c, a);
+	ru_digest(c, a);
 	vdigest_of(c, "k1", va);
 	kr_ok(c, "RENAME k1 k2");
-	digest_of(c, b);
+	ru_digest(c, b);
 	vdigest_of(c, "k2", vb);
 	cr_assert_str_neq(a, b);
 	cr_assert_str_eq(va, vb);
 	kr_int(c, 1, "DEL k2");
 	kr_ok(c, "SELECT 1");
 	kr_int(c, 2, "RPUSH k1 x y");
-	digest_of(c, b);
+	ru_digest(c, b);
 	cr_assert_str_neq(a, b);
 	expect_vdigest(c, "k1", va);
 	/* Same keys in two dbs: different from either alone. */
 	kr_ok(c, "SELECT 0");
 	kr_int(c, 2, "RPUSH k1 x y");
 	char both_dbs[41];
-	digest_of(c, both_dbs);
+	ru_digest(c, both_dbs);
 	cr_assert_str_neq(both_dbs, a);
 	cr_assert_str_neq(both_dbs, b);
 	/* The type counts: the same text as a string and as a list. */

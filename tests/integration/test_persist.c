@@ -43,6 +43,7 @@
 #include <criterion/criterion.h>
 
 #include "tests/integration/harness.h"
+#include "tests/integration/repl_util.h"
 
 TestSuite(persist, .timeout = 600);
 
@@ -154,22 +155,6 @@ static void text_field(const char *info, const char *field, char *out, size_t ou
 	snprintf(out, outlen, "%.*s", (int)n, p);
 }
 
-/* The value of field in INFO persistence (asserts it is there). */
-static void info_field(redisContext *c, const char *field, char *out, size_t outlen)
-{
-	redisReply *r = kr_cmd(c, "INFO persistence");
-	cr_assert(r->type == REDIS_REPLY_STRING, "INFO: type %d", r->type);
-	text_field(r->str, field, out, outlen);
-	freeReplyObject(r);
-}
-
-static long long info_ll(redisContext *c, const char *field)
-{
-	char v[64];
-	info_field(c, field, v, sizeof(v));
-	return atoll(v);
-}
-
 /* Wait until rdb_saves >= want and no save is in progress, both seen in
  * one INFO (rdb_saves counts saves started, as Redis); 60 s at most,
  * generous for the ASan build on a busy machine. */
@@ -192,7 +177,7 @@ static void wait_saves(redisContext *c, long long want)
 static void wait_not_in_progress(redisContext *c)
 {
 	for (int i = 0; i < 6000; i++) {
-		if (info_ll(c, "rdb_bgsave_in_progress") == 0)
+		if (ru_info_ll(c, "persistence", "rdb_bgsave_in_progress") == 0)
 			return;
 		kr_sleep_ms(10);
 	}
@@ -504,11 +489,10 @@ Test(persist, save_then_restart_keeps_everything)
 	kr_ok(c, "SET ttl:short x PX 300");
 	kr_ok(c, "SELECT 0");
 	kr_ok(c, "SAVE");
-	cr_expect_eq(info_ll(c, "rdb_changes_since_last_save"), 0);
-	cr_expect_eq(info_ll(c, "rdb_bgsave_in_progress"), 0);
-	char st[16];
-	info_field(c, "rdb_last_bgsave_status", st, sizeof(st));
-	cr_expect_str_eq(st, "ok");
+	cr_expect_eq(ru_info_ll(c, "persistence", "rdb_changes_since_last_save"), 0);
+	cr_expect_eq(ru_info_ll(c, "persistence", "rdb_bgsave_in_progress"), 0);
+	cr_expect(ru_info_is(c, "persistence", "rdb_last_bgsave_status", "ok"),
+		  "rdb_last_bgsave_status is not ok");
 	snprintf(path, sizeof(path), "%s/dump.rdb", a.dir);
 	check_rdb(path);
 	char dst[300];
@@ -528,8 +512,8 @@ Test(persist, save_then_restart_keeps_everything)
 	kr_ok(c, "SELECT 2");
 	kr_int(c, 0, "DBSIZE");
 	kr_ok(c, "SELECT 0");
-	cr_expect_geq(info_ll(c, "rdb_last_load_keys_expired"), 1);
-	cr_expect_gt(info_ll(c, "rdb_last_load_keys_loaded"), 50);
+	cr_expect_geq(ru_info_ll(c, "persistence", "rdb_last_load_keys_expired"), 1);
+	cr_expect_gt(ru_info_ll(c, "persistence", "rdb_last_load_keys_loaded"), 50);
 	/* TTLs survive, never longer than they were. */
 	redisReply *r = kr_cmd(c, "PTTL ttl:str:0");
 	cr_expect(r->integer > 0 && r->integer <= 3600000, "PTTL %lld", r->integer);
@@ -792,12 +776,11 @@ Test(persist, bgsave_is_a_consistent_point_in_time)
 	for (int i = 0; i < nth; i++)
 		pthread_join(th[i], NULL);
 	cr_assert_eq(atomic_load(&p->failures), 0, "a writer failed");
-	char st[16];
-	info_field(c, "rdb_last_bgsave_status", st, sizeof(st));
-	cr_assert_str_eq(st, "ok");
+	cr_assert(ru_info_is(c, "persistence", "rdb_last_bgsave_status", "ok"),
+		  "rdb_last_bgsave_status is not ok");
 	if (!s.is_redis) {
 		/* Copy-on-write really happened: keys were saved by writes. */
-		cr_expect_gt(info_ll(c, "rdb_last_cow_keys"), 0,
+		cr_expect_gt(ru_info_ll(c, "persistence", "rdb_last_cow_keys"), 0,
 			     "no copy-on-write save (%lld big writes during the save)", big_during);
 	}
 	snprintf(path, sizeof(path), "%s/dump.rdb", s.dir);
@@ -825,7 +808,7 @@ Test(persist, bgsave_is_a_consistent_point_in_time)
 			  "ctr:%d saved %lld, acknowledged %lld before BGSAVE and %lld after it", i, v,
 			  before[i], after[i]);
 	}
-	cr_expect_eq(info_ll(c, "rdb_last_load_keys_loaded"), 60000 + NACCT + NCTR);
+	cr_expect_eq(ru_info_ll(c, "persistence", "rdb_last_load_keys_loaded"), 60000 + NACCT + NCTR);
 	stop_ok(&b, &c);
 	free(p);
 	rm_tree(dir);
@@ -950,9 +933,8 @@ Test(persist, every_key_saved_exactly_once_under_churn)
 			kr_sleep_ms(2);
 		kr_status(c, "Background saving started", "BGSAVE");
 		wait_saves(c, round);
-		char st[16];
-		info_field(c, "rdb_last_bgsave_status", st, sizeof(st));
-		cr_assert_str_eq(st, "ok");
+		cr_assert(ru_info_is(c, "persistence", "rdb_last_bgsave_status", "ok"),
+			  "rdb_last_bgsave_status is not ok");
 		check_rdb(path);
 		/* Redis refuses a file with a key twice ("Duplicated key found
 		 * in RDB file"): every key was saved exactly once. */
@@ -1038,20 +1020,20 @@ Test(persist, info_lastsave_and_changes)
 	long long t0 = r->integer;
 	freeReplyObject(r);
 	cr_expect_gt(t0, 1600000000);
-	cr_expect_eq(info_ll(c, "rdb_saves"), 0);
-	cr_expect_eq(info_ll(c, "rdb_current_bgsave_time_sec"), -1);
+	cr_expect_eq(ru_info_ll(c, "persistence", "rdb_saves"), 0);
+	cr_expect_eq(ru_info_ll(c, "persistence", "rdb_current_bgsave_time_sec"), -1);
 	kr_ok(c, "SET a 1");
 	kr_ok(c, "SET b 2");
 	kr_int(c, 3, "RPUSH l x y z");
-	cr_expect_eq(info_ll(c, "rdb_changes_since_last_save"), 5);
+	cr_expect_eq(ru_info_ll(c, "persistence", "rdb_changes_since_last_save"), 5);
 	kr_ok(c, "SAVE");
-	cr_expect_eq(info_ll(c, "rdb_changes_since_last_save"), 0);
-	cr_expect_eq(info_ll(c, "rdb_saves"), 1);
+	cr_expect_eq(ru_info_ll(c, "persistence", "rdb_changes_since_last_save"), 0);
+	cr_expect_eq(ru_info_ll(c, "persistence", "rdb_saves"), 1);
 	r = kr_cmd(c, "LASTSAVE");
 	cr_expect_geq(r->integer, t0);
 	freeReplyObject(r);
 	kr_int(c, 2, "INCRBY a 1");
-	cr_expect_eq(info_ll(c, "rdb_changes_since_last_save"), 1);
+	cr_expect_eq(ru_info_ll(c, "persistence", "rdb_changes_since_last_save"), 1);
 	stop_ok(&s, &c);
 }
 
@@ -1066,13 +1048,13 @@ Test(persist, save_rules_trigger_a_save)
 	cr_assert_eq(r->elements, 2);
 	cr_expect_str_eq(r->element[1]->str, "1 1");
 	freeReplyObject(r);
-	cr_expect_eq(info_ll(c, "rdb_saves"), 0);
+	cr_expect_eq(ru_info_ll(c, "persistence", "rdb_saves"), 0);
 	kr_ok(c, "SET k v");
 	wait_saves(c, 1);   /* one change, more than a second since start */
 	char path[300];
 	snprintf(path, sizeof(path), "%s/dump.rdb", s.dir);
 	check_rdb(path);
-	cr_expect_eq(info_ll(c, "rdb_changes_since_last_save"), 0);
+	cr_expect_eq(ru_info_ll(c, "persistence", "rdb_changes_since_last_save"), 0);
 
 	/* No rules: no more saves. */
 	redisReply *x = kr_cmd(c, "CONFIG SET save %s", "");
@@ -1083,7 +1065,7 @@ Test(persist, save_rules_trigger_a_save)
 	freeReplyObject(r);
 	kr_ok(c, "SET k2 v");
 	kr_sleep_ms(2500);
-	cr_expect_eq(info_ll(c, "rdb_saves"), 1);
+	cr_expect_eq(ru_info_ll(c, "persistence", "rdb_saves"), 1);
 
 	/* Rules set at run time, in Redis's form. */
 	kr_ok(c, "CONFIG SET save %s", "3600 1 300 100 60 10000");
@@ -1191,9 +1173,8 @@ Test(persist, failed_save_keeps_the_server_up_and_misconf)
 	kr_err(c, "ERR", "SAVE");
 	kr_status(c, "Background saving started", "BGSAVE");
 	wait_not_in_progress(c);
-	char st[16];
-	info_field(c, "rdb_last_bgsave_status", st, sizeof(st));
-	cr_expect_str_eq(st, "err");
+	cr_expect(ru_info_is(c, "persistence", "rdb_last_bgsave_status", "err"),
+		  "rdb_last_bgsave_status is not err");
 	/* stop-writes-on-bgsave-error (default yes) with save rules. */
 	kr_err(c, "MISCONF", "SET k2 v");
 	kr_err(c, "MISCONF", "PING");
