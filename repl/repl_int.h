@@ -27,6 +27,8 @@ struct wrec {
 	uint8_t shard;
 	uint8_t epoch;            /* set by the thread: cuts of its shard seen
 				   * when it was dequeued (mod 256) */
+	uint8_t aof_only;         /* WR_CMD made while relaying (a replica's
+				   * applied write): never in the stream */
 	size_t len;               /* WR_CMD: bytes of data; CUT: of payload */
 	char *payload;            /* CUT: serialised keyspace (malloc'd) */
 	char data[];              /* WR_CMD: the command in RESP */

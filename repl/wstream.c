@@ -96,6 +96,8 @@ static struct {
 	pthread_t thread;
 	bool started;
 	_Atomic bool stop;
+	_Atomic bool relay;           /* wstream_set_relay() */
+	_Atomic bool stream_reset;    /* relayed bytes: the stream's db is unknown */
 	_Atomic int sleeping __attribute__((aligned(64)));
 	/* thread only */
 	struct ws_unit *units;
@@ -314,6 +316,7 @@ static uint64_t ws_record(unsigned sh_id, int db, int argc, const char *const *a
 	}
 	struct wrec *r = ws_rec_alloc(sh_id, WR_CMD, len);
 	r->db = db;
+	r->aof_only = atomic_load_explicit(&ws.relay, memory_order_relaxed);
 	char *o = ws_put_num(r->data, '*', (unsigned long long)argc);
 	for (int i = 0; i < argc; i++) {
 		size_t l = args ? args[i].len : lens[i];
@@ -484,6 +487,19 @@ long wstream_backlog_read(uint64_t off, void *buf, size_t len)
 	return got;
 }
 
+void wstream_set_relay(bool on)
+{
+	atomic_store(&ws.relay, on);
+}
+
+void wstream_relay(const char *p, size_t n)
+{
+	if (!n)
+		return;
+	atomic_store(&ws.stream_reset, true);
+	bl_append(p, n);
+}
+
 uint64_t wstream_offset(void)
 {
 	return atomic_load(&ws.offset);
@@ -498,9 +514,37 @@ static void ws_rec_free(struct wrec *r)
 	free(r);
 }
 
+/* The stream takes a unit's records made outside relay mode, and none
+ * while relay mode is on (the backlog then holds the master's bytes). */
+static void ws_emit_stream(struct wrec *const *recs, unsigned n)
+{
+	if (atomic_load_explicit(&ws.relay, memory_order_acquire))
+		return;
+	unsigned keep = 0;
+	for (unsigned i = 0; i < n; i++)
+		keep += !recs[i]->aof_only;
+	if (!keep)
+		return;
+	if (atomic_exchange(&ws.stream_reset, false))
+		ws.stream.db = -1;
+	if (keep == n) {
+		ws_sink_put(&ws.stream, recs, n);
+		return;
+	}
+	struct wrec **sub = malloc(sizeof(*sub) * keep);
+	if (!sub)
+		abort();
+	unsigned k = 0;
+	for (unsigned i = 0; i < n; i++)
+		if (!recs[i]->aof_only)
+			sub[k++] = recs[i];
+	ws_sink_put(&ws.stream, sub, k);
+	free(sub);
+}
+
 static void ws_emit(struct wrec *const *recs, unsigned n)
 {
-	ws_sink_put(&ws.stream, recs, n);
+	ws_emit_stream(recs, n);
 	if (aof_on())
 		aof_emit(recs, n);
 	for (unsigned i = 0; i < n; i++) {

@@ -156,4 +156,18 @@ size_t aof_info_persistence(char *buf, size_t len);
 void wstream_backlog_range(uint64_t *first, uint64_t *end);
 long wstream_backlog_read(uint64_t off, void *buf, size_t len);
 
+/* Replica chains (shards/replclient.c). While relay mode is on (the
+ * server is a replica), records the shards make are the replica's applied
+ * writes: they feed the AOF only, never the stream, and shard 0 puts the
+ * master's stream into the backlog instead, byte for byte, as it applies
+ * it (wstream_relay), so the backlog holds the master's bytes and
+ * sub-replicas are served those. The mode is read when a record is made
+ * and when it is emitted (records from either side of a switch never mix
+ * into the wrong history). Any thread. */
+void wstream_set_relay(bool on);
+/* Append n bytes of the master's stream to the stream and backlog (not
+ * the AOF); the offset advances by n. The next stream bytes the shards
+ * make start with a SELECT. Shard 0 only, while relay mode is on. */
+void wstream_relay(const char *p, size_t n);
+
 #endif

@@ -179,6 +179,11 @@ static const struct cfg_def cfg_defs[] = {
 	{ "min-replicas-max-lag", "min-slaves-max-lag", CK_INT, CF_MUTABLE,
 	  F(min_replicas_max_lag_s), 0, INT_MAX, NULL },
 	{ "repl-backlog-ttl", NULL, CK_INT, CF_MUTABLE, F(repl_backlog_ttl_s), 0, INT_MAX, NULL },
+	{ "repl-diskless-sync", NULL, CK_BOOL, CF_MUTABLE, F(repl_diskless_sync), 0, 0, NULL },
+	{ "repl-diskless-sync-delay", NULL, CK_INT, CF_MUTABLE, F(repl_diskless_sync_delay_s),
+	  0, INT_MAX, NULL },
+	{ "repl-diskless-sync-max-replicas", NULL, CK_INT, CF_MUTABLE,
+	  F(repl_diskless_sync_max_replicas), 0, INT_MAX, NULL },
 	{ "client-output-buffer-limit", NULL, CK_OBL, CF_MUTABLE, 0, 0, 0, NULL },
 };
 
@@ -702,12 +707,12 @@ static const char *cfg_unsupported(const char *name)
 {
 	for (const char *const *p = cfg_persistence_only; *p; p++)
 		if (strcasecmp(name, *p) == 0)
-			return "persistence is not implemented";
+			return "keyrail does not implement this persistence option";
 	for (const char *const *p = cfg_replication_only; *p; p++)
 		if (strcasecmp(name, *p) == 0)
-			return "replication is not implemented";
+			return "keyrail does not implement this replication option";
 	if (strncasecmp(name, "repl-", 5) == 0)
-		return "replication is not implemented";
+		return "keyrail does not implement this replication option";
 	return NULL;
 }
 
@@ -1149,6 +1154,9 @@ void cfg_defaults(struct cfg *c)
 	c->min_replicas_to_write = 0;
 	c->min_replicas_max_lag_s = 10;
 	c->repl_backlog_ttl_s = 3600;
+	c->repl_diskless_sync = true;   /* Redis 7's defaults */
+	c->repl_diskless_sync_delay_s = 5;
+	c->repl_diskless_sync_max_replicas = 0;
 	c->obl[CFG_OBL_NORMAL] = (struct cfg_obl){ 0, 0, 0 };
 	c->obl[CFG_OBL_REPLICA] = (struct cfg_obl){ 256 * MB, 64 * MB, 60 };
 	c->obl[CFG_OBL_PUBSUB] = (struct cfg_obl){ 32 * MB, 8 * MB, 60 };

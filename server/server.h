@@ -80,6 +80,9 @@ struct cfg {
 	int min_replicas_to_write;     /* 0: writes never refused */
 	int min_replicas_max_lag_s;    /* 0: the check is off, as in Redis */
 	int repl_backlog_ttl_s;        /* 0: the backlog is never released */
+	bool repl_diskless_sync;       /* full syncs stream the snapshot ($EOF:) */
+	int repl_diskless_sync_delay_s;      /* wait for more replicas first */
+	int repl_diskless_sync_max_replicas; /* ... unless this many wait (0: no cap) */
 	struct cfg_obl { long long hard, soft, soft_s; } obl[3];   /* CFG_OBL_*; replica enforced */
 	/* Network backend (docs/config.md, "DPDK data plane"). */
 	int dataplane;                /* DATAPLANE_KERNEL or DATAPLANE_DPDK */

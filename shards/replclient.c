@@ -31,6 +31,12 @@
  * stops parsing, waits for what it already dispatched, and the final
  * offset and selected db are kept for PSYNC <replid> <offset + 1>.
  *
+ * Chains: every byte of the stream the applied offset passes is relayed
+ * into our own backlog (applied_advance -> wstream_relay), so replicas of
+ * ours are served the master's stream at the master's offsets
+ * (replmaster.c); our shards' records of the applied writes go to the AOF
+ * only (relay mode, set with the REPLICA gate).
+ *
  * Full sync: the thread receives the RDB into dir/temp-<time>.<pid>.rdb,
  * raises the LOADING gate, and every shard empties its keyspace and feeds
  * the file to its own RDB reader in time slices, keeping the keys it owns
@@ -159,7 +165,18 @@ static struct {
 	struct txn *load_txn;         /* held */
 	uint64_t load_txn_gen;        /* the load it is (or is being taken) for */
 	bool load_locking;            /* asked, not yet granted */
+	/* Relay (replica chains): the stream bytes handed to the master
+	 * client and not yet applied, [relay_pos, relay.len). When the
+	 * applied offset advances by n, the first n go to the backlog. */
+	struct rbuf relay;
+	size_t relay_pos;
 } S;
+
+/* A full sync this replica serves to its own replica (replmaster.c)
+ * takes its snapshot while the master client is paused with nothing in
+ * flight, so the data is exactly the master's at the applied offset. */
+static _Atomic bool cut_pause_req, cut_paused;
+static _Atomic long long cut_paused_off;
 
 /* A shard loading a full sync's file. */
 struct loader {
@@ -199,6 +216,19 @@ static void gate_set(unsigned bits, bool on)
 		atomic_fetch_or(&repl_gate_flags, bits);
 	else
 		atomic_fetch_and(&repl_gate_flags, ~bits);
+}
+
+/* Being a replica: the gate, and the write stream's relay mode (the
+ * backlog holds the master's bytes, not our re-recorded writes). */
+static void replica_mode(bool on)
+{
+	if (on) {
+		wstream_set_relay(true);
+		gate_set(REPL_GATE_REPLICA, true);
+	} else {
+		gate_set(REPL_GATE_REPLICA, false);
+		wstream_set_relay(false);
+	}
 }
 
 static void new_replid(char *out)
@@ -243,6 +273,9 @@ static void shift_ids_locked(long long off)
 	memcpy(R.replid2, R.replid, sizeof(R.replid2));
 	R.second_off = off + 1;
 	new_replid(R.replid);
+	/* The backlog goes on from the relayed bytes: former siblings may
+	 * resume with the old id (master_replid2). */
+	replmaster_relay_shift(R.replid, R.replid2, R.second_off, off);
 }
 
 /* ================================================================ link */
@@ -937,6 +970,8 @@ static void run_link(struct lnk *l, const struct linkcfg *lc)
 			R.cached_db = 0;
 			atomic_store(&R.off_applied, off);
 			atomic_store(&R.off_read, off);
+			/* The relayed stream starts here, at the master's off. */
+			replmaster_relay_attach(R.replid, R.replid2, R.second_off, off, true);
 		}
 		pthread_mutex_unlock(&R.mu);
 		srv_log(LL_NOTICE, "MASTER <-> REPLICA sync: Finished with success");
@@ -958,6 +993,8 @@ static void run_link(struct lnk *l, const struct linkcfg *lc)
 			srv_log(LL_NOTICE, "Master replication ID changed to %s", replid);
 		}
 		db = R.cached_db;
+		replmaster_relay_attach(R.replid, R.replid2, R.second_off, atomic_load(&R.off_applied),
+					false);
 		pthread_mutex_unlock(&R.mu);
 		atomic_store(&R.off_read, atomic_load(&R.off_applied));
 	}
@@ -1078,12 +1115,36 @@ static struct rq rq_pop(void)
 	return r;
 }
 
+/* The applied offset advances by n: the n stream bytes that made it go
+ * to our backlog, so our replicas get the master's bytes at the master's
+ * offsets. */
+static void applied_advance(long long n)
+{
+	if (n <= 0)
+		return;
+	size_t avail = S.relay.len - S.relay_pos;
+	size_t k = (size_t)n <= avail ? (size_t)n : avail;
+	if (k != (size_t)n)   /* an invariant: every counted byte was fed */
+		srv_log(LL_WARNING, "Replication: %lld applied bytes but %zu to relay", n, avail);
+	wstream_relay(S.relay.data + S.relay_pos, k);
+	S.relay_pos += k;
+	if (S.relay_pos == S.relay.len) {
+		S.relay.len = S.relay_pos = 0;
+		if (S.relay.cap > 4u * 1024 * 1024)
+			rbuf_free(&S.relay);
+	} else if (S.relay_pos > 1024 * 1024 && S.relay_pos > S.relay.len / 2) {
+		rbuf_consume(&S.relay, S.relay_pos);
+		S.relay_pos = 0;
+	}
+	atomic_fetch_add(&R.off_applied, n);
+}
+
 static void applied_add(long long n)
 {
 	if (S.in_multi)
 		S.multi_bytes += n;
 	else
-		atomic_fetch_add(&R.off_applied, n);
+		applied_advance(n);
 }
 
 /* Requests without a reply at the head count as soon as they get there. */
@@ -1146,7 +1207,7 @@ static void reply_seen(const struct conn *c, const char *p, size_t n)
 	case RQ_EXEC:
 		if (S.in_multi) {
 			S.in_multi = false;
-			atomic_fetch_add(&R.off_applied, S.multi_bytes + r.bytes);
+			applied_advance(S.multi_bytes + r.bytes);
 			S.multi_bytes = 0;
 		} else {
 			applied_add(r.bytes);
@@ -1206,20 +1267,87 @@ bool replclient_write(struct shard *sh, struct conn *c)
 	return true;
 }
 
-/* Move queued stream bytes into the master client and let it parse. */
+/* Nothing of the master client is in flight: every reply counted. */
+static bool master_quiet(const struct conn *c)
+{
+	return !S.qn && !c->pend_head && !c->inflight && !c->barrier && !c->gated &&
+	       c->out.len == c->out_sent;
+}
+
+/* A cut pause is asked for: once the master client is quiet, outside
+ * MULTI and has parsed all it was given, the data is the master's at the
+ * applied offset: paused. Returns true if feed() must give it one more
+ * chunk first (it waits for the rest of a command or of a MULTI block). */
+static bool pause_step(void)
+{
+	if (!atomic_load(&cut_pause_req)) {
+		if (atomic_load(&cut_paused))
+			atomic_store(&cut_paused, false);
+		return false;
+	}
+	struct conn *c = S.c;
+	if (atomic_load(&cut_paused) || !c || S.detaching || !master_quiet(c))
+		return false;
+	if (c->in_off == c->in.len && !S.in_multi) {
+		atomic_store(&cut_paused_off, atomic_load(&R.off_applied));
+		atomic_store(&cut_paused, true);
+		return false;
+	}
+	return true;
+}
+
+void replclient_cut_pause(bool on)
+{
+	atomic_store(&cut_pause_req, on);
+	if (!on)
+		atomic_store(&cut_paused, false);
+	shard_poke(0);
+}
+
+bool replclient_cut_paused(long long *off)
+{
+	if (!atomic_load(&cut_pause_req) || !atomic_load(&cut_paused))
+		return false;
+	*off = atomic_load(&cut_paused_off);
+	return true;
+}
+
+/* Move queued stream bytes into the master client and let it parse
+ * (during a cut pause, one chunk at a time and only when pause_step()
+ * asks). Every byte also goes to the relay FIFO. */
 static unsigned feed(struct shard *sh)
 {
 	struct conn *c = S.c;
+	bool one = false;
+	if (atomic_load_explicit(&cut_pause_req, memory_order_relaxed)) {
+		if (!pause_step())
+			return 0;
+		one = true;
+	}
 	if (!c || S.detaching || !atomic_load_explicit(&R.q_nonempty, memory_order_relaxed))
 		return 0;
 	if (c->in.len - c->in_off >= REPL_FEED_MAX)
 		return 0;   /* it resumes parsing by itself when it can */
 	pthread_mutex_lock(&R.mu);
 	struct chunk *ch = R.q_head;
-	R.q_head = R.q_tail = NULL;
-	size_t n = R.q_bytes;
-	R.q_bytes = 0;
-	atomic_store(&R.q_nonempty, false);
+	size_t n;
+	if (!ch) {
+		pthread_mutex_unlock(&R.mu);
+		return 0;
+	}
+	if (one) {
+		R.q_head = ch->next;
+		if (!R.q_head)
+			R.q_tail = NULL;
+		ch->next = NULL;
+		n = ch->len;
+		R.q_bytes -= n;
+	} else {
+		R.q_head = R.q_tail = NULL;
+		n = R.q_bytes;
+		R.q_bytes = 0;
+	}
+	atomic_store(&R.q_nonempty, R.q_head != NULL);
 	bool paused = R.reader_paused;
 	pthread_mutex_unlock(&R.mu);
 	if (paused)
@@ -1227,6 +1355,7 @@ static unsigned feed(struct shard *sh)
 	while (ch) {
 		struct chunk *next = ch->next;
 		rbuf_append(&c->in, ch->data, ch->len);
+		rbuf_append(&S.relay, ch->data, ch->len);
 		free(ch);
 		ch = next;
 	}
@@ -1262,6 +1391,7 @@ static void master_attach(struct shard *sh, int db, const char *peer)
 	S.in_multi = false;
 	S.multi_bytes = 0;
 	S.detaching = false;
+	S.relay.len = S.relay_pos = 0;
 	atomic_store(&repl_master_conn, c);
 	srv_log(LL_NOTICE, "Replication: master client id=%llu attached at offset %lld, db %d",
 		(unsigned long long)c->id, atomic_load(&R.off_applied), db);
@@ -1276,11 +1406,16 @@ static void detach_finish(struct shard *sh)
 	R.cached_db = c->db;
 	R.have_cached = true;
 	R.detach_done = true;
+	bool shifted = S.shift_pending;
 	if (S.shift_pending) {
 		shift_ids_locked(off);
 		S.shift_pending = false;
 	}
 	pthread_mutex_unlock(&R.mu);
+	/* Bytes fed and never applied: the master sends them again. */
+	S.relay.len = S.relay_pos = 0;
+	if (shifted)
+		replica_mode(false);   /* REPLICAOF NO ONE kept it until now */
 	atomic_store(&R.off_read, off);
 	S.c = NULL;
 	S.detaching = false;
@@ -1349,6 +1484,19 @@ bool replclient_defer_close(struct shard *sh, struct conn *c)
 		detach_begin(sh);
 	}
 	return true;
+}
+
+long long replclient_kill_master(void)
+{
+	/* CLIENT KILL TYPE master: the link drops and the replica resumes
+	 * with PSYNC, as when the master client is killed by id. */
+	if (atomic_load(&R.state) != LS_CONNECTED)
+		return 0;
+	pthread_mutex_lock(&R.mu);
+	R.kill_link = true;
+	pthread_mutex_unlock(&R.mu);
+	thread_wake();
+	return 1;
 }
 
 /* ================================================== full-sync loading */
@@ -1495,7 +1643,7 @@ static void repl_init(struct shard *sh)
 	pthread_mutex_unlock(&R.mu);
 	if (replica) {
 		atomic_store(&R.state, LS_CONNECT);
-		gate_set(REPL_GATE_REPLICA, true);
+		replica_mode(true);
 		thread_start();
 	}
 }
@@ -1586,7 +1734,12 @@ unsigned replclient_poll(struct shard *sh)
 		load_step(sh);
 		work++;
 	}
+	if (sh->id == 0 && !S.c && atomic_load_explicit(&cut_paused, memory_order_relaxed) &&
+	    !atomic_load_explicit(&cut_pause_req, memory_order_relaxed))
+		atomic_store(&cut_paused, false);
 	if (sh->id == 0 && S.c) {
+		if (atomic_load_explicit(&cut_pause_req, memory_order_relaxed))
+			pause_step();
 		work += feed(sh);
 		if (S.detaching)
 			detach_check(sh);
@@ -1713,9 +1866,15 @@ void cmd_replicaof(struct cmd_ctx *ctx)
 			else
 				shift_ids_locked(atomic_load(&R.off_applied));
 		}
+		bool pending = S.shift_pending;
 		pthread_mutex_unlock(&R.mu);
 		if (was_replica) {
-			gate_set(REPL_GATE_REPLICA | REPL_GATE_LINK_UP, false);
+			/* With master commands still in flight we stay a replica
+			 * (READONLY, relay mode) until they are applied: their
+			 * bytes go to the backlog before any write of ours. */
+			gate_set(REPL_GATE_LINK_UP, false);
+			if (!pending)
+				replica_mode(false);
 			atomic_store(&R.state, LS_NONE);
 			detach_begin(sh);
 			thread_wake();
@@ -1754,15 +1913,23 @@ void cmd_replicaof(struct cmd_ctx *ctx)
 	R.gen++;
 	if (was_master) {
 		/* Our own history may continue from the new master's (PSYNC
-		 * with our id and offset, as Redis's replicas do). */
+		 * with our id and offset, as Redis's replicas do): the offset
+		 * is where our stream is now, writes made as a master
+		 * included. */
+		long long mo;
 		R.have_cached = true;
 		R.cached_db = 0;
+		if (replmaster_offset(R.replid, &mo)) {
+			atomic_store(&R.off_applied, mo);
+			atomic_store(&R.off_read, mo);
+		}
 	}
 	S.shift_pending = false;
+	replmaster_relay_stop();
 	pthread_mutex_unlock(&R.mu);
 	atomic_store(&R.state, LS_CONNECT);
 	gate_set(REPL_GATE_LINK_UP, false);
-	gate_set(REPL_GATE_REPLICA, true);
+	replica_mode(true);
 	if (S.c)
 		detach_begin(sh);   /* the thread waits for it, then connects */
 	thread_start();
@@ -1894,7 +2061,7 @@ void replclient_info(const struct shard *sh, struct rbuf *t)
 		}
 		infof(t, "slave_priority:100\r\nslave_read_only:%d\r\nreplica_announced:1\r\n",
 		      sh->cfg->replica_read_only);
-		infof(t, "connected_slaves:0\r\n");
+		replmaster_info_links(t);   /* master: our own replicas */
 	} else {
 		replmaster_info(t, replid, replid2, off, second);   /* master */
 		return;
@@ -1902,6 +2069,5 @@ void replclient_info(const struct shard *sh, struct rbuf *t)
 	infof(t, "master_failover_state:no-failover\r\n");
 	infof(t, "master_replid:%s\r\nmaster_replid2:%s\r\n", replid, replid2);
 	infof(t, "master_repl_offset:%lld\r\nsecond_repl_offset:%lld\r\n", off, second);
-	infof(t, "repl_backlog_active:0\r\nrepl_backlog_size:%lld\r\n"
-	      "repl_backlog_first_byte_offset:0\r\nrepl_backlog_histlen:0\r\n", backlog);
+	replmaster_info_backlog(t, backlog);   /* master: the relayed stream */
 }

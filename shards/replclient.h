@@ -89,6 +89,9 @@ void replclient_on_request(struct shard *sh, struct conn *c, const struct resp_r
 			   size_t bytes);
 bool replclient_write(struct shard *sh, struct conn *c);
 bool replclient_defer_close(struct shard *sh, struct conn *c);
+/* CLIENT KILL TYPE master: drop the link to the master (it reconnects with
+ * PSYNC). 1 if there was a connected link, else 0. */
+long long replclient_kill_master(void);
 
 /* INFO: the body of "# Replication" and the loading flag. Any shard. */
 void replclient_info(const struct shard *sh, struct rbuf *out);
@@ -97,5 +100,13 @@ bool replclient_loading(void);
  * calls it; shard 0's copy feeds the link thread: masterauth, masteruser,
  * repl-timeout). */
 void replclient_cfg_changed(struct shard *sh);
+
+/* replmaster.c, serving a full sync to a replica of ours while we are a
+ * replica ourselves (chains): pause the master client (on: it stops
+ * being fed once nothing of it is in flight and it is outside MULTI; off:
+ * resume). replclient_cut_paused() is true once paused, with the applied
+ * offset (the master's) that our data then equals. Any thread. */
+void replclient_cut_pause(bool on);
+bool replclient_cut_paused(long long *off);
 
 #endif

@@ -23,9 +23,15 @@
  * them to replmaster_info(). A new replid starts a new history: its
  * replication offset base_off (the offset reached as a replica, 0 at
  * start) is stream offset base_ws. Replicas see replication offsets;
- * inside (backlog, ACKs, WAIT) everything is a stream offset. Only the
- * current replid resumes: the bytes of replid2's history are another
- * server's stream, not in this backlog.
+ * inside (backlog, ACKs, WAIT) everything is a stream offset.
+ *
+ * Chains. On a replica the backlog holds its master's bytes (relayed by
+ * replclient.c as they are applied), and replclient.c sets the identity
+ * and the base directly (replmaster_relay_attach/_stop/_shift): our
+ * replicas get the master's replid and offsets. A promotion keeps the
+ * base, so replid2's history up to second_repl_offset resumes too. A
+ * replica's full sync pauses the master client for its cut (JOB_PAUSING)
+ * instead of putting a marker in the stream.
  *
  * WAIT. The client's shard keeps it; its target is the stream offset
  * once every record made before it has been emitted (each shard's
@@ -68,8 +74,13 @@
 
 cmd_fn cmd_bgsave;
 
-enum { LK_WAIT_CUT, LK_WAIT_RDB, LK_SEND_RDB, LK_ONLINE };
-enum { JOB_IDLE, JOB_ARMED, JOB_CUT, JOB_READY, JOB_FAILED };
+/* A link's states, in order. Disk-based: WAIT_CUT, WAIT_RDB (the file
+ * is being written), SEND_RDB, ONLINE. Diskless ($EOF: framing): WAIT_CUT,
+ * SEND_EOF (the snapshot's bytes as they are produced, then the mark),
+ * WAIT_ACK (the replica loads; the stream starts on its first ACK, as
+ * Redis does: bytes after the mark could be read into its RDB), ONLINE. */
+enum { LK_WAIT_CUT, LK_WAIT_RDB, LK_SEND_RDB, LK_SEND_EOF, LK_WAIT_ACK, LK_ONLINE };
+enum { JOB_IDLE, JOB_ARMED, JOB_CUT, JOB_READY, JOB_FAILED, JOB_PAUSING };
 
 /* REPLCONF options of a connection that has not sent PSYNC yet. */
 struct rm_pre {
@@ -77,6 +88,7 @@ struct rm_pre {
 	int port;
 	char ip[46];
 	bool psync2;
+	bool capa_eof;
 };
 
 struct rm_link {
@@ -90,6 +102,9 @@ struct rm_link {
 	int state;
 	bool old_sync;                /* SYNC: no +FULLRESYNC line */
 	bool psync2;
+	bool capa_eof;                /* REPLCONF capa eof: $EOF: framing accepted */
+	bool diskless;                /* this link's full sync uses it */
+	char eof_mark[RM_REPLID_LEN + 1];
 	bool dead;
 	uint64_t job;                 /* full sync: the job it belongs to */
 	/* output: protocol lines and RDB bytes first (out), then the stream */
@@ -139,10 +154,19 @@ static struct {
 	uint64_t job_cut_off;
 	bool job_have_off;
 	char job_marker[RM_REPLID_LEN + 1];
-	int job_fd;                   /* the RDB file */
+	int job_fd;                   /* the RDB file (complete: JOB_READY) */
+	int job_live_fd;              /* the snapshot's file while it is written */
+	bool job_live_failed;         /* ... could not be opened at the cut */
 	long long job_size;
 	unsigned job_users;
 	int64_t job_bgsave_ms;        /* last BGSAVE request */
+	/* A replica's job (chains): no marker may enter the relayed
+	 * stream, so the snapshot is taken while the master client is
+	 * paused (PAUSING until replclient.c reports it), and its offset is
+	 * the applied one then (job_relay_off, a replication offset). */
+	bool job_relay;
+	long long job_relay_off;
+	unsigned cut_seen;            /* shards that ran the job's cut */
 	/* Cut decisions, per snapshot generation (any shard). */
 	uint64_t cut_gen;
 	bool cut_use;
@@ -150,6 +174,9 @@ static struct {
 	/* Shard 0: last keepalive PING. */
 	int64_t last_ping_ms;
 	_Atomic int timeout_s;        /* repl-timeout, from shard 0's cfg */
+	/* repl-diskless-sync, -delay (s), -max-replicas, from shard 0's cfg */
+	_Atomic bool diskless;
+	_Atomic int diskless_delay_s, diskless_max;
 	/* The identity replclient.c keeps (replid, replid2, second offset)
 	 * and where this master's history starts: replication offset
 	 * base_off is stream offset base_ws (both taken when the replid was
@@ -159,6 +186,10 @@ static struct {
 	long long second_off;
 	long long base_off;
 	uint64_t base_ws;
+	bool have_base;
+	/* We are a replica relaying our master's stream (chains): replid is
+	 * the master's, the backlog holds its bytes from base_ws on. */
+	bool relay;
 	/* ACK offsets of online links, published after every pass so WAIT
 	 * reads them without the lock (a shard never waits for the thread). */
 	_Atomic unsigned pub_n;
@@ -181,7 +212,10 @@ static struct {
 	.mu = PTHREAD_MUTEX_INITIALIZER,
 	.efd = -1,
 	.job_fd = -1,
+	.job_live_fd = -1,
 	.timeout_s = 60,
+	.diskless = true,
+	.diskless_delay_s = 5,
 	.max_lag_s = 10,
 	.backlog_ttl_s = 3600,
 	.obl_hard = 256ll * 1024 * 1024,
@@ -260,6 +294,7 @@ static bool identity_update(const char *replid, const char *replid2, long long o
 	rm.second_off = second;
 	rm.base_off = off;
 	rm.base_ws = wstream_offset();
+	rm.have_base = true;
 	rm.kill_all = rm.links || rm.incoming;
 	return true;
 }
@@ -311,6 +346,29 @@ static void rm_stream_on(void)
 
 /* ------------------------------------------------------------ the cut */
 
+/* Shard 0, inside the cut of the job's snapshot: open the file snap.c is
+ * writing (dir/temp-<pid>.rdb, created before the cut; shard 0's part,
+ * and so the rename, cannot end before this returns). Diskless links
+ * stream from it as it grows, and it is the job's file once complete
+ * (the fd follows the rename). */
+static void open_live_file(void)
+{
+	const struct cfg *cfg = g_shards[0]->cfg;
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/temp-%ld.rdb", cfg->dir && cfg->dir[0] ? cfg->dir : ".",
+		 (long)getpid());
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		srv_log(LL_WARNING, "Replication: cannot open the snapshot being written (%s): %s",
+			path, strerror(errno));
+	pthread_mutex_lock(&rm.mu);
+	if (rm.job_live_fd >= 0)
+		close(rm.job_live_fd);
+	rm.job_live_fd = fd;
+	rm.job_live_failed = fd < 0;
+	pthread_mutex_unlock(&rm.mu);
+}
+
 void replmaster_on_cut(unsigned sh_id, uint64_t gen)
 {
 	pthread_mutex_lock(&rm.mu);
@@ -319,17 +377,38 @@ void replmaster_on_cut(unsigned sh_id, uint64_t gen)
 		 * other cut can start before every shard has run this one. */
 		rm.cut_gen = gen;
 		rm.cut_use = rm.job_state == JOB_ARMED;
+		rm.cut_seen = 0;
 		if (rm.cut_use) {
 			rm.job_state = JOB_CUT;
 			rm.job_gen = gen;
 		}
+		if (rm.cut_use && rm.job_relay) {
+			/* The master client is paused: the data is the
+			 * master's at job_relay_off. */
+			uint64_t ws;
+			if (rm.relay && to_ws(rm.job_relay_off, &ws)) {
+				rm.job_cut_off = ws;
+				rm.job_have_off = true;
+			} else {
+				rm.job_state = JOB_FAILED;
+			}
+		}
 	}
-	bool use = rm.cut_use;
+	bool use = rm.cut_use, relay = rm.job_relay;
+	unsigned seen = use ? ++rm.cut_seen : 0;
 	char marker[RM_REPLID_LEN + 1];
 	memcpy(marker, rm.job_marker, sizeof(marker));
 	pthread_mutex_unlock(&rm.mu);
 	if (!use)
 		return;
+	if (sh_id == 0)
+		open_live_file();
+	if (relay) {
+		/* Every shard has cut: the master client may go on. */
+		if (seen == g_nshards)
+			replclient_cut_pause(false);
+		return;
+	}
 	/* An empty unit over every shard: the barrier (see replmaster.h). A
 	 * shard already inside a unit (one the cut's own transaction opened
 	 * over every shard) is in a barrier already. */
@@ -351,7 +430,15 @@ void replmaster_snap_done(uint64_t gen, bool ok, const char *path)
 {
 	pthread_mutex_lock(&rm.mu);
 	if (rm.job_gen == gen && (rm.job_state == JOB_CUT)) {
-		int fd = ok ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+		/* The file opened at the cut is this one (renamed since). */
+		int fd = rm.job_live_fd;
+		rm.job_live_fd = -1;
+		if (fd < 0 && ok) {
+			fd = open(path, O_RDONLY | O_CLOEXEC);
+		} else if (fd >= 0 && !ok) {
+			close(fd);
+			fd = -1;
+		}
 		struct stat st;
 		if (fd >= 0 && fstat(fd, &st) == 0) {
 			rm.job_fd = fd;
@@ -392,20 +479,67 @@ static void job_maybe_start(int64_t now)
 	if (rm.job_state == JOB_ARMED && now - rm.job_armed_ms > 10000) {
 		srv_log(LL_WARNING, "Replication: the snapshot for a full sync did not start");
 		rm.job_state = JOB_FAILED;
+		if (rm.job_relay)
+			replclient_cut_pause(false);
 		return;
 	}
-	if (rm.job_state != JOB_IDLE)
+	long long paused_off = 0;
+	if (rm.job_state == JOB_PAUSING) {
+		/* Links are not assigned yet: giving up leaves them waiting
+		 * for the next attempt. */
+		if (!rm.relay || now - rm.job_armed_ms > 10000) {
+			if (rm.relay)
+				srv_log(LL_WARNING, "Replication: the master client could not be paused "
+					"for a full sync; retrying");
+			replclient_cut_pause(false);
+			rm.job_state = JOB_IDLE;
+			return;
+		}
+		if (!replclient_cut_paused(&paused_off))
+			return;
+	} else if (rm.job_state != JOB_IDLE) {
 		return;
-	bool want = false;
+	}
+	/* As Redis: with repl-diskless-sync the snapshot waits until the
+	 * longest-waiting replica has waited repl-diskless-sync-delay seconds
+	 * (or repl-diskless-sync-max-replicas wait), so replicas arriving
+	 * together share it. */
+	bool diskless = atomic_load(&rm.diskless);
+	int64_t max_wait = -1;
+	int waiting = 0;
 	for (struct rm_link *l = rm.links; l; l = l->next)
-		if (!l->dead && l->state == LK_WAIT_CUT && l->job == 0)
-			want = true;
-	if (!want)
+		if (!l->dead && l->state == LK_WAIT_CUT && l->job == 0) {
+			waiting++;
+			if (now - l->ctime_ms > max_wait)
+				max_wait = now - l->ctime_ms;
+		}
+	if (!waiting) {
+		if (rm.job_state == JOB_PAUSING) {
+			replclient_cut_pause(false);
+			rm.job_state = JOB_IDLE;
+		}
 		return;
-	if (now - rm.job_bgsave_ms < 100)
-		return;
+	}
+	int max_replicas = atomic_load(&rm.diskless_max);
+	if (rm.job_state == JOB_IDLE) {
+		if (diskless && max_wait < (int64_t)atomic_load(&rm.diskless_delay_s) * 1000 &&
+		    !(max_replicas > 0 && waiting >= max_replicas))
+			return;
+		if (now - rm.job_bgsave_ms < 100)
+			return;
+		if (rm.relay) {
+			/* A replica: first pause the master client. */
+			rm.job_state = JOB_PAUSING;
+			rm.job_armed_ms = now;
+			replclient_cut_pause(true);
+			return;
+		}
+	}
+	rm.job_relay = rm.job_state == JOB_PAUSING;
+	rm.job_relay_off = paused_off;
 	rm.job_bgsave_ms = now;
-	rm_stream_on();
+	if (!rm.job_relay)
+		rm_stream_on();
 	random_hex(rm.job_marker, RM_REPLID_LEN);
 	rm.job_armed_off = wstream_offset();
 	rm.job_scan_off = rm.job_armed_off;
@@ -415,13 +549,25 @@ static void job_maybe_start(int64_t now)
 	rm.job_armed_ms = now;
 	if (!job_request_bgsave()) {
 		rm.job_state = JOB_IDLE;   /* a snapshot runs: try again later */
+		if (rm.job_relay)
+			replclient_cut_pause(false);
 		return;
 	}
 	rm.job_id++;
+	bool any_socket = false;
 	for (struct rm_link *l = rm.links; l; l = l->next)
-		if (!l->dead && l->state == LK_WAIT_CUT && l->job == 0)
+		if (!l->dead && l->state == LK_WAIT_CUT && l->job == 0) {
 			l->job = rm.job_id;
-	srv_log(LL_NOTICE, "Starting BGSAVE for SYNC with target: disk");
+			/* Replicas without capa eof take the same snapshot once
+			 * its file is complete. */
+			l->diskless = diskless && l->capa_eof;
+			any_socket |= l->diskless;
+		}
+	srv_log(LL_NOTICE, "Starting BGSAVE for SYNC with target: %s",
+		any_socket ? "replicas sockets" : "disk");
+	if (rm.job_relay)
+		srv_log(LL_NOTICE, "Replica chain: the snapshot is our master's data at offset %lld "
+			"(its stream paused until the cut)", rm.job_relay_off);
 }
 
 /* Under mu: look for the marker in the backlog; sets job_cut_off. */
@@ -532,6 +678,11 @@ static void link_parse(struct rm_link *l, int64_t now)
 			    (long long)ws > atomic_load(&l->ack_off))
 				atomic_store(&l->ack_off, (long long)ws);
 			atomic_store(&l->ack_ms, now);
+			if (l->state == LK_WAIT_ACK) {
+				l->state = LK_ONLINE;
+				srv_log(LL_NOTICE, "Synchronization with replica %s:%d succeeded",
+					l->ip, l->port);
+			}
 		}
 	}
 	rbuf_consume(&l->in, pos);
@@ -652,6 +803,47 @@ static void link_check_limits(struct rm_link *l, int64_t now)
 	link_drop(l, "output buffer limit");
 }
 
+/* A diskless link: the snapshot's bytes as snap.c writes them (at most
+ * 1 MiB a pass, so the lock is held briefly), then the mark. */
+static void link_send_eof(struct rm_link *l, int64_t now)
+{
+	if (rm.job_state == JOB_FAILED || (rm.job_state == JOB_CUT && rm.job_live_failed)) {
+		link_drop(l, "full sync failed");
+		return;
+	}
+	int fd = rm.job_state == JOB_READY ? rm.job_fd : rm.job_live_fd;
+	if (fd < 0)
+		return;   /* the cut has not opened it yet */
+	if (!send_some(l, &l->out, &l->out_sent))
+		return;
+	for (int chunks = 0; chunks < 16; chunks++) {
+		char buf[RM_CHUNK];
+		ssize_t n = pread(fd, buf, sizeof(buf), (off_t)l->rdb_sent);
+		if (n < 0) {
+			link_drop(l, "cannot read the snapshot");
+			return;
+		}
+		if (n == 0) {
+			/* Everything written so far is sent: done only once the
+			 * file is complete (READY reads the same file). */
+			if (rm.job_state != JOB_READY || l->rdb_sent < rm.job_size)
+				return;
+			rbuf_append(&l->out, l->eof_mark, RM_REPLID_LEN);
+			l->state = LK_WAIT_ACK;
+			l->last_nl_ms = now;
+			srv_log(LL_NOTICE, "Streamed RDB transfer with replica %s:%d succeeded "
+				"(%lld bytes); waiting for its REPLCONF ACK to start the stream",
+				l->ip, l->port, l->rdb_sent);
+			send_some(l, &l->out, &l->out_sent);
+			return;
+		}
+		rbuf_append(&l->out, buf, (size_t)n);
+		l->rdb_sent += n;
+		if (!send_some(l, &l->out, &l->out_sent))
+			return;
+	}
+}
+
 static void link_step_io(struct rm_link *l, int64_t now)
 {
 	if (l->dead)
@@ -671,6 +863,28 @@ static void link_step_io(struct rm_link *l, int64_t now)
 			l->have_off = true;
 			l->state = LK_WAIT_RDB;
 			l->last_nl_ms = now;
+			if (l->diskless) {
+				random_hex(l->eof_mark, RM_REPLID_LEN);
+				n = snprintf(line, sizeof(line), "$EOF:%s\r\n", l->eof_mark);
+				rbuf_append(&l->out, line, (size_t)n);
+				l->rdb_sent = 0;
+				l->state = LK_SEND_EOF;
+				srv_log(LL_NOTICE, "Synchronization with replica %s:%d: streaming the "
+					"snapshot (diskless)", l->ip, l->port);
+			}
+		}
+	}
+	if (l->state == LK_SEND_EOF) {
+		link_send_eof(l, now);
+		if (l->dead)
+			return;
+	}
+	if (l->state == LK_WAIT_ACK) {
+		/* No ACK (the replica never finished loading) within
+		 * repl-timeout: as Redis, the link is dropped. */
+		if (now - l->last_nl_ms > (int64_t)atomic_load(&rm.timeout_s) * 1000) {
+			link_drop(l, "timeout: no ACK after the diskless transfer");
+			return;
 		}
 	}
 	if (l->state == LK_WAIT_RDB && rm.job_state == JOB_READY && l->job == rm.job_id) {
@@ -758,7 +972,8 @@ static void publish_acks(void)
  * before it. The next replica starts a new backlog. */
 static void backlog_ttl_check(int64_t now)
 {
-	if (rm.links || rm.incoming) {
+	if (rm.links || rm.incoming || rm.relay) {
+		/* (A replica keeps its backlog, as Redis's do.) */
 		rm.no_links_ms = 0;
 		return;
 	}
@@ -778,6 +993,8 @@ static void backlog_ttl_check(int64_t now)
 
 static bool link_wants_write(const struct rm_link *l)
 {
+	/* (SEND_EOF: the file grows without an event; the short poll of a
+	 * pass with such a link looks at it again.) */
 	return l->out.len > l->out_sent || l->state == LK_SEND_RDB ||
 	       (l->state == LK_ONLINE && l->sbuf.len > l->sbuf_sent);
 }
@@ -788,11 +1005,14 @@ static void job_maybe_finish(void)
 	if (rm.job_state != JOB_READY && rm.job_state != JOB_FAILED)
 		return;
 	for (struct rm_link *l = rm.links; l; l = l->next)
-		if (!l->dead && l->job == rm.job_id && l->state != LK_ONLINE)
+		if (!l->dead && l->job == rm.job_id && l->state <= LK_SEND_EOF)
 			return;
 	if (rm.job_fd >= 0)
 		close(rm.job_fd);
 	rm.job_fd = -1;
+	if (rm.job_live_fd >= 0)   /* a failed job whose snapshot never ended */
+		close(rm.job_live_fd);
+	rm.job_live_fd = -1;
 	rm.job_state = JOB_IDLE;
 	/* Links that came too late for that cut wait for the next job. */
 	for (struct rm_link *l = rm.links; l; l = l->next)
@@ -822,10 +1042,10 @@ static void *rm_main(void *arg)
 			l->next = rm.links;
 			rm.links = l;
 		}
-		if (replclient_is_replica()) {
-			/* A replica's data will come from its master (a full sync
-			 * loads outside the stream): our replicas go. When it is
-			 * a master again replclient.c gives it a new replid. */
+		if (replclient_is_replica() && !rm.relay) {
+			/* A replica whose link is not attached has no stream
+			 * to serve: our replicas go (they get -NOMASTERLINK
+			 * until it is). */
 			rm.kill_all = rm.links != NULL;
 		}
 		if (rm.kill_all) {
@@ -833,7 +1053,7 @@ static void *rm_main(void *arg)
 			for (struct rm_link *l = rm.links; l; l = l->next)
 				link_drop(l, "killed");
 		}
-		if (rm.links)
+		if (rm.links && !rm.relay)
 			rm_stream_on();
 		job_maybe_start(now);
 		job_scan();
@@ -848,7 +1068,7 @@ static void *rm_main(void *arg)
 				link_free(l);
 				continue;
 			}
-			if (l->state == LK_ONLINE || l->state == LK_WAIT_CUT)
+			if (l->state == LK_ONLINE || l->state == LK_WAIT_CUT || l->state == LK_SEND_EOF)
 				online = true;
 			if (n < 64) {
 				pfd[n] = (struct pollfd){ .fd = l->fd, .events = POLLIN };
@@ -910,6 +1130,8 @@ void replmaster_replconf(struct cmd_ctx *ctx)
 			p->ip[v->len] = '\0';
 		} else if (arg_is(o, "capa") && arg_is(v, "psync2")) {
 			p->psync2 = true;
+		} else if (arg_is(o, "capa") && arg_is(v, "eof")) {
+			p->capa_eof = true;
 		}
 	}
 	pthread_mutex_unlock(&rm.mu);
@@ -925,8 +1147,16 @@ static void psync_generic(struct cmd_ctx *ctx, bool old_sync)
 		return;
 	}
 	if (replclient_is_replica()) {
-		resp_add_error(ctx->out, "NOMASTERLINK Can't SYNC while not connected with my master");
-		return;
+		/* A replica serves its master's stream (chains) once its
+		 * master client is attached. */
+		pthread_once(&rm.once, rm_init);
+		pthread_mutex_lock(&rm.mu);
+		bool relay = rm.relay;
+		pthread_mutex_unlock(&rm.mu);
+		if (!relay) {
+			resp_add_error(ctx->out, "NOMASTERLINK Can't SYNC while not connected with my master");
+			return;
+		}
 	}
 	if (c->pend_head) {
 		resp_add_error(ctx->out, "ERR PSYNC with replies still pending");
@@ -937,17 +1167,22 @@ static void psync_generic(struct cmd_ctx *ctx, bool old_sync)
 	bool cont = false;
 	uint64_t start = 0;
 	if (!old_sync) {
-		/* Only the current history: bytes of replid2's are not in this
-		 * server's backlog (its stream is its own), so a replica of the
-		 * old master does a full resync. */
+		/* The current history, or replid2's up to second_repl_offset
+		 * (we were promoted: the backlog goes on from the old
+		 * master's relayed bytes, so its other replicas resume). */
 		long long off;
 		pthread_mutex_lock(&rm.mu);
-		if (arg_to_ll(&ctx->argv[2], &off) == 0 && ctx->argv[1].len == RM_REPLID_LEN &&
-		    !memcmp(ctx->argv[1].p, replid, RM_REPLID_LEN) && off >= 1 &&
+		bool idok = false;
+		if (arg_to_ll(&ctx->argv[2], &off) == 0 && ctx->argv[1].len == RM_REPLID_LEN) {
+			idok = !memcmp(ctx->argv[1].p, replid, RM_REPLID_LEN) ||
+			       (!memcmp(ctx->argv[1].p, rm.replid2, RM_REPLID_LEN) &&
+				rm.second_off > 0 && off <= rm.second_off);
+		}
+		if (idok && off >= 1 && rm.have_base &&
 		    to_ws(off - 1, &start)) {   /* Redis replicas ask for <offset + 1> */
 			uint64_t first, end;
 			wstream_backlog_range(&first, &end);
-			cont = wstream_enabled() && start >= first && start <= end &&
+			cont = (rm.relay || wstream_enabled()) && start >= first && start <= end &&
 			       !rm.released && start >= rm.floor_ws;
 		}
 		pthread_mutex_unlock(&rm.mu);
@@ -981,6 +1216,7 @@ static void psync_generic(struct cmd_ctx *ctx, bool old_sync)
 		if (rm.pre[i].cid == c->id) {
 			l->port = rm.pre[i].port;
 			l->psync2 = rm.pre[i].psync2;
+			l->capa_eof = rm.pre[i].capa_eof;
 			if (rm.pre[i].ip[0])
 				snprintf(l->ip, sizeof(l->ip), "%s", rm.pre[i].ip);
 			rm.pre[i].cid = 0;
@@ -1161,6 +1397,11 @@ unsigned replmaster_poll(struct shard *sh)
 	if (sh->id == 0) {
 		const struct cfg *cfg = sh->cfg;
 		atomic_store_explicit(&rm.timeout_s, cfg->repl_timeout_s, memory_order_relaxed);
+		atomic_store_explicit(&rm.diskless, cfg->repl_diskless_sync, memory_order_relaxed);
+		atomic_store_explicit(&rm.diskless_delay_s, cfg->repl_diskless_sync_delay_s,
+				      memory_order_relaxed);
+		atomic_store_explicit(&rm.diskless_max, cfg->repl_diskless_sync_max_replicas,
+				      memory_order_relaxed);
 		atomic_store_explicit(&rm.min_write, cfg->min_replicas_to_write, memory_order_relaxed);
 		atomic_store_explicit(&rm.max_lag_s, cfg->min_replicas_max_lag_s, memory_order_relaxed);
 		atomic_store_explicit(&rm.backlog_ttl_s, cfg->repl_backlog_ttl_s, memory_order_relaxed);
@@ -1171,7 +1412,7 @@ unsigned replmaster_poll(struct shard *sh)
 		atomic_store_explicit(&rm.backlog_size, cfg->repl_backlog_size, memory_order_relaxed);
 	}
 	if (sh->id == 0 && atomic_load_explicit(&rm.nlinks, memory_order_relaxed) &&
-	    wstream_enabled()) {
+	    wstream_enabled() && !replclient_is_replica()) {   /* (a replica relays its master's) */
 		/* Keepalive in the stream, as Redis's repl-ping-replica-period. */
 		int64_t now = mono_ms();
 		if (now - rm.last_ping_ms >= RM_PING_MS) {
@@ -1214,6 +1455,7 @@ static const char *state_name(int st)
 	case LK_WAIT_RDB:
 		return "wait_bgsave";
 	case LK_SEND_RDB:
+	case LK_SEND_EOF:
 		return "send_bulk";
 	default:
 		return "online";
@@ -1255,6 +1497,120 @@ static void infof(struct rbuf *b, const char *fmt, ...)
 		rbuf_append(b, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
 }
 
+/* Under mu: slaveN lines. */
+static void info_slaves_locked(struct rbuf *t, int64_t now)
+{
+	long long i = 0;
+	for (struct rm_link *l = rm.links; l; l = l->next) {
+		if (l->dead)
+			continue;
+		infof(t, "slave%lld:ip=%s,port=%d,state=%s,offset=%lld,lag=%lld\r\n", i++, l->ip,
+		      l->port, state_name(l->state), to_repl((uint64_t)atomic_load(&l->ack_off)),
+		      (long long)((now - atomic_load(&l->ack_ms)) / 1000));
+	}
+}
+
+void replmaster_info_links(struct rbuf *t)
+{
+	pthread_once(&rm.once, rm_init);
+	pthread_mutex_lock(&rm.mu);
+	long long n = 0;
+	for (struct rm_link *l = rm.links; l; l = l->next)
+		if (!l->dead)
+			n++;
+	infof(t, "connected_slaves:%lld\r\n", n);
+	info_slaves_locked(t, mono_ms());
+	pthread_mutex_unlock(&rm.mu);
+}
+
+void replmaster_info_backlog(struct rbuf *t, long long backlog_size)
+{
+	pthread_mutex_lock(&rm.mu);
+	uint64_t first, end;
+	wstream_backlog_range(&first, &end);
+	bool active = rm.relay && rm.have_base;
+	if (first < rm.base_ws)
+		first = end < rm.base_ws ? end : rm.base_ws;
+	infof(t, "repl_backlog_active:%d\r\nrepl_backlog_size:%lld\r\n"
+	      "repl_backlog_first_byte_offset:%lld\r\nrepl_backlog_histlen:%llu\r\n", active ? 1 : 0,
+	      backlog_size, active ? to_repl(first) + 1 : 0,
+	      (unsigned long long)(active ? end - first : 0));
+	pthread_mutex_unlock(&rm.mu);
+}
+
+void replmaster_relay_attach(const char *replid, const char *replid2, long long second,
+			     long long off, bool full)
+{
+	pthread_once(&rm.once, rm_init);
+	pthread_mutex_lock(&rm.mu);
+	uint64_t ws = wstream_offset();
+	/* After a partial resync the relayed bytes go on where the
+	 * backlog ends (same offsets): the backlog stays usable. */
+	bool keep = !full && rm.have_base && to_repl(ws) == off;
+	if (!keep) {
+		rm.base_off = off;
+		rm.base_ws = ws;
+	}
+	/* Our replicas resync (as Redis's disconnectSlaves()) when the data
+	 * was replaced or the history's id changed. */
+	if (!keep || strcmp(rm.replid, replid) != 0)
+		rm.kill_all = rm.links || rm.incoming;
+	snprintf(rm.replid, sizeof(rm.replid), "%s", replid);
+	snprintf(rm.replid2, sizeof(rm.replid2), "%s", replid2);
+	rm.second_off = second;
+	rm.have_base = true;
+	rm.relay = true;
+	rm.released = false;
+	rm.floor_ws = 0;
+	pthread_mutex_unlock(&rm.mu);
+	rm_kick();
+}
+
+void replmaster_relay_stop(void)
+{
+	pthread_mutex_lock(&rm.mu);
+	rm.relay = false;
+	rm.kill_all = rm.links || rm.incoming;
+	pthread_mutex_unlock(&rm.mu);
+	rm_kick();
+}
+
+void replmaster_relay_shift(const char *replid, const char *replid2, long long second,
+			    long long off)
+{
+	pthread_once(&rm.once, rm_init);
+	pthread_mutex_lock(&rm.mu);
+	uint64_t ws = wstream_offset();
+	if (!rm.have_base || to_repl(ws) != off) {
+		/* Nothing relayed matches: a new backlog from here. */
+		rm.base_off = off;
+		rm.base_ws = ws;
+	}
+	snprintf(rm.replid, sizeof(rm.replid), "%s", replid);
+	snprintf(rm.replid2, sizeof(rm.replid2), "%s", replid2);
+	rm.second_off = second;
+	rm.have_base = true;
+	rm.relay = false;
+	rm.released = false;
+	rm.floor_ws = 0;
+	/* Our replicas reconnect and learn the new id (+CONTINUE <id>). */
+	rm.kill_all = rm.links || rm.incoming;
+	/* From now on our own writes extend the backlog. */
+	rm_stream_on();
+	pthread_mutex_unlock(&rm.mu);
+	rm_kick();
+}
+
+bool replmaster_offset(const char *replid, long long *off)
+{
+	pthread_mutex_lock(&rm.mu);
+	bool ok = rm.have_base && !strcmp(rm.replid, replid);
+	if (ok)
+		*off = to_repl(wstream_offset());
+	pthread_mutex_unlock(&rm.mu);
+	return ok;
+}
+
 void replmaster_info(struct rbuf *t, const char *replid, const char *replid2, long long off,
 		     long long second)
 {
@@ -1274,14 +1630,7 @@ void replmaster_info(struct rbuf *t, const char *replid, const char *replid2, lo
 	int lag_s = atomic_load(&rm.max_lag_s);
 	if (atomic_load(&rm.min_write) && lag_s)
 		infof(t, "min_slaves_good_slaves:%lld\r\n", good_replicas(lag_s));
-	long long i = 0;
-	for (struct rm_link *l = rm.links; l; l = l->next) {
-		if (l->dead)
-			continue;
-		infof(t, "slave%lld:ip=%s,port=%d,state=%s,offset=%lld,lag=%lld\r\n", i++, l->ip,
-		      l->port, state_name(l->state), to_repl((uint64_t)atomic_load(&l->ack_off)),
-		      (long long)((now - atomic_load(&l->ack_ms)) / 1000));
-	}
+	info_slaves_locked(t, now);
 	uint64_t first, end;
 	wstream_backlog_range(&first, &end);
 	/* The backlog of this history: bytes from before its start belong

@@ -19,6 +19,14 @@
  * record made after it follows it. The offset right after the marker is the
  * +FULLRESYNC offset: found by scanning the backlog for the marker.
  *
+ * Diskless (repl-diskless-sync yes and REPLCONF capa eof): the replica gets
+ * `$EOF:<mark>` and the snapshot's bytes as snap.c writes them (shard 0
+ * opens the file being written inside the cut), then the mark; its stream
+ * starts on its first REPLCONF ACK. Replicas without capa eof share the
+ * same snapshot as `$<len>` once it is complete. With diskless on, a job
+ * waits repl-diskless-sync-delay seconds (or for
+ * repl-diskless-sync-max-replicas replicas) so that replicas share it.
+ *
  * Hooks, each one line marked "master":
  *   snap.c       replmaster_on_cut() in snap_begin, replmaster_snap_done()
  *                in the writer when the file is complete (or failed);
@@ -33,8 +41,8 @@
  *   route.c      replmaster_refuse_write() in route_dispatch() (NOREPLICAS).
  *
  * Limits (shard 0's config, published each loop round): min-replicas-
- * to-write / min-replicas-max-lag, repl-backlog-ttl and the replica class
- * of client-output-buffer-limit. */
+ * to-write / min-replicas-max-lag, repl-backlog-ttl, the replica class
+ * of client-output-buffer-limit and the repl-diskless-sync directives. */
 #ifndef KR_REPLMASTER_H
 #define KR_REPLMASTER_H
 
@@ -94,5 +102,29 @@ long long replmaster_kill_by_type(struct cmd_ctx *ctx);
  * id 0 = any): closes the matching replica links, returns how many. */
 long long replmaster_kill_match(uint64_t id, const struct resp_arg *addr,
 				const struct resp_arg *laddr);
+
+/* Chains (replclient.c, under its lock). A replica relays its master's
+ * stream into its backlog (repl/wstream.h wstream_relay) and serves its own
+ * replicas from it with the master's replid and offsets:
+ *  - relay_attach: the master client starts at replication offset off of
+ *    history replid (full: after loading a full sync, whose data starts a
+ *    new backlog; our replicas are dropped then, and when replid changed);
+ *  - relay_stop: REPLICAOF host: no relayed stream until the next attach
+ *    (our replicas are dropped; PSYNC gets -NOMASTERLINK meanwhile);
+ *  - relay_shift: REPLICAOF NO ONE at offset off: replid is new, replid2
+ *    the master's, valid up to second; the backlog goes on from the
+ *    relayed bytes, so former siblings resume with PSYNC <replid2>.
+ * replmaster_offset: the replication offset our stream has reached, if
+ * replid is the history this file knows (false otherwise). */
+void replmaster_relay_attach(const char *replid, const char *replid2, long long second,
+			     long long off, bool full);
+void replmaster_relay_stop(void);
+void replmaster_relay_shift(const char *replid, const char *replid2, long long second,
+			    long long off);
+bool replmaster_offset(const char *replid, long long *off);
+/* INFO replication of a replica: its replicas (connected_slaves, slaveN)
+ * and the backlog lines. */
+void replmaster_info_links(struct rbuf *out);
+void replmaster_info_backlog(struct rbuf *out, long long backlog_size);
 
 #endif

@@ -277,14 +277,17 @@ void cmd_client_info(struct cmd_ctx *ctx)
 void cmd_client_list(struct cmd_ctx *ctx)
 {
 	bool type_none = false;
+	int type_master = -1;   /* TYPE master: 1, TYPE normal: 0, none given: -1 */
 	int id_from = 0;
 	for (int i = 2; i < ctx->argc; i++) {
 		if (arg_is(&ctx->argv[i], "type") && i + 1 < ctx->argc) {
 			const struct resp_arg *t = &ctx->argv[++i];
 			if (arg_is(t, "normal")) {
 				type_none = false;
-			} else if (arg_is(t, "master") || arg_is(t, "replica") || arg_is(t, "slave") ||
-				   arg_is(t, "pubsub")) {
+				type_master = 0;
+			} else if (arg_is(t, "master")) {
+				type_master = 1;
+			} else if (arg_is(t, "replica") || arg_is(t, "slave") || arg_is(t, "pubsub")) {
 				type_none = true;
 			} else {
 				resp_add_errorf(ctx->out, "ERR Unknown client type '%.*s'", (int)t->len, t->p);
@@ -309,6 +312,8 @@ void cmd_client_list(struct cmd_ctx *ctx)
 	for (struct conn *c = ctx->sh->conns; c && !type_none; c = c->next) {
 		if (c->closed)
 			continue;
+		if (type_master >= 0 && replclient_is_master(c) != (type_master == 1))
+			continue;
 		if (id_from) {
 			bool match = false;
 			for (int j = id_from; j < ctx->argc && !match; j++) {
@@ -321,7 +326,7 @@ void cmd_client_list(struct cmd_ctx *ctx)
 		}
 		conn_client_info(c, ctx->now_ms, &text);
 	}
-	if (ctx->sh->id == 0)
+	if (ctx->sh->id == 0 && type_master < 0)
 		replmaster_client_list(ctx, &text);   /* master: replica links, flag S */
 	resp_add_bulk(ctx->out, text.data ? text.data : "", text.len);
 	rbuf_free(&text);
@@ -430,7 +435,7 @@ void cmd_client_unblock(struct cmd_ctx *ctx)
 void cmd_client_kill(struct cmd_ctx *ctx)
 {
 	struct resp_arg id = { "", 0 }, addr = { "", 0 }, laddr = { "", 0 };
-	bool skipme = true, old = false, none = false;
+	bool skipme = true, old = false, none = false, kill_master = false;
 	if (ctx->argc == 3) {
 		old = true;
 		skipme = false;
@@ -455,7 +460,9 @@ void cmd_client_kill(struct cmd_ctx *ctx)
 				laddr = *v;
 			} else if (arg_is(k, "type")) {
 				if (arg_is(v, "normal")) {
-				} else if (arg_is(v, "master") || arg_is(v, "replica") || arg_is(v, "slave") ||
+				} else if (arg_is(v, "master")) {
+					kill_master = true;
+				} else if (arg_is(v, "replica") || arg_is(v, "slave") ||
 					   arg_is(v, "pubsub")) {
 					none = true;
 				} else {
@@ -480,7 +487,11 @@ void cmd_client_kill(struct cmd_ctx *ctx)
 			}
 		}
 	}
-	if (none) {
+	if (kill_master && !none && !id.len && !addr.len && !laddr.len) {
+		resp_add_int(ctx->out, replclient_kill_master());   /* replica */
+		return;
+	}
+	if (none || kill_master) {
 		resp_add_int(ctx->out, replmaster_kill_by_type(ctx));   /* master */
 		return;
 	}

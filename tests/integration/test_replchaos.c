@@ -23,9 +23,8 @@
  *    while the writers go on, and DEBUG DIGEST is equal on both.
  * While the load runs the replica is also read with cross-shard MGET of all
  * accounts, which must always see the sum (atomic application of the
- * stream's transactions) - except while it full-syncs: a known bug shows a
- * partial dataset then (partial_view_during_full_sync, skipped unless
- * KR_CHAOS_KNOWN_BUGS is set).
+ * stream's transactions); during a full sync it sees -LOADING or the whole
+ * data set (partial_view_during_full_sync).
  *
  * Waiting for a state uses deadlines (a test fails if it never comes);
  * nothing asserts on how long anything took. */
@@ -45,6 +44,7 @@
 #include <criterion/criterion.h>
 
 #include "tests/integration/harness.h"
+#include "tests/integration/repl_util.h"
 
 #define WAIT_MS 60000
 #define NACCT 12
@@ -288,41 +288,10 @@ static void kill9(struct kr_srv *s, redisContext **c)
 	memset(s, 0, sizeof(*s));
 }
 
-static char *info_field(redisContext *c, const char *section, const char *field)
-{
-	redisReply *r = kr_cmd(c, "INFO %s", section);
-	cr_assert(r->type == REDIS_REPLY_STRING, "INFO %s: reply type %d", section, r->type);
-	char *out = NULL;
-	size_t fl = strlen(field);
-	for (const char *p = r->str; p && *p;) {
-		if (strncmp(p, field, fl) == 0 && p[fl] == ':') {
-			const char *v = p + fl + 1;
-			out = strndup(v, strcspn(v, "\r\n"));
-			break;
-		}
-		p = strchr(p, '\n');
-		if (p)
-			p++;
-	}
-	freeReplyObject(r);
-	return out;
-}
-
-static long long info_ll(redisContext *c, const char *section, const char *field)
-{
-	char *v = info_field(c, section, field);
-	cr_assert(v != NULL, "INFO %s has no %s", section, field);
-	long long x = strtoll(v, NULL, 10);
-	free(v);
-	return x;
-}
-
 static bool link_up(redisContext *c)
 {
-	char *v = info_field(c, "replication", "master_link_status");
-	bool up = v && strcmp(v, "up") == 0;
-	free(v);
-	return up && info_ll(c, "persistence", "loading") == 0;
+	return ru_info_is(c, "replication", "master_link_status", "up") &&
+	       ru_info_ll(c, "persistence", "loading") == 0;
 }
 
 static void dump_logs(void)
@@ -362,8 +331,8 @@ static void wait_synced(void)
 			freeReplyObject(r);
 		}
 		if (fenced) {
-			mo = info_ll(mc, "replication", "master_repl_offset");
-			ro = info_ll(rc, "replication", "slave_repl_offset");
+			mo = ru_info_ll(mc, "replication", "master_repl_offset");
+			ro = ru_info_ll(rc, "replication", "slave_repl_offset");
 			if (ro == mo)
 				return;
 		}
@@ -380,8 +349,8 @@ static void wait_synced(void)
 static void print_differences(void)
 {
 	fprintf(stderr, "offsets: master %lld, replica %lld\n",
-		info_ll(mc, "replication", "master_repl_offset"),
-		info_ll(rc, "replication", "slave_repl_offset"));
+		ru_info_ll(mc, "replication", "master_repl_offset"),
+		ru_info_ll(rc, "replication", "slave_repl_offset"));
 	for (int i = 0; i < NACCT + NWRITERS; i++) {
 		const char *k = i < NACCT ? accts[i] : ctr[i - NACCT];
 		redisReply *a = kr_cmd(mc, "GET %s", k), *b = kr_cmd(rc, "GET %s", k);
@@ -631,10 +600,10 @@ Test(replchaos, replica_killed_and_restarted)
 	load_until(1000, seen, true);
 
 	kill9(&replica, &rc);
-	long long full0 = info_ll(mc, "stats", "sync_full");
+	long long full0 = ru_info_ll(mc, "stats", "sync_full");
 	/* The master notices the dead link (and keeps serving the writers). */
 	double deadline = kr_now_ms() + WAIT_MS;
-	while (info_ll(mc, "replication", "connected_slaves") != 0) {
+	while (ru_info_ll(mc, "replication", "connected_slaves") != 0) {
 		writers_check(false);
 		cr_assert(kr_now_ms() < deadline, "the master kept the dead replica");
 		kr_sleep_ms(20);
@@ -643,7 +612,7 @@ Test(replchaos, replica_killed_and_restarted)
 	/* Restarted without data: a full sync while the writers go on. */
 	start_replica();
 	load_until(atomic_load(&total_ops) + 500, seen, false);
-	cr_assert(info_ll(mc, "stats", "sync_full") > full0, "no new full sync");
+	cr_assert(ru_info_ll(mc, "stats", "sync_full") > full0, "no new full sync");
 	writers_join();
 	writers_check(false);
 	wait_synced();
@@ -651,7 +620,7 @@ Test(replchaos, replica_killed_and_restarted)
 	cr_assert(check_sum(rc, "restarted replica"));
 	for (int w = 0; w < NWRITERS; w++)
 		cr_assert_eq(get_counter(rc, w), writers[w].acked, "replica: %s", ctr[w]);
-	cr_assert_eq(info_ll(mc, "replication", "connected_slaves"), 1);
+	cr_assert_eq(ru_info_ll(mc, "replication", "connected_slaves"), 1);
 	cr_assert(kr_srv_alive(&master), "the master died (log %s)", master.logpath);
 }
 
@@ -708,21 +677,17 @@ static void *sync_reader_main(void *arg)
 	return NULL;
 }
 
-/* KNOWN BUG (replica side, shards/replclient.c, found by this file): with
- * --shards 3, a client of a keyrail replica that reads keys of several
- * shards (MGET) while the replica loads its full sync sometimes gets a
- * partial dataset with no -LOADING: the keys of one shard present, the
- * others nil (about 1 full sync in 6 on a fresh replica). Redis answers
- * -LOADING or the whole dataset. Skipped so CI stays green; run it with
- * KR_CHAOS_KNOWN_BUGS=1. */
+/* With --shards 3, a client of a keyrail replica that reads keys of several
+ * shards (MGET) while the replica loads its full sync must get -LOADING or
+ * the whole dataset, never the keys of some shards only (the load runs
+ * under a lock of every shard: docs/transactions.md). */
 Test(replchaos, partial_view_during_full_sync)
 {
-	if (!getenv("KR_CHAOS_KNOWN_BUGS"))
-		cr_skip_test("known bug: partial dataset visible during a replica's full sync "
-			     "(set KR_CHAOS_KNOWN_BUGS=1 to run)");
 	start_master(false);
 	init_accounts();
-	for (int it = 0; it < 30; it++) {
+	/* Before the fix about 1 full sync in 6 showed a partial view:
+	 * 12 syncs catch that 9 times in 10. */
+	for (int it = 0; it < 12; it++) {
 		kr_srv_start(&replica, NULL);
 		rc = kr_connect(&replica);
 		struct sync_reader sr = { .port = replica.port };

@@ -208,7 +208,8 @@ Test(config, defaults_as_redis)
 		{ "slave-serve-stale-data", "yes" }, { "repl-timeout", "60" },
 		{ "min-replicas-to-write", "0" }, { "min-slaves-to-write", "0" },
 		{ "min-replicas-max-lag", "10" }, { "min-slaves-max-lag", "10" },
-		{ "repl-backlog-ttl", "3600" },
+		{ "repl-backlog-ttl", "3600" }, { "repl-diskless-sync", "yes" },
+		{ "repl-diskless-sync-delay", "5" }, { "repl-diskless-sync-max-replicas", "0" },
 		{ "client-output-buffer-limit",
 		  "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60" },
 		/* DPDK data plane */
@@ -545,11 +546,11 @@ static const struct bad_case bad_cases[] = {
 	{ { "aof-load-truncated", "maybe" }, NOTBOOL " (aof-load-truncated)" },
 	{ { "stop-writes-on-bgsave-error", "maybe" }, NOTBOOL " (stop-writes-on-bgsave-error)" },
 	{ { "aof-use-rdb-preamble", "yes" },
-	  "aof-use-rdb-preamble is not supported yet (persistence is not implemented)" },
+	  "aof-use-rdb-preamble is not supported yet (keyrail does not implement this persistence option)" },
 	{ { "save", "900" }, "Invalid save parameters (save)" },
 	{ { "dataplane", "foo" }, "argument(s) must be one of the following: kernel, dpdk (dataplane)" },
 	{ { "rdb-del-sync-files", "no" },
-	  "rdb-del-sync-files is not supported yet (persistence is not implemented)" },
+	  "rdb-del-sync-files is not supported yet (keyrail does not implement this persistence option)" },
 	/* replication, replica side */
 	{ { "replicaof", "127.0.0.1" }, "wrong number of arguments (replicaof)" },
 	{ { "replicaof", "127.0.0.1", "6380", "x" }, "wrong number of arguments (replicaof)" },
@@ -578,8 +579,9 @@ static const struct bad_case bad_cases[] = {
 	{ { "client-output-buffer-limit", "slave", "1", "0", "-1" },
 	  "Error in hard, soft or soft_seconds setting in buffer limit configuration. "
 	  "(client-output-buffer-limit)" },
-	{ { "repl-diskless-sync", "yes" },
-	  "repl-diskless-sync is not supported yet (replication is not implemented)" },
+	{ { "repl-diskless-sync", "maybe" }, NOTBOOL " (repl-diskless-sync)" },
+	{ { "repl-diskless-load", "disabled" },
+	  "repl-diskless-load is not supported yet (keyrail does not implement this replication option)" },
 	/* unknown */
 	{ { "foo", "bar" }, "Bad directive or wrong number of arguments: 'foo bar'" },
 	{ { "maxmemory-policyx", "x" }, "Bad directive or wrong number of arguments: 'maxmemory-policyx x'" },
