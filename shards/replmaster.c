@@ -1394,8 +1394,13 @@ void cmd_wait(struct cmd_ctx *ctx)
 unsigned replmaster_poll(struct shard *sh)
 {
 	unsigned work = 0;
-	if (sh->id == 0) {
+	/* Mirror shard 0's settings for the replication thread when they
+	 * change: CONFIG SET gives a shard a new copy (allocated while the
+	 * old one lives, so the pointer differs), not an edit in place. */
+	static const struct cfg *cfg_seen;
+	if (sh->id == 0 && sh->cfg != cfg_seen) {
 		const struct cfg *cfg = sh->cfg;
+		cfg_seen = cfg;
 		atomic_store_explicit(&rm.timeout_s, cfg->repl_timeout_s, memory_order_relaxed);
 		atomic_store_explicit(&rm.diskless, cfg->repl_diskless_sync, memory_order_relaxed);
 		atomic_store_explicit(&rm.diskless_delay_s, cfg->repl_diskless_sync_delay_s,
