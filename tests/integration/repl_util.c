@@ -136,7 +136,7 @@ void ru_wait_synced(redisContext *master, redisContext *replica, int timeout_ms)
 
 /* ------------------------------------------------------------ populate */
 
-static long long ru_reply_ll(redisContext *c, const char *fmt, ...)
+long long ru_reply_ll(redisContext *c, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);

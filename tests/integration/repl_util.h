@@ -17,6 +17,8 @@
 
 /* The value of field in INFO section, malloc'd (caller frees), or NULL if
  * the section has no such field. */
+/* Run a command that must answer an integer; its value. */
+long long ru_reply_ll(redisContext *c, const char *fmt, ...);
 char *ru_info_field(redisContext *c, const char *section, const char *field);
 /* The same as a number; asserts the field is present. */
 long long ru_info_ll(redisContext *c, const char *section, const char *field);

@@ -103,20 +103,6 @@ static int log_count(const char *s)
 	return n;
 }
 
-static long long reply_ll(redisContext *c, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	redisReply *r = redisvCommand(c, fmt, ap);
-	va_end(ap);
-	cr_assert(r != NULL, "connection error: %s", c->errstr);
-	cr_assert(r->type == REDIS_REPLY_INTEGER, "expected an integer, got type %d (%s)", r->type,
-		  r->str ? r->str : "");
-	long long v = r->integer;
-	freeReplyObject(r);
-	return v;
-}
-
 /* ------------------------------------------------------------ the tests */
 
 /* Full sync with writes running across the cut, the stream, WAIT, ROLE,
@@ -193,7 +179,7 @@ Test(master, redis_replica_full_sync_stream_and_partial_resync)
 	cr_expect_eq(ru_info_ll(mc, "stats", "sync_partial_ok"), 0);
 
 	/* The link killed on the master: the replica resumes (+CONTINUE). */
-	long long killed = reply_ll(mc, "CLIENT KILL TYPE replica");
+	long long killed = ru_reply_ll(mc, "CLIENT KILL TYPE replica");
 	cr_expect_eq(killed, 1);
 	ru_workload(&master, mc, 1000, 7);
 	double deadline = kr_now_ms() + WAIT_MS;
@@ -221,7 +207,7 @@ Test(master, redis_replica_full_sync_stream_and_partial_resync)
 	char raddr[64];
 	snprintf(raddr, sizeof(raddr), "%.*s", (int)strcspn(ap + 6, " "), ap + 6);
 	freeReplyObject(r);
-	cr_expect_eq(reply_ll(mc, "CLIENT KILL ID %lld", rid_n), 1);
+	cr_expect_eq(ru_reply_ll(mc, "CLIENT KILL ID %lld", rid_n), 1);
 	deadline = kr_now_ms() + WAIT_MS;
 	while (log_count("Successful partial resynchronization with master") < 2) {
 		cr_assert(kr_now_ms() < deadline, "no partial resync after KILL ID");
@@ -233,7 +219,7 @@ Test(master, redis_replica_full_sync_stream_and_partial_resync)
 	cr_assert(ap != NULL, "CLIENT LIST TYPE replica: %s", r->str);
 	snprintf(raddr, sizeof(raddr), "%.*s", (int)strcspn(ap + 6, " "), ap + 6);
 	freeReplyObject(r);
-	cr_expect_eq(reply_ll(mc, "CLIENT KILL ADDR %s", raddr), 1);
+	cr_expect_eq(ru_reply_ll(mc, "CLIENT KILL ADDR %s", raddr), 1);
 	kr_int(mc, 0, "CLIENT KILL ID 999999");
 	deadline = kr_now_ms() + WAIT_MS;
 	while (log_count("Successful partial resynchronization with master") < 3) {
@@ -244,7 +230,7 @@ Test(master, redis_replica_full_sync_stream_and_partial_resync)
 
 	/* CLIENT KILL TYPE slave is the same; WAIT then counts the
 	 * replica again once it acknowledges. */
-	cr_expect_eq(reply_ll(mc, "CLIENT KILL TYPE slave"), 1);
+	cr_expect_eq(ru_reply_ll(mc, "CLIENT KILL TYPE slave"), 1);
 	kr_ok(mc, "SET after:kill 1");
 	kr_int(mc, 1, "WAIT 1 20000");
 	ru_wait_synced(mc, rc, WAIT_MS);
@@ -309,7 +295,7 @@ Test(master, no_replicas)
 	freeReplyObject(r);
 	cr_expect(ru_info_is(mc, "replication", "role", "master"));
 	cr_expect_eq(ru_info_ll(mc, "replication", "connected_slaves"), 0);
-	cr_expect_eq(reply_ll(mc, "CLIENT KILL TYPE replica"), 0);
+	cr_expect_eq(ru_reply_ll(mc, "CLIENT KILL TYPE replica"), 0);
 	kr_err(mc, "ERR Unrecognized REPLCONF option: nope", "REPLCONF nope 1");
 	kr_ok(mc, "REPLCONF listening-port 7000 capa eof capa psync2");
 	kr_ok(mc, "MULTI");
@@ -519,7 +505,7 @@ Test(master, role_change_forces_full_resync)
 	kr_srv_start_redis(&other, NULL);
 	redisContext *oc = kr_connect(&other);
 	kr_ok(oc, "SET other:key from-the-other-master");
-	reply_ll(oc, "RPUSH other:list a b c");
+	ru_reply_ll(oc, "RPUSH other:list a b c");
 	char *id1 = ru_info_field(mc, "replication", "master_replid");
 	kr_ok(mc, "REPLICAOF 127.0.0.1 %d", other.port);
 	double deadline = kr_now_ms() + WAIT_MS;
@@ -606,7 +592,7 @@ Test(master, two_replicas)
 		  "ROLE lists two replicas");
 	freeReplyObject(r);
 	cr_expect_eq(ru_info_ll(mc, "replication", "connected_slaves"), 2);
-	cr_expect_eq(reply_ll(mc, "CLIENT KILL TYPE replica"), 2);
+	cr_expect_eq(ru_reply_ll(mc, "CLIENT KILL TYPE replica"), 2);
 	ru_workload(&master, mc, 300, 12);
 	kr_int(mc, 2, "WAIT 2 20000");
 	ru_wait_synced(mc, rc, WAIT_MS);

@@ -122,20 +122,6 @@ static void expect_info(redisContext *c, const char *field, const char *want)
 	free(v);
 }
 
-static long long reply_ll(redisContext *c, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	redisReply *r = redisvCommand(c, fmt, ap);
-	va_end(ap);
-	cr_assert(r != NULL, "connection error: %s", c->errstr);
-	cr_assert(r->type == REDIS_REPLY_INTEGER, "expected an integer, got type %d (%s)", r->type,
-		  r->str ? r->str : "");
-	long long v = r->integer;
-	freeReplyObject(r);
-	return v;
-}
-
 /* ------------------------------------------------------------ full sync */
 
 static void full_sync(bool diskless)
@@ -148,14 +134,14 @@ static void full_sync(bool diskless)
 	/* Expiry times are carried exactly (absolute milliseconds). */
 	static const char *const keys[] = { "e:0", "e:19", "h:small", "z:big" };
 	for (size_t i = 0; i < 4; i++) {
-		long long a = reply_ll(mc, "PEXPIRETIME %s", keys[i]);
-		long long b = reply_ll(rc, "PEXPIRETIME %s", keys[i]);
+		long long a = ru_reply_ll(mc, "PEXPIRETIME %s", keys[i]);
+		long long b = ru_reply_ll(rc, "PEXPIRETIME %s", keys[i]);
 		cr_expect_eq(b, a, "PEXPIRETIME %s: %lld on the replica, %lld on the master", keys[i], b, a);
 		cr_expect(a > 0, "PEXPIRETIME %s: %lld", keys[i], a);
 	}
 	kr_ok(mc, "SELECT 1");
 	kr_ok(rc, "SELECT 1");
-	long long a = reply_ll(mc, "PEXPIRETIME one:e"), b = reply_ll(rc, "PEXPIRETIME one:e");
+	long long a = ru_reply_ll(mc, "PEXPIRETIME one:e"), b = ru_reply_ll(rc, "PEXPIRETIME one:e");
 	cr_expect(a > 0 && b == a, "db 1: PEXPIRETIME %lld on the replica, %lld on the master", b, a);
 	kr_ok(mc, "SELECT 0");
 	kr_ok(rc, "SELECT 0");
@@ -345,13 +331,13 @@ Test(replica, expiry_follows_the_master)
 	ru_wait_synced(mc, rc, WAIT_MS);
 	kr_sleep_ms(400);
 	/* Logically expired on both sides, still there on both. */
-	cr_expect_eq(reply_ll(rc, "DBSIZE"), 11);
-	cr_expect_eq(reply_ll(mc, "DBSIZE"), 11);
+	cr_expect_eq(ru_reply_ll(rc, "DBSIZE"), 11);
+	cr_expect_eq(ru_reply_ll(mc, "DBSIZE"), 11);
 	ru_expect_same_data(mc, rc);
 	for (int i = 0; i < 10; i++)
 		kr_int(mc, 0, "EXISTS short:%d", i);   /* the master deletes: DEL goes out */
 	ru_wait_synced(mc, rc, WAIT_MS);
-	cr_expect_eq(reply_ll(rc, "DBSIZE"), 1);
+	cr_expect_eq(ru_reply_ll(rc, "DBSIZE"), 1);
 	ru_expect_same_data(mc, rc);
 	kr_ok(mc, "DEBUG SET-ACTIVE-EXPIRE 1");
 }
@@ -526,7 +512,7 @@ Test(replica, master_restart_full_resync)
 	unsetenv("KR_PORT_MAX");
 	cr_assert_eq(master.port, port);
 	kr_ok(mc, "SET fresh 1");
-	reply_ll(mc, "SADD fresh:set a b c");
+	ru_reply_ll(mc, "SADD fresh:set a b c");
 	ru_wait_synced(mc, rc, WAIT_MS);
 	char *now = ru_info_field(mc, "replication", "master_replid");
 	cr_expect(strcmp(now, old) != 0);
@@ -684,7 +670,7 @@ Test(replica, read_only_replica)
 	start_master(true, NULL);
 	start_replica(NULL);
 	kr_ok(mc, "SET k v");
-	reply_ll(mc, "RPUSH l a b");
+	ru_reply_ll(mc, "RPUSH l a b");
 	ru_wait_synced(mc, rc, WAIT_MS);
 	const char *ro = "READONLY You can't write against a read only replica.";
 	kr_err(rc, ro, "SET k x");
@@ -837,7 +823,7 @@ Test(replica, clients_during_full_sync)
 	}
 	ru_wait_synced(mc, rc, WAIT_MS);
 	kr_bulk(rc, "value:1", "GET key:1");
-	cr_expect_eq(reply_ll(rc, "DBSIZE"), 200000);
+	cr_expect_eq(ru_reply_ll(rc, "DBSIZE"), 200000);
 	cr_expect(served > 0);
 	cr_log_info("during the sync: %d -LOADING, %d served", loading, served);
 	ru_expect_same_data(mc, rc);
