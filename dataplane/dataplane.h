@@ -111,6 +111,24 @@ void resp_add_ok(struct rbuf *b);                             /* +OK\r\n */
 void resp_add_error(struct rbuf *b, const char *msg);
 void resp_add_errorf(struct rbuf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* Decimal digits of v (lengths and counts are small: compare, don't
+ * divide). */
+static inline unsigned resp_u64_len(unsigned long long v)
+{
+	unsigned n = 1;
+	for (;;) {
+		if (v < 10)
+			return n;
+		if (v < 100)
+			return n + 1;
+		if (v < 1000)
+			return n + 2;
+		if (v < 10000)
+			return n + 3;
+		v /= 10000;
+		n += 4;
+	}
+}
 void resp_add_int(struct rbuf *b, long long v);               /* :v\r\n */
 void resp_add_bulk(struct rbuf *b, const void *p, size_t n);
 void resp_add_bulk_cstr(struct rbuf *b, const char *s);

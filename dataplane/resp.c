@@ -103,24 +103,6 @@ static const char resp_digit_pairs[201] =
 	"80818283848586878889"
 	"90919293949596979899";
 
-static inline unsigned resp_u64_len(unsigned long long v)
-{
-	unsigned n = 1;
-
-	for (;;) {
-		if (v < 10)
-			return n;
-		if (v < 100)
-			return n + 1;
-		if (v < 1000)
-			return n + 2;
-		if (v < 10000)
-			return n + 3;
-		v /= 10000;
-		n += 4;
-	}
-}
-
 /* Write v in decimal at dst (room for 20 bytes); return the length. */
 static inline size_t resp_fmt_u64(char *dst, unsigned long long v)
 {

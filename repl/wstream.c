@@ -30,6 +30,7 @@
 #include "repl/wstream.h"
 #include "repl/repl_int.h"
 #include "server/server.h"
+#include "dataplane/dataplane.h"   /* resp_u64_len */
 
 #include <errno.h>
 #include <poll.h>
@@ -151,27 +152,9 @@ uint64_t ws_cut_request(void)
 	return gen;
 }
 
-/* Lengths and counts are small: compare, don't divide. */
-static size_t ws_digits(unsigned long long v)
-{
-	size_t n = 1;
-	for (;;) {
-		if (v < 10)
-			return n;
-		if (v < 100)
-			return n + 1;
-		if (v < 1000)
-			return n + 2;
-		if (v < 10000)
-			return n + 3;
-		v /= 10000;
-		n += 4;
-	}
-}
-
 static char *ws_put_num(char *p, char lead, unsigned long long v)
 {
-	size_t n = ws_digits(v);
+	size_t n = resp_u64_len(v);
 	*p++ = lead;
 	for (size_t i = n; i > 0; i--) {
 		p[i - 1] = (char)('0' + v % 10);
@@ -309,10 +292,10 @@ static uint64_t ws_record(unsigned sh_id, int db, int argc, const char *const *a
 			  const size_t *lens, const struct resp_arg *args)
 {
 	struct ws_prod *p = &ws.prod[sh_id];
-	size_t len = 1 + ws_digits((unsigned long long)argc) + 2;
+	size_t len = 1 + resp_u64_len((unsigned long long)argc) + 2;
 	for (int i = 0; i < argc; i++) {
 		size_t l = args ? args[i].len : lens[i];
-		len += 1 + ws_digits(l) + 2 + l + 2;
+		len += 1 + resp_u64_len(l) + 2 + l + 2;
 	}
 	struct wrec *r = ws_rec_alloc(sh_id, WR_CMD, len);
 	r->db = db;
