@@ -228,6 +228,10 @@ void rdb_writer_init(struct rdb_writer *w, rdb_sink_fn *sink, void *arg,
 		     const struct rdb_wopts *o, bool checksum);
 /* "REDIS0010" and the aux fields. */
 int rdb_writer_begin(struct rdb_writer *w, const struct rdb_aux *aux);
+/* repl-stream-db, repl-id, repl-offset as aux fields at this point of the
+ * file (readers take aux fields anywhere; a snapshot learns the offset of
+ * its cut only after its keys). */
+int rdb_writer_repl_aux(struct rdb_writer *w, int stream_db, const char *id, long long off);
 /* SELECTDB db, then RESIZEDB with the db's key and expiry counts. */
 int rdb_writer_selectdb(struct rdb_writer *w, int db, uint64_t nkeys, uint64_t nexpires);
 /* One key (rdb_enc_key). -ENOTSUP for a value we cannot write (nothing

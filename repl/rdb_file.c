@@ -135,6 +135,16 @@ int rdb_writer_begin(struct rdb_writer *w, const struct rdb_aux *aux)
 	return w_maybe_flush(w);
 }
 
+int rdb_writer_repl_aux(struct rdb_writer *w, int stream_db, const char *id, long long off)
+{
+	if (w->err)
+		return w->err;
+	w_aux_ll(w, "repl-stream-db", stream_db);
+	w_aux(w, "repl-id", id, strlen(id));
+	w_aux_ll(w, "repl-offset", off);
+	return w_maybe_flush(w);
+}
+
 int rdb_writer_selectdb(struct rdb_writer *w, int db, uint64_t nkeys, uint64_t nexpires)
 {
 	uint8_t op = RDB_OP_SELECTDB;

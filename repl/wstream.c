@@ -108,6 +108,7 @@ static struct {
 	pthread_mutex_t bl_lock;
 	char *bl;
 	size_t bl_size, bl_used;
+	bool bl_off;                  /* released (repl-backlog-ttl) */
 	_Atomic uint64_t offset;      /* stream bytes so far */
 } ws = { .efd = -1 };
 
@@ -425,6 +426,17 @@ static void bl_append(const char *p, size_t n)
 	if (!n)
 		return;
 	pthread_mutex_lock(&ws.bl_lock);
+	if (ws.bl_off) {   /* released: the offset moves on, nothing is kept */
+		atomic_fetch_add(&ws.offset, n);
+		pthread_mutex_unlock(&ws.bl_lock);
+		return;
+	}
+	if (ws.bl_size && !ws.bl) {   /* first use, or again after a release */
+		ws.bl = malloc(ws.bl_size);
+		if (!ws.bl)
+			abort();
+		ws.bl_used = 0;
+	}
 	if (ws.bl_size) {
 		const char *src = p;
 		size_t len = n;
@@ -825,9 +837,21 @@ void ws_backlog_size(size_t size)
 {
 	pthread_mutex_lock(&ws.bl_lock);
 	free(ws.bl);
-	ws.bl = size ? malloc(size) : NULL;
-	ws.bl_size = ws.bl ? size : 0;
+	ws.bl = NULL;   /* allocated by the first bytes it takes */
+	ws.bl_size = size;
 	ws.bl_used = 0;
+	pthread_mutex_unlock(&ws.bl_lock);
+}
+
+void wstream_backlog_release(bool released)
+{
+	pthread_mutex_lock(&ws.bl_lock);
+	if (released && !ws.bl_off) {
+		free(ws.bl);
+		ws.bl = NULL;
+		ws.bl_used = 0;
+	}
+	ws.bl_off = released;
 	pthread_mutex_unlock(&ws.bl_lock);
 }
 

@@ -155,6 +155,10 @@ size_t aof_info_persistence(char *buf, size_t len);
  * if off is outside the range. Any thread. */
 void wstream_backlog_range(uint64_t *first, uint64_t *end);
 long wstream_backlog_read(uint64_t off, void *buf, size_t len);
+/* repl-backlog-ttl: released, the backlog's memory goes back and keeps
+ * nothing until it is taken again (released false: the next bytes
+ * allocate it). */
+void wstream_backlog_release(bool released);
 
 /* Replica chains (shards/replclient.c). While relay mode is on (the
  * server is a replica), records the shards make are the replica's applied

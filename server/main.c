@@ -4,6 +4,7 @@
  * Usage, as redis-server: keyrail-server [config-file] [--directive value ...] */
 #include "server/server.h"
 #include "shards/shard.h"
+#include "shards/snap.h"
 #include "repl/wstream.h"
 
 #include <errno.h>
@@ -143,13 +144,19 @@ int main(int argc, char **argv)
 	srv_log(LL_NOTICE, "Server initialized");
 	srv_log(LL_NOTICE, "Ready to accept connections tcp");
 
+	bool signalled = false;
 	while (!shard_shutdown_requested()) {
 		struct timespec ts = { 0, 100 * 1000 * 1000 };
 		int sig = sigtimedwait(&set, NULL, &ts);
-		if (sig == SIGTERM || sig == SIGINT) {
+		if (sig == SIGINT && signalled) {
+			/* As Redis: a second SIGINT does not wait for the save. */
+			srv_log(LL_WARNING, "You insist... exiting now.");
+			shard_request_shutdown(1);
+		} else if (sig == SIGTERM || sig == SIGINT) {
 			srv_log(LL_WARNING, "Received %s scheduling shutdown...",
 				sig == SIGTERM ? "SIGTERM" : "SIGINT");
-			shard_request_shutdown(0);
+			signalled = true;
+			snap_sigterm();   /* saves first if save rules are set */
 		}
 	}
 	int status = shard_wait_all();

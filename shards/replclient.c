@@ -2063,7 +2063,7 @@ void replclient_info(const struct shard *sh, struct rbuf *t)
 		      sh->cfg->replica_read_only);
 		replmaster_info_links(t);   /* master: our own replicas */
 	} else {
-		replmaster_info(t, replid, replid2, off, second);   /* master */
+		replmaster_info(t, sh->id, replid, replid2, off, second);   /* master */
 		return;
 	}
 	infof(t, "master_failover_state:no-failover\r\n");

@@ -64,6 +64,7 @@
 #include "shards/cmd.h"
 #include "shards/replclient.h"
 #include "shards/shard_int.h"
+#include "shards/snap.h"
 
 #define RM_REPLID_LEN 40
 #define RM_PULL_MAX (64ull * 1024 * 1024)      /* online, no limit set: bytes buffered */
@@ -157,6 +158,7 @@ static struct {
 	int job_fd;                   /* the RDB file (complete: JOB_READY) */
 	int job_live_fd;              /* the snapshot's file while it is written */
 	bool job_live_failed;         /* ... could not be opened at the cut */
+	bool job_diskless;            /* its file is a memfd (snap_request_sync) */
 	long long job_size;
 	unsigned job_users;
 	int64_t job_bgsave_ms;        /* last BGSAVE request */
@@ -351,16 +353,27 @@ static void rm_stream_on(void)
  * and so the rename, cannot end before this returns). Diskless links
  * stream from it as it grows, and it is the job's file once complete
  * (the fd follows the rename). */
-static void open_live_file(void)
+static void open_live_file(uint64_t gen)
 {
-	const struct cfg *cfg = g_shards[0]->cfg;
+	pthread_mutex_lock(&rm.mu);
+	bool mem = rm.job_diskless;
+	pthread_mutex_unlock(&rm.mu);
+	int fd;
 	char path[4096];
-	snprintf(path, sizeof(path), "%s/temp-%ld.rdb", cfg->dir && cfg->dir[0] ? cfg->dir : ".",
-		 (long)getpid());
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		srv_log(LL_WARNING, "Replication: cannot open the snapshot being written (%s): %s",
-			path, strerror(errno));
+	if (mem) {
+		fd = snap_sync_fd(gen);
+		if (fd < 0)
+			srv_log(LL_WARNING, "Replication: cannot take the diskless snapshot's file: %s",
+				strerror(errno));
+	} else {
+		const struct cfg *cfg = g_shards[0]->cfg;
+		snprintf(path, sizeof(path), "%s/temp-%ld.rdb",
+			 cfg->dir && cfg->dir[0] ? cfg->dir : ".", (long)getpid());
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			srv_log(LL_WARNING, "Replication: cannot open the snapshot being written (%s): %s",
+				path, strerror(errno));
+	}
 	pthread_mutex_lock(&rm.mu);
 	if (rm.job_live_fd >= 0)
 		close(rm.job_live_fd);
@@ -402,7 +415,7 @@ void replmaster_on_cut(unsigned sh_id, uint64_t gen)
 	if (!use)
 		return;
 	if (sh_id == 0)
-		open_live_file();
+		open_live_file(gen);
 	if (relay) {
 		/* Every shard has cut: the master client may go on. */
 		if (seen == g_nshards)
@@ -426,6 +439,23 @@ void replmaster_on_cut(unsigned sh_id, uint64_t gen)
 	wstream_flush(sh_id);
 }
 
+int replmaster_cut_info(uint64_t gen, char *id, long long *off)
+{
+	int k;
+	pthread_mutex_lock(&rm.mu);
+	if (rm.job_gen != gen || (rm.job_state != JOB_CUT && rm.job_state != JOB_READY)) {
+		k = -1;
+	} else if (!rm.job_have_off) {
+		k = 0;
+	} else {
+		memcpy(id, rm.replid, RM_REPLID_LEN + 1);
+		*off = to_repl(rm.job_cut_off);
+		k = 1;
+	}
+	pthread_mutex_unlock(&rm.mu);
+	return k;
+}
+
 void replmaster_snap_done(uint64_t gen, bool ok, const char *path)
 {
 	pthread_mutex_lock(&rm.mu);
@@ -433,7 +463,7 @@ void replmaster_snap_done(uint64_t gen, bool ok, const char *path)
 		/* The file opened at the cut is this one (renamed since). */
 		int fd = rm.job_live_fd;
 		rm.job_live_fd = -1;
-		if (fd < 0 && ok) {
+		if (fd < 0 && ok && path) {
 			fd = open(path, O_RDONLY | O_CLOEXEC);
 		} else if (fd >= 0 && !ok) {
 			close(fd);
@@ -544,10 +574,19 @@ static void job_maybe_start(int64_t now)
 	rm.job_armed_off = wstream_offset();
 	rm.job_scan_off = rm.job_armed_off;
 	rm.job_have_off = false;
+	/* As Redis: the snapshot goes to the replicas' sockets only when every
+	 * replica it is for takes the $EOF: form; otherwise it is a BGSAVE to
+	 * disk that they all read once complete. */
+	bool all_eof = true;
+	for (struct rm_link *l = rm.links; l; l = l->next)
+		if (!l->dead && l->state == LK_WAIT_CUT && l->job == 0 && !l->capa_eof)
+			all_eof = false;
+	rm.job_diskless = diskless && all_eof;
+	snap_sync_consumed(0);
 	/* Armed before the request: its cut cannot come earlier. */
 	rm.job_state = JOB_ARMED;
 	rm.job_armed_ms = now;
-	if (!job_request_bgsave()) {
+	if (!(rm.job_diskless ? snap_request_sync() : job_request_bgsave())) {
 		rm.job_state = JOB_IDLE;   /* a snapshot runs: try again later */
 		if (rm.job_relay)
 			replclient_cut_pause(false);
@@ -560,7 +599,7 @@ static void job_maybe_start(int64_t now)
 			l->job = rm.job_id;
 			/* Replicas without capa eof take the same snapshot once
 			 * its file is complete. */
-			l->diskless = diskless && l->capa_eof;
+			l->diskless = rm.job_diskless;
 			any_socket |= l->diskless;
 		}
 	srv_log(LL_NOTICE, "Starting BGSAVE for SYNC with target: %s",
@@ -618,18 +657,56 @@ static void link_drop(struct rm_link *l, const char *why)
 	l->dead = true;
 }
 
-/* Parse what a replica sends: REPLCONF ACK <off> [FACK <off>] (others are
- * ignored, as Redis ignores a replica's other replies). */
+/* One command of a replica: REPLCONF ACK <off> [FACK <off>] counts; others
+ * are ignored, as Redis ignores a replica's other replies. */
+static void link_command(struct rm_link *l, long argc, char args[][32], int64_t now)
+{
+	if (argc >= 3 && !strcasecmp(args[0], "replconf") && !strcasecmp(args[1], "ack")) {
+		uint64_t ws;
+		if (to_ws(strtoll(args[2], NULL, 10), &ws) &&
+		    (long long)ws > atomic_load(&l->ack_off))
+			atomic_store(&l->ack_off, (long long)ws);
+		atomic_store(&l->ack_ms, now);
+		if (l->state == LK_WAIT_ACK) {
+			l->state = LK_ONLINE;
+			srv_log(LL_NOTICE, "Synchronization with replica %s:%d succeeded",
+				l->ip, l->port);
+		}
+	}
+}
+
+/* An inline command (a line of words; an empty one is a keepalive). */
+static void link_inline(struct rm_link *l, const char *p, const char *nl, int64_t now)
+{
+	char args[16][32];
+	long argc = 0;
+	while (p < nl && argc < 16) {
+		while (p < nl && (*p == ' ' || *p == '\t' || *p == '\r'))
+			p++;
+		const char *w = p;
+		while (p < nl && *p != ' ' && *p != '\t' && *p != '\r')
+			p++;
+		if (p == w)
+			break;
+		size_t c = (size_t)(p - w) < sizeof(args[0]) - 1 ? (size_t)(p - w) : sizeof(args[0]) - 1;
+		memcpy(args[argc], w, c);
+		args[argc++][c] = '\0';
+	}
+	if (argc)
+		link_command(l, argc, args, now);
+}
+
+/* Parse what a replica sends, RESP arrays or inline lines. */
 static void link_parse(struct rm_link *l, int64_t now)
 {
 	size_t pos = 0;
 	while (pos < l->in.len) {
 		const char *p = l->in.data + pos, *end = l->in.data + l->in.len;
 		if (*p != '*') {
-			/* inline: a line (newline keepalives) */
 			const char *nl = memchr(p, '\n', (size_t)(end - p));
 			if (!nl)
 				break;
+			link_inline(l, p, nl, now);
 			pos += (size_t)(nl - p) + 1;
 			continue;
 		}
@@ -672,18 +749,7 @@ static void link_parse(struct rm_link *l, int64_t now)
 		if (!ok)
 			break;   /* incomplete */
 		pos = (size_t)(q - l->in.data);
-		if (argc >= 3 && !strcasecmp(args[0], "replconf") && !strcasecmp(args[1], "ack")) {
-			uint64_t ws;
-			if (to_ws(strtoll(args[2], NULL, 10), &ws) &&
-			    (long long)ws > atomic_load(&l->ack_off))
-				atomic_store(&l->ack_off, (long long)ws);
-			atomic_store(&l->ack_ms, now);
-			if (l->state == LK_WAIT_ACK) {
-				l->state = LK_ONLINE;
-				srv_log(LL_NOTICE, "Synchronization with replica %s:%d succeeded",
-					l->ip, l->port);
-			}
-		}
+		link_command(l, argc, args, now);
 	}
 	rbuf_consume(&l->in, pos);
 }
@@ -965,11 +1031,10 @@ static void publish_acks(void)
 	atomic_store(&rm.pub_n, np);
 }
 
-/* Under mu: repl-backlog-ttl. Redis frees its backlog once no replica
- * has been connected for that long; here the bytes stay in the write
- * stream's backlog (repl/wstream.c owns it), so the release is what a
- * client sees: INFO repl_backlog_active:0 and no partial resync from
- * before it. The next replica starts a new backlog. */
+/* Under mu: repl-backlog-ttl. As Redis, the backlog is freed once no
+ * replica has been connected for that long: its memory goes back
+ * (wstream_backlog_release), INFO says repl_backlog_active:0, and no
+ * partial resync reaches before it. The next replica starts a new one. */
 static void backlog_ttl_check(int64_t now)
 {
 	if (rm.links || rm.incoming || rm.relay) {
@@ -987,8 +1052,28 @@ static void backlog_ttl_check(int64_t now)
 		return;
 	rm.released = true;
 	rm.floor_ws = wstream_offset();
+	wstream_backlog_release(true);
 	srv_log(LL_NOTICE, "Replication backlog freed after %d seconds without connected replicas.",
 		ttl);
+}
+
+/* Under mu: what every replica of a diskless job has taken of its memfd
+ * (snap.c frees the memory below it and stays within a window of it). */
+static void sync_floor_publish(void)
+{
+	if (!rm.job_diskless || (rm.job_state != JOB_ARMED && rm.job_state != JOB_CUT &&
+				 rm.job_state != JOB_READY))
+		return;
+	uint64_t floor = UINT64_MAX;
+	for (struct rm_link *l = rm.links; l; l = l->next) {
+		if (l->dead || l->job != rm.job_id)
+			continue;
+		uint64_t at = l->state == LK_SEND_EOF ? (uint64_t)l->rdb_sent :
+			      l->state == LK_WAIT_CUT || l->state == LK_WAIT_RDB ? 0 : UINT64_MAX;
+		if (at < floor)
+			floor = at;
+	}
+	snap_sync_consumed(floor);
 }
 
 static bool link_wants_write(const struct rm_link *l)
@@ -1059,6 +1144,7 @@ static void *rm_main(void *arg)
 		job_scan();
 		for (struct rm_link *l = rm.links; l; l = l->next)
 			link_step(l, now);
+		sync_floor_publish();
 		job_maybe_finish();
 		for (struct rm_link **pp = &rm.links; *pp;) {
 			struct rm_link *l = *pp;
@@ -1244,6 +1330,7 @@ static void psync_generic(struct cmd_ctx *ctx, bool old_sync)
 		srv_log(LL_NOTICE, "Full resync requested by replica %s:%d", l->ip, l->port);
 	}
 	rm.released = false;   /* a new backlog from here (repl-backlog-ttl) */
+	wstream_backlog_release(false);
 	l->next = rm.incoming;
 	rm.incoming = l;
 	atomic_fetch_add(&rm.nlinks, 1);
@@ -1566,6 +1653,7 @@ void replmaster_relay_attach(const char *replid, const char *replid2, long long 
 	rm.have_base = true;
 	rm.relay = true;
 	rm.released = false;
+	wstream_backlog_release(false);
 	rm.floor_ws = 0;
 	pthread_mutex_unlock(&rm.mu);
 	rm_kick();
@@ -1597,6 +1685,7 @@ void replmaster_relay_shift(const char *replid, const char *replid2, long long s
 	rm.have_base = true;
 	rm.relay = false;
 	rm.released = false;
+	wstream_backlog_release(false);
 	rm.floor_ws = 0;
 	/* Our replicas reconnect and learn the new id (+CONTINUE <id>). */
 	rm.kill_all = rm.links || rm.incoming;
@@ -1616,10 +1705,31 @@ bool replmaster_offset(const char *replid, long long *off)
 	return ok;
 }
 
-void replmaster_info(struct rbuf *t, const char *replid, const char *replid2, long long off,
-		     long long second)
+/* As Redis, master_repl_offset counts every write already answered: the
+ * records of every shard up to now are merged first (briefly: the thread
+ * merges within a pass; bounded, so INFO never hangs on a stalled disk). */
+static void info_settle(unsigned sh_id)
+{
+	if (!wstream_enabled() || sh_id >= g_nshards)
+		return;
+	wstream_flush(sh_id);
+	uint64_t want[SHARD_MAX];
+	for (unsigned s = 0; s < g_nshards; s++)
+		want[s] = wstream_recorded(s);
+	int64_t deadline = mono_ms() + 100;
+	for (unsigned s = 0; s < g_nshards; s++)
+		while (wstream_durable(s) < want[s] && mono_ms() < deadline) {
+			struct timespec ts = { 0, 20 * 1000 };
+			nanosleep(&ts, NULL);
+		}
+}
+
+void replmaster_info(struct rbuf *t, unsigned sh_id, const char *replid, const char *replid2,
+		     long long off, long long second)
 {
 	pthread_once(&rm.once, rm_init);
+	if (!rm_capture)
+		info_settle(sh_id);
 	pthread_mutex_lock(&rm.mu);
 	rm_changed = identity_update(replid, replid2, off, second);
 	if (rm_capture) {

@@ -74,8 +74,13 @@ static inline bool replmaster_refuse_write(const struct cfg *cfg, struct shard *
 /* snap.c, on shard sh_id's thread inside snapshot gen's cut. */
 void replmaster_on_cut(unsigned sh_id, uint64_t gen);
 /* snap.c's writer thread: snapshot gen finished; path is the complete
- * file when ok. */
+ * file when ok (NULL for a diskless sync's memfd: the descriptor taken at
+ * the cut is the file). */
 void replmaster_snap_done(uint64_t gen, bool ok, const char *path);
+/* snap.c's writer: the replication id and offset of snapshot gen's cut
+ * (id: 41 bytes). 1: known; 0: not yet (it will be); -1: gen is not a
+ * full sync's snapshot, or its offset cannot be known. */
+int replmaster_cut_info(uint64_t gen, char *id, long long *off);
 
 /* Shard loop, every round: WAIT clients of this shard; on shard 0 the
  * stream's keepalive PING. Returns nonzero if it did work. */
@@ -87,9 +92,10 @@ void replmaster_replconf(struct cmd_ctx *ctx);
 void replmaster_role(struct cmd_ctx *ctx);
 /* INFO replication of a master: replclient.c passes the ids it keeps
  * (replid, replid2, the offset reached as a replica, second offset);
- * they also tell this file when a new history starts. */
-void replmaster_info(struct rbuf *out, const char *replid, const char *replid2, long long off,
-		     long long second);
+ * they also tell this file when a new history starts. sh_id: the
+ * calling shard (its records are flushed so the offset counts them). */
+void replmaster_info(struct rbuf *out, unsigned sh_id, const char *replid, const char *replid2,
+		     long long off, long long second);
 /* INFO stats: sync_full, sync_partial_ok, sync_partial_err lines. */
 void replmaster_info_stats(struct rbuf *out);
 /* CLIENT LIST (shard 0's part): a line per replica link (flags=S) unless

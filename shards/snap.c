@@ -82,6 +82,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -104,6 +105,8 @@
 #define SNAP_SYNC_EVERY (32 * 1024 * 1024) /* incremental fdatasync */
 #define SNAP_RETRY_S 5                    /* save rules after a failure */
 #define SNAP_RESULTS 16                   /* remembered results */
+#define SNAP_SYNC_WINDOW (64u << 20)      /* diskless: ahead of the slowest reader */
+#define SNAP_SYNC_HOLE (1u << 20)         /* ... memory given back in these */
 
 _Thread_local bool snap_cow_on;
 _Thread_local bool snap_waiting;
@@ -168,6 +171,9 @@ static struct {
 	_Atomic int state;
 	_Atomic uint64_t gen;             /* last started */
 	_Atomic bool scheduled;           /* BGSAVE SCHEDULE waits for idle */
+	_Atomic bool sched_sync;          /* a diskless full sync waits too */
+	_Atomic bool sigterm;             /* SIGTERM: shut down (shard 0's cron) */
+	_Atomic uint64_t sync_floor;      /* diskless: bytes every reader took */
 	_Atomic int64_t lastsave_s;
 	_Atomic int64_t last_try_s;
 	_Atomic bool last_ok;
@@ -193,6 +199,7 @@ static struct {
 	bool checksum, compress;
 	bool misconf_on_fail;             /* stop-writes-on-bgsave-error and rules */
 	bool background;                  /* BGSAVE or a rule (not SAVE, SHUTDOWN) */
+	bool sync;                        /* for replicas' sockets: a memfd */
 	char path[PATH_MAX], tmp[PATH_MAX], dir[PATH_MAX];
 	/* Start-up loading. */
 	pthread_barrier_t load_barrier;
@@ -547,19 +554,36 @@ static void *writer_main(void *arg);
  * if the temp file cannot be created (logged). As in Redis, only a failed
  * background save (BGSAVE, a rule: !w or a W_BGSAVE waiter) sets
  * rdb_last_bgsave_status to err (and MISCONF); any good save sets it ok. */
-static long long snap_start(struct shard *sh, struct snap_waiter *w)
+static long long snap_start_to(struct shard *sh, struct snap_waiter *w, bool sync)
 {
 	bool background = !w || w->kind == W_BGSAVE;
 	int idle = SNAP_IDLE;
 	if (!atomic_compare_exchange_strong(&snap.state, &idle, SNAP_RUNNING))
 		return -EBUSY;
 	int64_t now = wall_ms();
-	atomic_store(&snap.last_try_s, now / 1000);
 	const char *dir = sh->cfg->dir && sh->cfg->dir[0] ? sh->cfg->dir : ".";
-	snprintf(snap.dir, sizeof(snap.dir), "%s", dir);
-	snprintf(snap.path, sizeof(snap.path), "%s/%s", dir, sh->cfg->dbfilename);
-	snprintf(snap.tmp, sizeof(snap.tmp), "%s/temp-%ld.rdb", dir, (long)getpid());
-	snap.fd = open(snap.tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	snap.sync = sync;
+	if (sync) {
+		/* Diskless: the file lives in memory only (replmaster.c reads
+		 * it through its own descriptor, taken at the cut), and what
+		 * every replica has taken is given back as it goes. Nothing
+		 * else is touched: no dbfilename, no LASTSAVE, no status. */
+		snap.path[0] = snap.tmp[0] = '\0';
+		atomic_store(&snap.sync_floor, 0);
+		snap.fd = memfd_create("keyrail-sync-rdb", MFD_CLOEXEC);
+		if (snap.fd < 0) {
+			srv_log(LL_WARNING, "Can't create the in-memory file of a diskless sync: %s",
+				strerror(errno));
+			atomic_store(&snap.state, SNAP_IDLE);
+			return -EIO;
+		}
+	} else {
+		atomic_store(&snap.last_try_s, now / 1000);
+		snprintf(snap.dir, sizeof(snap.dir), "%s", dir);
+		snprintf(snap.path, sizeof(snap.path), "%s/%s", dir, sh->cfg->dbfilename);
+		snprintf(snap.tmp, sizeof(snap.tmp), "%s/temp-%ld.rdb", dir, (long)getpid());
+		snap.fd = open(snap.tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	}
 	if (snap.fd < 0) {
 		int e = errno;
 		srv_log(LL_WARNING, "Failed opening the temp RDB file %s (in server root dir %s) for "
@@ -594,15 +618,17 @@ static long long snap_start(struct shard *sh, struct snap_waiter *w)
 		srv_log(LL_WARNING, "Can't save in background: cannot start the writer thread: %s",
 			strerror(rc));
 		close(snap.fd);
-		unlink(snap.tmp);
+		if (!sync)
+			unlink(snap.tmp);
 		snap.fd = -1;
-		if (background)
+		if (background && !sync)
 			atomic_store(&snap.last_ok, false);
 		atomic_store(&snap.state, SNAP_IDLE);
 		return -EIO;
 	}
-	srv_log(LL_NOTICE, "Background saving started (snapshot %llu, %u shards)",
-		(unsigned long long)gen, g_nshards);
+	srv_log(LL_NOTICE, "Background %s started (snapshot %llu, %u shards)",
+		sync ? "RDB transfer to replicas' sockets" : "saving", (unsigned long long)gen,
+		g_nshards);
 	struct snap_shard *ss = &g_ss[sh->id];
 	if (!ss->lock_conn) {
 		/* txn_lock_then keeps a client alive through the wait; the cut
@@ -614,6 +640,11 @@ static long long snap_start(struct shard *sh, struct snap_waiter *w)
 	}
 	txn_lock_then(sh, ss->lock_conn, all_shards_mask(), cut_locked, w);
 	return (long long)gen;
+}
+
+static long long snap_start(struct shard *sh, struct snap_waiter *w)
+{
+	return snap_start_to(sh, w, false);
 }
 
 /* --------------------------------------------------------- the writer */
@@ -638,18 +669,81 @@ static int sync_dir(const char *dir)
 	return rc;
 }
 
-/* Streams the chunks into the temp file, then finishes it. Owns snap.fd.
+/* The sink of a diskless sync's memfd: bytes go in at the end; the ones
+ * every replica has taken (snap.sync_floor, from replmaster.c; UINT64_MAX
+ * when none reads any more) are punched out, and the writer waits while
+ * it is more than SNAP_SYNC_WINDOW ahead of the slowest replica, as a
+ * snapshot written to sockets goes at the pace of the slowest one. */
+struct sync_sink {
+	int fd;
+	uint64_t written, punched;
+};
+
+static int sink_sync(void *arg, const void *p, size_t n)
+{
+	struct sync_sink *ss = arg;
+	int rc = rdb_sink_fd(&ss->fd, p, n);
+	if (rc)
+		return rc;
+	ss->written += n;
+	for (;;) {
+		uint64_t floor = atomic_load(&snap.sync_floor);
+		uint64_t done = floor > ss->written ? ss->written : floor;
+		done -= done % SNAP_SYNC_HOLE;
+		if (done > ss->punched &&
+		    fallocate(ss->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)ss->punched,
+			      (off_t)(done - ss->punched)) == 0)
+			ss->punched = done;
+		if (floor == UINT64_MAX || ss->written - floor <= SNAP_SYNC_WINDOW)
+			return 0;
+		struct timespec ts = { 0, 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+}
+
+/* A full sync's snapshot carries the replication id and offset of its cut
+ * (known once the master has found the cut in its stream), as aux fields
+ * after the keys (RDB readers take aux fields anywhere): a replica that
+ * saves it and restarts knows where it stands. Other snapshots have none. */
+static int repl_aux(struct rdb_writer *w, uint64_t gen)
+{
+	char id[64];
+	long long off;
+	int64_t deadline = mono_us() + 10 * 1000 * 1000;
+	for (;;) {
+		int k = replmaster_cut_info(gen, id, &off);
+		if (k < 0)
+			return 0;
+		if (k > 0)
+			return rdb_writer_repl_aux(w, 0, id, off);
+		if (mono_us() > deadline) {
+			srv_log(LL_WARNING, "Snapshot: the replication offset of the cut is not known; "
+				"the file goes without it");
+			return 0;
+		}
+		struct timespec ts = { 0, 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+}
+
+/* Streams the chunks into the temp file (or a diskless sync's memfd),
+ * then finishes it. Owns snap.fd.
  * The last thing it does is set the state back to idle. */
 static void *writer_main(void *arg)
 {
 	(void)arg;
 	pthread_setname_np(pthread_self(), "kr-rdb-writer");
 	int fd = snap.fd;
+	bool sync = snap.sync;
+	struct sync_sink sk = { .fd = fd };
 	uint64_t gen = snap.job_gen;
 	int64_t t0 = mono_us();
 	struct rdb_wopts wo = { .compress = snap.compress, .set_listpack = false };
 	struct rdb_writer w;
-	rdb_writer_init(&w, rdb_sink_fd, &fd, &wo, snap.checksum);
+	if (sync)
+		rdb_writer_init(&w, sink_sync, &sk, &wo, snap.checksum);
+	else
+		rdb_writer_init(&w, rdb_sink_fd, &fd, &wo, snap.checksum);
 	struct rdb_aux aux = { .used_mem = (long long)used_memory() };
 	int rc = rdb_writer_begin(&w, &aux);
 	uint64_t synced = 0;
@@ -682,7 +776,7 @@ static void *writer_main(void *arg)
 			rc = rdb_writer_raw(&w, ch->data, ch->len);
 		free(ch->data);
 		free(ch);
-		if (rc == 0 && w.bytes - synced >= SNAP_SYNC_EVERY) {
+		if (rc == 0 && !sync && w.bytes - synced >= SNAP_SYNC_EVERY) {
 			/* Keep the dirty page cache small, so the final fsync is
 			 * short (Redis's rdb-save-incremental-fsync). */
 			if (fdatasync(fd) != 0)
@@ -691,9 +785,31 @@ static void *writer_main(void *arg)
 		}
 	}
 	if (rc == 0)
+		rc = repl_aux(&w, gen);
+	if (rc == 0)
 		rc = rdb_writer_end(&w);
 	uint64_t bytes = w.bytes;
 	rdb_writer_destroy(&w);
+	if (sync) {
+		/* replmaster.c has its own descriptor: the memory goes with
+		 * the last of them. */
+		close(fd);
+		snap.fd = -1;
+		if (rc)
+			srv_log(LL_WARNING, "Diskless sync: writing the snapshot failed: %s",
+				strerror(-rc));
+		else
+			srv_log(LL_NOTICE, "Diskless sync: snapshot %llu complete (%llu bytes)",
+				(unsigned long long)gen, (unsigned long long)bytes);
+		replmaster_snap_done(gen, rc == 0, NULL);
+		unsigned slot = (unsigned)(gen % SNAP_RESULTS);
+		atomic_store(&snap.res[slot].ok, rc == 0);
+		atomic_store(&snap.res[slot].gen, gen);
+		atomic_store(&snap.state, SNAP_IDLE);
+		for (unsigned i = 0; i < g_nshards; i++)
+			dp_wake(g_shards[i]->wake_fd);
+		return NULL;
+	}
 	if (rc == 0 && fsync(fd) != 0)
 		rc = -errno;
 	if (close(fd) != 0 && rc == 0)
@@ -759,10 +875,12 @@ static struct snap_waiter *waiter_add(struct shard *sh, struct conn *c, int kind
 		abort();
 	w->c = c;
 	w->kind = kind;
-	w->pend = conn_pend_new(c);
-	w->pend->discard = c->discard_cur;
-	c->barrier = true;   /* nothing after it runs before it answers */
-	c->inflight++;
+	if (c) {   /* (none: SIGTERM's shutdown) */
+		w->pend = conn_pend_new(c);
+		w->pend->discard = c->discard_cur;
+		c->barrier = true;   /* nothing after it runs before it answers */
+		c->inflight++;
+	}
 	if (kind != W_BGSAVE) {
 		w->next = ss->waiters;
 		ss->waiters = w;
@@ -789,6 +907,10 @@ static void waiter_done(struct shard *sh, struct snap_waiter *w, const char *sta
 		}
 	snap_waiting = ss->waiters != NULL;
 	struct conn *c = w->c;
+	if (!c) {
+		free(w);
+		return;
+	}
 	if (status)
 		resp_add_simple(&w->pend->buf, status);
 	else if (err)
@@ -842,6 +964,9 @@ static void waiters_check(struct shard *sh)
 			return;   /* the locks stay held until the process exits */
 		}
 		srv_log(LL_WARNING, "Error trying to save the DB, can't exit.");
+		if (!w->c)
+			srv_log(LL_WARNING, "SIGTERM received but errors trying to shut down the "
+				"server, check the logs for more information");
 		struct txn *t = w->txn;
 		waiter_done(sh, w, NULL, "ERR Errors trying to SHUTDOWN. Check logs.");
 		if (t)
@@ -927,6 +1052,57 @@ void snap_shutdown(struct cmd_ctx *ctx, bool force)
 	w->gen = (uint64_t)gen;
 }
 
+/* SIGTERM (and SIGINT), on shard 0: as Redis, save first when save rules
+ * are configured; if that save fails, log it and go on serving. */
+static void sigterm_shutdown(struct shard *sh)
+{
+	if (!snap_rules_configured(sh)) {
+		shard_request_shutdown(0);
+		return;
+	}
+	srv_log(LL_WARNING, "Saving the final RDB snapshot before exiting.");
+	struct snap_waiter *w = waiter_add(sh, NULL, W_SHUTDOWN);
+	long long gen = snap_start(sh, w);
+	if (gen == -EBUSY)
+		return;   /* after the one under way (waiters_check) */
+	if (gen < 0) {
+		srv_log(LL_WARNING, "Error trying to save the DB, can't exit.");
+		srv_log(LL_WARNING, "SIGTERM received but errors trying to shut down the server, "
+			"check the logs for more information");
+		waiter_done(sh, w, NULL, NULL);
+		return;
+	}
+	w->gen = (uint64_t)gen;
+}
+
+void snap_sigterm(void)
+{
+	if (atomic_exchange(&snap.sigterm, true) || !g_nshards)
+		return;
+	dp_wake(g_shards[0]->wake_fd);
+}
+
+bool snap_request_sync(void)
+{
+	if (atomic_load(&snap.state) != SNAP_IDLE || atomic_load(&snap.sched_sync))
+		return false;
+	atomic_store(&snap.sched_sync, true);
+	return true;
+}
+
+int snap_sync_fd(uint64_t gen)
+{
+	/* (Called inside gen's cut: the writer cannot have closed it.) */
+	if (!snap.sync || snap.job_gen != gen || snap.fd < 0)
+		return -1;
+	return fcntl(snap.fd, F_DUPFD_CLOEXEC, 0);
+}
+
+void snap_sync_consumed(uint64_t floor)
+{
+	atomic_store(&snap.sync_floor, floor);
+}
+
 bool snap_rules_configured(const struct shard *sh)
 {
 	return sh->cfg->save_n > 0;
@@ -962,6 +1138,10 @@ static void rules_check(struct shard *sh)
 {
 	if (atomic_load(&snap.state) != SNAP_IDLE)
 		return;
+	if (atomic_exchange(&snap.sched_sync, false)) {
+		snap_start_to(sh, NULL, true);   /* (a failure: replmaster.c retries) */
+		return;
+	}
 	if (atomic_exchange(&snap.scheduled, false)) {
 		srv_log(LL_NOTICE, "Background saving scheduled earlier: starting it");
 		snap_start(sh, NULL);
@@ -997,6 +1177,8 @@ void snap_cron(struct shard *sh)
 	atomic_store_explicit(&snap_pub[sh->id].dirty, sh->dirty, memory_order_relaxed);
 	if (g_ss[sh->id].waiters)
 		waiters_check(sh);
+	if (sh->id == 0 && atomic_exchange(&snap.sigterm, false))
+		sigterm_shutdown(sh);
 	if (sh->id == 0)
 		rules_check(sh);
 	/* MISCONF ends when a save succeeds or the rules say it no longer

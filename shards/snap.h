@@ -98,5 +98,19 @@ bool snap_rules_configured(const struct shard *sh);
  * save fails, reply "-ERR Errors trying to SHUTDOWN. Check logs." and go
  * on serving (force: exit anyway). Takes over ctx's reply. */
 void snap_shutdown(struct cmd_ctx *ctx, bool force);
+/* SIGTERM/SIGINT (the main thread): shard 0 shuts down as SHUTDOWN without
+ * arguments would (saving first if save rules are configured). */
+void snap_sigterm(void);
+
+/* Diskless full sync (replmaster.c). snap_request_sync: schedule a
+ * snapshot whose file is a memfd, not dir/dbfilename (no LASTSAVE, no
+ * bgsave status); false if a snapshot runs or one is scheduled already.
+ * snap_sync_fd: inside snapshot gen's cut, a descriptor of that memfd (-1
+ * if gen is not such a snapshot). snap_sync_consumed: the bytes every
+ * reader has taken (UINT64_MAX: nobody reads), so the writer gives the
+ * memory back and keeps within a window of the slowest reader. */
+bool snap_request_sync(void);
+int snap_sync_fd(uint64_t gen);
+void snap_sync_consumed(uint64_t floor);
 
 #endif

@@ -386,6 +386,10 @@ static pid_t h_spawn(struct kr_srv *s, const char *server, const char *const *ex
 		argv[n++] = "--enable-debug-command";
 		argv[n++] = "yes";
 	} else {
+		/* No save rules unless a test gives them (as for Redis above):
+		 * SIGTERM saves first when there are, as Redis does. */
+		argv[n++] = "--save";
+		argv[n++] = "";
 		const char *shards = getenv("KR_SHARDS");
 		argv[n++] = "--shards";
 		argv[n++] = (shards != NULL && *shards != '\0') ? shards : "1";

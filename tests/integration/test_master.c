@@ -29,6 +29,7 @@
 #include <string.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -773,4 +774,170 @@ Test(master, repl_backlog_ttl)
 	ru_wait_synced(mc, rc, WAIT_MS);
 	cr_expect(ru_info_is(mc, "replication", "repl_backlog_active", "1"));
 	kr_bulk(rc, "2", "GET b");
+}
+
+/* A replica may send its ACK inline (REPLCONF ACK <offset> as a line of
+ * words): it counts as the multibulk form does (slave0 offset, WAIT). */
+Test(master, inline_replconf_ack)
+{
+	start_master();
+	kr_ok(mc, "SET a 1");
+	int fd = kr_raw_connect(&master);
+	kr_raw_expect(fd, "REPLCONF listening-port 9998\r\n", 1, "+OK\r\n");
+	kr_raw_sends(fd, "PSYNC ? -1\r\n");
+	char line[256], replid[41];
+	unsigned long long off;
+	raw_line(fd, line, sizeof(line));
+	cr_assert(sscanf(line, "+FULLRESYNC %40s %llu", replid, &off) == 2, "reply: %s", line);
+	raw_rdb(fd);
+	kr_ok(mc, "SET b 2");
+	char got[256];
+	size_t used = raw_stream_cmd(fd, got, sizeof(got));
+	char ack[96], want[64];
+	snprintf(ack, sizeof(ack), "REPLCONF ACK %llu\r\n", off + used);
+	snprintf(want, sizeof(want), "offset=%llu,", off + used);
+	kr_raw_sends(fd, ack);
+	double deadline = kr_now_ms() + WAIT_MS;
+	for (;;) {
+		char *s0 = ru_info_field(mc, "replication", "slave0");
+		bool hit = s0 && strstr(s0, want);
+		free(s0);
+		if (hit)
+			break;
+		cr_assert(kr_now_ms() < deadline, "the inline ACK was not counted (want %s)", want);
+		kr_sleep_ms(20);
+	}
+	kr_int(mc, 1, "WAIT 1 5000");
+	close(fd);
+}
+
+/* master_repl_offset counts every write already answered, even when the
+ * INFO comes in the same pipeline (and round) as the write. */
+Test(master, info_offset_counts_answered_writes)
+{
+	start_master();
+	start_replica(false);
+	kr_ok(mc, "SET a 1");
+	ru_wait_synced(mc, rc, WAIT_MS);
+	long long prev = ru_info_ll(mc, "replication", "master_repl_offset");
+	for (int i = 0; i < 20; i++) {
+		cr_assert(redisAppendCommand(mc, "SET k%d %d", i, i) == REDIS_OK);
+		cr_assert(redisAppendCommand(mc, "INFO replication") == REDIS_OK);
+		redisReply *r;
+		cr_assert(redisGetReply(mc, (void **)&r) == REDIS_OK);
+		cr_assert(r->type == REDIS_REPLY_STATUS);
+		freeReplyObject(r);
+		cr_assert(redisGetReply(mc, (void **)&r) == REDIS_OK);
+		cr_assert(r->type == REDIS_REPLY_STRING);
+		const char *p = strstr(r->str, "master_repl_offset:");
+		cr_assert(p);
+		long long now = atoll(p + 19);
+		freeReplyObject(r);
+		cr_assert_gt(now, prev, "SET %d answered, master_repl_offset still %lld", i, now);
+		prev = now;
+	}
+}
+
+/* A sync's RDB carries the replication id and the offset of its cut as
+ * aux fields (repl-stream-db, repl-id, repl-offset), as Redis's do; the
+ * disk-based sync writes it to dbfilename. */
+Test(master, sync_rdb_has_replication_aux)
+{
+	start_master();
+	ru_populate(mc);
+	start_replica(false);
+	ru_wait_synced(mc, rc, WAIT_MS);
+	char *replid = ru_info_field(mc, "replication", "master_replid");
+	cr_assert(replid);
+	char cmd[512], out[1 << 14], want[128];
+	snprintf(cmd, sizeof(cmd), "redis-check-rdb %s/dump.rdb 2>&1", master.dir);
+	FILE *f = popen(cmd, "r");
+	cr_assert(f);
+	size_t n = fread(out, 1, sizeof(out) - 1, f);
+	out[n] = '\0';
+	int st = pclose(f);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0 && strstr(out, "RDB looks OK"),
+		  "redis-check-rdb: %s", out);
+	snprintf(want, sizeof(want), "AUX FIELD repl-id = '%s'", replid);
+	cr_expect(strstr(out, want), "no %s in: %s", want, out);
+	cr_expect(strstr(out, "AUX FIELD repl-stream-db = '0'"), "no repl-stream-db in: %s", out);
+	const char *p = strstr(out, "AUX FIELD repl-offset = '");
+	cr_assert(p, "no repl-offset in: %s", out);
+	long long off = atoll(p + strlen("AUX FIELD repl-offset = '"));
+	cr_expect(off >= 0 && off <= ru_info_ll(mc, "replication", "master_repl_offset"),
+		  "repl-offset %lld", off);
+	free(replid);
+}
+
+/* repl-diskless-sync: the snapshot goes to the replicas' sockets only:
+ * dbfilename is not written, LASTSAVE and the bgsave status are not
+ * touched (the file is in memory and given back as the replica takes it). */
+Test(master, diskless_sync_leaves_dbfilename_alone)
+{
+	const char *args[] = { "--repl-diskless-sync", "yes", "--repl-diskless-sync-delay", "0",
+			       NULL };
+	kr_srv_start(&master, args);
+	mc = kr_connect(&master);
+	snprintf(mport, sizeof(mport), "%d", master.port);
+	ru_populate(mc);
+	kr_ok(mc, "DEBUG POPULATE 100000 pad 100");
+	long long lastsave = ru_reply_ll(mc, "LASTSAVE");
+	start_replica(false);
+	ru_workload(&master, mc, 500, 11);
+	ru_wait_synced(mc, rc, WAIT_MS);
+	ru_expect_same_data(mc, rc);
+	char path[400];
+	snprintf(path, sizeof(path), "%s/dump.rdb", master.dir);
+	struct stat st;
+	cr_expect(stat(path, &st) != 0, "a diskless sync wrote %s", path);
+	cr_expect_eq(ru_reply_ll(mc, "LASTSAVE"), lastsave, "a diskless sync moved LASTSAVE");
+	cr_expect(ru_info_is(mc, "persistence", "rdb_last_bgsave_status", "ok"));
+	cr_expect(ru_info_is(mc, "persistence", "rdb_bgsave_in_progress", "0"));
+	cr_expect_eq(ru_info_ll(mc, "stats", "sync_full"), 1);
+	/* and a SAVE afterwards still works as ever */
+	kr_ok(mc, "SAVE");
+	cr_expect(stat(path, &st) == 0, "SAVE wrote no %s", path);
+}
+
+/* repl-backlog-ttl gives the backlog's memory back. */
+Test(master, repl_backlog_ttl_frees_memory)
+{
+	const char *args[] = { "--repl-diskless-sync", "no", "--repl-backlog-size", "64mb", NULL };
+	kr_srv_start(&master, args);
+	mc = kr_connect(&master);
+	snprintf(mport, sizeof(mport), "%d", master.port);
+	start_replica(false);
+	kr_ok(mc, "SET a 1");
+	ru_wait_synced(mc, rc, WAIT_MS);
+	/* 80 MB through the stream, 1 MB in the keyspace. */
+	size_t vlen = 1 << 20;
+	char *v = malloc(vlen + 1);
+	cr_assert(v);
+	memset(v, 'x', vlen);
+	v[vlen] = '\0';
+	for (int i = 0; i < 80; i++) {
+		v[0] = (char)('a' + i % 26);
+		kr_ok(mc, "SET big %s", v);
+	}
+	free(v);
+	ru_wait_synced(mc, rc, WAIT_MS);
+	cr_assert_geq(ru_info_ll(mc, "replication", "repl_backlog_histlen"), 60ll << 20);
+	kr_ok(mc, "CONFIG SET repl-backlog-ttl 1");
+	long long before = ru_info_ll(mc, "memory", "used_memory");
+	kr_srv_stop_client(&replica, &rc);
+	memset(&replica, 0, sizeof(replica));
+	double deadline = kr_now_ms() + WAIT_MS;
+	while (!ru_info_is(mc, "replication", "repl_backlog_active", "0")) {
+		cr_assert(kr_now_ms() < deadline, "the backlog was never released");
+		kr_sleep_ms(100);
+	}
+	long long after = ru_info_ll(mc, "memory", "used_memory");
+	cr_expect_geq(before - after, 50ll << 20, "used_memory %lld -> %lld: not given back",
+		      before, after);
+	/* The stream goes on (a new replica gets a new backlog). */
+	kr_ok(mc, "SET b 2");
+	start_replica(false);
+	ru_wait_synced(mc, rc, WAIT_MS);
+	kr_bulk(rc, "2", "GET b");
+	cr_expect(ru_info_is(mc, "replication", "repl_backlog_active", "1"));
 }

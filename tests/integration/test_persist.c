@@ -1126,6 +1126,72 @@ Test(persist, shutdown_saves_when_rules_exist)
 	rm_tree(dir);
 }
 
+/* Does the server's log contain needle? */
+static bool log_has(const struct kr_srv *s, const char *needle)
+{
+	size_t len;
+	char *log = read_all(s->logpath, &len);
+	bool hit = log && strstr(log, needle) != NULL;
+	free(log);
+	return hit;
+}
+
+/* SIGTERM, as Redis: with save rules the server saves, then exits 0; a
+ * save that fails keeps it serving (a later SIGTERM tries again); without
+ * rules it exits at once and writes nothing. */
+Test(persist, sigterm_saves_when_rules_exist)
+{
+	struct kr_srv s, b;
+	redisContext *c;
+	char dir[64], path[300], dst[300];
+	mk_tmpdir(dir, sizeof(dir));
+	const char *args[] = { "--save", "3600", "1", NULL };
+	kr_srv_start_client(&s, &c, args);
+	kr_ok(c, "SET last words");
+	kr_int(c, 3, "SADD set a b c");
+	snprintf(path, sizeof(path), "%s/dump.rdb", s.dir);
+	/* The rename cannot replace a directory: the save fails. */
+	cr_assert_eq(mkdir(path, 0755), 0);
+	cr_assert_eq(kill(s.pid, SIGTERM), 0);
+	double end = kr_now_ms() + 20000;
+	while (!log_has(&s, "SIGTERM received but errors trying to shut down") && kr_now_ms() < end)
+		kr_sleep_ms(20);
+	cr_assert(log_has(&s, "SIGTERM received but errors trying to shut down"),
+		  "no failed save logged (log %s)", s.logpath);
+	cr_assert(kr_srv_alive(&s), "the server exited although its save failed");
+	kr_bulk(c, "words", "GET last");
+	kr_ok(c, "SET after failure");
+	cr_assert_eq(rmdir(path), 0);
+	cr_assert_eq(kill(s.pid, SIGTERM), 0);
+	wait_exit(&s);
+	cr_assert(file_exists(path), "SIGTERM did not save");
+	check_rdb(path);
+	snprintf(dst, sizeof(dst), "%s/dump.rdb", dir);
+	copy_file(path, dst);
+	redisFree(c);
+	c = NULL;
+	cr_expect_eq(kr_srv_stop(&s), 0, "exit status after SIGTERM");
+
+	start_with(&b, dir, false);
+	c = kr_connect(&b);
+	kr_bulk(c, "words", "GET last");
+	kr_bulk(c, "failure", "GET after");
+	kr_int(c, 3, "SCARD set");
+	stop_ok(&b, &c);
+	rm_tree(dir);
+
+	/* No rules: no file. */
+	const char *norules[] = { "--save", "", NULL };
+	kr_srv_start_client(&s, &c, norules);
+	kr_ok(c, "SET k v");
+	snprintf(path, sizeof(path), "%s/dump.rdb", s.dir);
+	cr_assert_eq(kill(s.pid, SIGTERM), 0);
+	wait_exit(&s);
+	cr_expect(!file_exists(path), "SIGTERM without save rules saved");
+	redisFree(c);
+	cr_expect_eq(kr_srv_stop(&s), 0, "exit status");
+}
+
 Test(persist, shutdown_nosave_and_save)
 {
 	struct kr_srv s;
