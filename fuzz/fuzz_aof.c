@@ -17,6 +17,9 @@
  *   1     an AOF file checked as the last file with aof-load-truncated yes
  *         (a cut tail is truncated away), then replayed;
  *   2     the same with aof-load-truncated no (a cut file is refused).
+ * A file may start with an RDB part (the RDB base of Redis 7, the preamble
+ * of Redis 6): it is validated by the RDB reader, then replayed as RESTORE
+ * commands.
  * What must hold, besides no crash/leak/hang/sanitizer report:
  *  - a manifest that parses is written back by manifest_save and parses
  *    again to the same files, sequence numbers and types;
@@ -36,6 +39,7 @@
 #include <unistd.h>
 
 #include "repl/aof.c"
+#include "shards/obj_list.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -95,6 +99,12 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	if (!mkdtemp(fz_dir))
 		abort();
 	atexit(fz_cleanup);
+	/* An RDB part's values go through a scratch keyspace (load_rdb_key),
+	 * freed through these (the server's shards register them at start). */
+	ks_register_type(KS_LIST, &obj_list_ops);
+	ks_register_type(KS_HASH, &obj_hash_ops);
+	ks_register_type(KS_SET, &obj_set_ops);
+	ks_register_type(KS_ZSET, &obj_zset_ops);
 	A.dirname = xstrdup(fz_dir);
 	A.filename = xstrdup("appendonly.aof");
 	return 0;
@@ -202,8 +212,12 @@ static void fz_aof(const uint8_t *p, size_t n, bool truncated_ok)
 		}
 		free(c);
 	}
-	assert(rc == 0);
-	assert(got == ncmds);
+	/* A file with an RDB part: its keys come out as RESTORE commands
+	 * (not counted by the validator, which steps over the values), and a
+	 * value the CRC did not protect (a zero CRC) may fail to decode. */
+	bool rdb = n >= 5 && memcmp(p, "REDIS", 5) == 0;
+	assert(rc == 0 || (rdb && rc == -1));
+	assert(rdb || got == ncmds);
 	resp_req_free(&req);
 	aof_load_done(false, 0);
 	free(A.load_files);

@@ -5,20 +5,24 @@
  * (<appendfilename>.manifest) listing one base file (type b), the
  * incremental files (type i) in order and history files (type h) waiting
  * to be deleted:
- *     file appendonly.aof.1.base.aof seq 1 type b
+ *     file appendonly.aof.1.base.rdb seq 1 type b
  *     file appendonly.aof.1.incr.aof seq 1 type i
- * The base is in AOF format (an RDB base comes with the snapshot work);
- * the last incremental file is the one the replication thread appends to.
+ * The base is an RDB file (.base.rdb, aof-use-rdb-preamble yes, Redis 7's
+ * default) or commands (.base.aof); the last incremental file is the one
+ * the replication thread appends to.
  * The manifest is replaced atomically (temp file, fsync, rename, fsync of
  * the directory).
  *
  * Start-up (aof_start, main thread): create the layout, or upgrade a Redis
  * 6 single file, or validate every file of the manifest: RESP framing only
- * (commands are checked when they run). A last file that ends inside a
- * command or inside MULTI is cut at the last whole command before it when
- * aof-load-truncated is yes, as Redis does; anything else is an error that
- * stops start-up. Shard 0 then replays the files through the normal
- * command path (aof_load_next) while clients get -LOADING.
+ * (commands are checked when they run); a file that starts with "REDIS"
+ * has an RDB part first (an RDB base, or a Redis 6 preamble), checked by
+ * the RDB reader (framing and CRC64) and fatal if damaged. A last file
+ * that ends inside a command or inside MULTI is cut at the last whole
+ * command before it when aof-load-truncated is yes, as Redis does;
+ * anything else is an error that stops start-up. Shard 0 then replays the
+ * files through the normal command path (aof_load_next) while clients get
+ * -LOADING; an RDB part's keys are handed out as RESTORE commands.
  *
  * Writing (replication thread): each emitted unit is framed (SELECT,
  * MULTI/EXEC) into the buffer of the file its records belong to; once per
@@ -29,14 +33,18 @@
  * BGREWRITEAOF: a new incremental file is opened and added to the manifest
  * at once, then every shard cuts at one global point (a transaction
  * holding every shard's lock, see shards/propagate.c): it serialises its
- * keyspace as commands and marks the point in its ring. Records before the
- * cut go to the old files, records after it to the new one. A writer
- * thread writes the shards' serialisations as the new base (temp file,
- * fsync, rename); then the manifest becomes base + new incremental file and
+ * keyspace as RDB key records or commands (shard 0 picks the format for
+ * all from aof-use-rdb-preamble and each payload starts with a format
+ * byte) and marks the point in its ring. Records before the cut go to the
+ * old files, records after it to the new one. A writer thread writes the
+ * shards' serialisations as the new base (temp file, fsync, rename; an RDB
+ * base gets its header, EOF opcode and CRC64 here); then the manifest
+ * becomes base + new incremental file and
  * the old files are deleted. Until then the manifest lists old base, old
  * and new incremental files, which replay to the same data. */
 #include "repl/wstream.h"
 #include "repl/repl_int.h"
+#include "repl/rdb.h"
 #include "server/server.h"
 
 #include <ctype.h>
@@ -49,6 +57,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define AOF_WRITE_CHUNK (1u << 20)
@@ -122,6 +131,16 @@ static struct {
 	size_t lcap, llen, lpos;
 	bool leof, lfirst;
 	int64_t load_start_ms;
+	/* an RDB part being loaded (the RDB base, a Redis 6 preamble) */
+	struct rdb_reader *lrdb;   /* NULL: the file is read as commands */
+	struct ks_space *lks;      /* scratch keyspace (load_rdb_key) */
+	struct rbuf lout, lscratch;
+	int ldb;                   /* db of the last RESTORE */
+	int64_t lnow_ms;           /* keys expired before this are skipped */
+	int ndb;                   /* databases (SELECTDB above fails) */
+	bool rdb_checksum;         /* rdbchecksum: the base's CRC64 */
+	bool use_preamble;         /* aof-use-rdb-preamble at start-up */
+	bool rw_rdb;               /* the rewrite writes an RDB base */
 } A = { .cur = { .fd = -1 }, .next = { .fd = -1 }, .load_fd = -1, .bio_fd = -1,
 	.write_ok = true, .rw_ok = true };
 
@@ -551,8 +570,67 @@ static int rd_header(struct rd *r, char c, unsigned long long *v)
 	return 1;
 }
 
-/* Walk a whole AOF file. *valid: the offset after the last command that
- * is complete and not inside an unfinished MULTI. */
+/* Why the last scan_rdb failed (the file's name is added by the caller). */
+static char scan_rdb_err[256];
+
+static bool scan_want_none(void *arg, int db, const char *key, size_t klen)
+{
+	(void)arg;
+	(void)db;
+	(void)key;
+	(void)klen;
+	return false;
+}
+
+static int scan_key_none(void *arg, struct rdb_key *k)
+{
+	(void)arg;
+	rdb_obj_free(&k->obj);
+	return 0;
+}
+
+/* Check the RDB part at r's position: its framing, opcodes, db numbers
+ * and CRC64 (values are stepped over, not built: the CRC covers them, and
+ * the loader reports a bad value when it decodes it). Leaves r just after
+ * the part. 0, or -1 with scan_rdb_err set. */
+static int scan_rdb(struct rd *r)
+{
+	struct rdb_limits lim;
+	rdb_limits_default(&lim);
+	struct rdb_load_cbs cbs = { .key = scan_key_none, .want = scan_want_none };
+	struct rdb_load_opts opts = { .ndb = A.ndb, .check_crc = true };
+	struct rdb_reader *rr = rdb_reader_new(&lim, &cbs, &opts);
+	int rc = -1;
+	for (;;) {
+		if (r->pos == r->len && !rd_need(r, 1)) {
+			if (!r->eof)
+				snprintf(scan_rdb_err, sizeof(scan_rdb_err), "%s", strerror(errno ? errno : EIO));
+			else if (rdb_reader_finish(rr) != 0)
+				snprintf(scan_rdb_err, sizeof(scan_rdb_err), "%s", rdb_reader_error(rr));
+			else
+				snprintf(scan_rdb_err, sizeof(scan_rdb_err), "unexpected end of file");
+			break;
+		}
+		size_t used = 0;
+		int frc = rdb_reader_feed(rr, r->buf + r->pos, r->len - r->pos, &used);
+		r->pos += used;
+		if (frc == 1) {
+			rc = 0;
+			break;
+		}
+		if (frc < 0) {
+			snprintf(scan_rdb_err, sizeof(scan_rdb_err), "%s",
+				 frc == -EINVAL ? rdb_reader_error(rr) : strerror(-frc));
+			break;
+		}
+	}
+	rdb_reader_free(rr);
+	return rc;
+}
+
+/* Walk a whole AOF file (an RDB part first, if it starts with one). *valid:
+ * the offset after the last command that is complete and not inside an
+ * unfinished MULTI. */
 static int aof_scan(const char *path, long long *valid, unsigned long long *ncmds)
 {
 	struct rd r = { .fd = open(path, O_RDONLY | O_CLOEXEC) };
@@ -562,9 +640,15 @@ static int aof_scan(const char *path, long long *valid, unsigned long long *ncmd
 		return SCAN_IOERR;
 	int rc = SCAN_OK;
 	bool in_multi = false;
+	scan_rdb_err[0] = 0;
 	if (rd_need(&r, 5) && memcmp(r.buf, "REDIS", 5) == 0) {
-		rc = SCAN_RDB;
-		goto out;
+		/* An RDB part first (a .base.rdb, or a Redis 6 preamble): it must
+		 * be whole; commands may follow it. */
+		if (scan_rdb(&r) != 0) {
+			rc = SCAN_RDB;
+			goto out;
+		}
+		*valid = r.off + (long long)r.pos;
 	}
 	for (;;) {
 		if (!rd_need(&r, 1)) {
@@ -664,8 +748,11 @@ static int aof_check_file(const char *name, bool last, char *err, size_t errlen)
 		rc = 0;
 		break;
 	case SCAN_RDB:
-		snprintf(err, errlen, "The AOF file %s starts with an RDB preamble: RDB base files are "
-			 "not supported yet (write the AOF with aof-use-rdb-preamble no)", name);
+		/* Fatal whatever aof-load-truncated says, as in Redis: only the
+		 * commands after the RDB part may be cut. */
+		snprintf(err, errlen, "Error reading the RDB %s %s, AOF loading aborted: %s",
+			 A.m.has_base && !strcmp(name, A.m.base.name) ? "base file"
+			 : "preamble of the AOF file", name, scan_rdb_err);
 		break;
 	case SCAN_IOERR:
 		snprintf(err, errlen, "Unrecoverable error reading the append only file %s: %s", name,
@@ -775,6 +862,9 @@ int aof_start(const struct cfg *cfg, char *err, size_t errlen)
 	A.dirname = xstrdup(cfg->appenddirname);
 	A.filename = xstrdup(cfg->appendfilename);
 	A.load_truncated = cfg->aof_load_truncated;
+	A.ndb = cfg->databases;
+	A.rdb_checksum = cfg->rdbchecksum;
+	A.use_preamble = cfg->aof_use_rdb_preamble;
 	wstream_set_fsync(cfg->appendfsync);
 	ws_backlog_size((size_t)cfg->repl_backlog_size);
 	pthread_mutex_init(&A.bio_lock, NULL);
@@ -810,7 +900,9 @@ int aof_start(const struct cfg *cfg, char *err, size_t errlen)
 			A.m.base_seq = 1;
 			srv_log(LL_NOTICE, "Successfully migrated an old-style AOF into the AOF directory");
 		} else {
-			char *base = xasprintf("%s.1.base.aof", A.filename);
+			/* Empty, named for the format the next rewrite writes (as
+			 * Redis 7; an empty file loads as an empty data set). */
+			char *base = xasprintf("%s.1.base.%s", A.filename, A.use_preamble ? "rdb" : "aof");
 			if (aof_create_empty(base) != 0) {
 				snprintf(err, errlen, "Can't create the AOF base file %s: %s", base,
 					 strerror(errno));
@@ -899,8 +991,167 @@ static size_t cmd_len(const char *p, size_t n, size_t *need)
 	return i;
 }
 
+/* Read more of the current file into lbuf, keeping lbuf[lpos..llen) and
+ * room for at least need bytes. 0, or -1 on a read error (logged). */
+static int load_fill(size_t need)
+{
+	if (A.lpos) {
+		memmove(A.lbuf, A.lbuf + A.lpos, A.llen - A.lpos);
+		A.llen -= A.lpos;
+		A.lpos = 0;
+	}
+	size_t want = AOF_LOAD_CHUNK;
+	if (need > want)
+		want = need;
+	if (A.lcap < A.llen + want) {
+		A.lcap = A.llen + want + 65536;
+		A.lbuf = realloc(A.lbuf, A.lcap);
+		if (!A.lbuf)
+			abort();
+	}
+	for (;;) {
+		ssize_t n = read(A.load_fd, A.lbuf + A.llen, A.lcap - A.llen);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			srv_log(LL_WARNING, "Unrecoverable error reading the append only file %s: %s",
+				A.load_files[A.load_idx], strerror(errno));
+			return -1;
+		}
+		if (n == 0)
+			A.leof = true;
+		A.llen += (size_t)n;
+		return 0;
+	}
+}
+
+/* Append one command (RESP multibulk) to b. */
+static void resp_cmd(struct rbuf *b, int argc, const char *const *argv, const size_t *lens)
+{
+	char hdr[32];
+	rbuf_append(b, hdr, (size_t)snprintf(hdr, sizeof(hdr), "*%d\r\n", argc));
+	for (int i = 0; i < argc; i++) {
+		rbuf_append(b, hdr, (size_t)snprintf(hdr, sizeof(hdr), "$%zu\r\n", lens[i]));
+		rbuf_append(b, argv[i], lens[i]);
+		rbuf_append(b, "\r\n", 2);
+	}
+}
+
+static void resp_select(struct rbuf *b, int db)
+{
+	char num[24];
+	const char *v[2] = { "SELECT", num };
+	size_t l[2] = { 6, (size_t)snprintf(num, sizeof(num), "%d", db) };
+	resp_cmd(b, 2, v, l);
+}
+
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A key of an RDB part becomes RESTORE key <abs-ms|0> <payload> ABSTTL
+ * REPLACE, run through the same command path as the rest of the AOF (it
+ * routes the key to its shard and converts the encoding per the config).
+ * The value is stored in a scratch keyspace only to be DUMPed again: the
+ * reader hands out decoded objects, and the payload is what RESTORE
+ * takes. Keys already expired are skipped, as Redis does on load. */
+static int load_rdb_key(void *arg, struct rdb_key *k)
+{
+	(void)arg;
+	if (k->expire_ms != KS_NO_EXPIRE && k->expire_ms <= A.lnow_ms) {
+		rdb_obj_free(&k->obj);
+		return 0;
+	}
+	if (k->db != A.ldb) {
+		resp_select(&A.lout, k->db);
+		A.ldb = k->db;
+	}
+	struct ks_db *db = &A.lks->db[0];
+	struct ks_entry *e = rdb_obj_store(db, k->key, k->klen, &k->obj);
+	A.lscratch.len = 0;
+	int rc = rdb_dump_payload(&A.lscratch, e, false);
+	ks_delete(db, e);
+	if (rc != 0)
+		return rc;
+	char ttl[24];
+	const char *v[6] = { "RESTORE", k->key, ttl, A.lscratch.data, "ABSTTL", "REPLACE" };
+	size_t l[6] = { 7, k->klen, 0, A.lscratch.len, 6, 7 };
+	l[2] = (size_t)snprintf(ttl, sizeof(ttl), "%lld",
+				k->expire_ms == KS_NO_EXPIRE ? 0LL : (long long)k->expire_ms);
+	resp_cmd(&A.lout, 6, v, l);
+	return 0;
+}
+
+static void load_rdb_end(void)
+{
+	if (A.lrdb)
+		rdb_reader_free(A.lrdb);
+	A.lrdb = NULL;
+	if (A.lks)
+		ks_space_free(A.lks);
+	A.lks = NULL;
+	rbuf_free(&A.lscratch);
+}
+
+static void load_rdb_begin(void)
+{
+	struct rdb_limits lim;
+	rdb_limits_default(&lim);
+	struct rdb_load_cbs cbs = { .key = load_rdb_key };
+	struct rdb_load_opts opts = { .ndb = A.ndb, .check_crc = true };
+	A.lrdb = rdb_reader_new(&lim, &cbs, &opts);
+	A.lks = ks_space_new(1);
+	if (!A.lks)
+		abort();
+	A.ldb = 0;
+	A.lnow_ms = wall_ms();
+}
+
+/* The RDB part of the current file as commands into lout (at most about
+ * AOF_LOAD_CHUNK per call). 0, or -1 (logged). When the part ends, the
+ * reader is freed and the commands after it run in db 0 again. */
+static int load_rdb_step(void)
+{
+	const char *fname = A.load_files[A.load_idx];
+	while (A.lrdb && A.lout.len < AOF_LOAD_CHUNK) {
+		if (A.lpos == A.llen) {
+			if (A.leof) {
+				int rc = rdb_reader_finish(A.lrdb);
+				srv_log(LL_WARNING, "Error reading the RDB part of the AOF file %s, AOF "
+					"loading aborted: %s", fname,
+					rc ? rdb_reader_error(A.lrdb) : "unexpected end of file");
+				return -1;
+			}
+			A.llen = A.lpos = 0;
+			if (load_fill(0) != 0)
+				return -1;
+			continue;
+		}
+		size_t used = 0;
+		int rc = rdb_reader_feed(A.lrdb, A.lbuf + A.lpos, A.llen - A.lpos, &used);
+		A.lpos += used;
+		if (rc < 0) {
+			srv_log(LL_WARNING, "Error reading the RDB part of the AOF file %s, AOF loading "
+				"aborted: %s", fname, rc == -EINVAL ? rdb_reader_error(A.lrdb) : strerror(-rc));
+			return -1;
+		}
+		if (rc == 1) {
+			srv_log(LL_NOTICE, "Done loading RDB part of the AOF file %s: %llu keys", fname,
+				(unsigned long long)rdb_reader_info(A.lrdb)->keys);
+			load_rdb_end();
+			if (A.ldb != 0)
+				resp_select(&A.lout, 0);
+		}
+	}
+	return 0;
+}
+
 int aof_load_next(const char **p, size_t *len, bool *file_start, const char **fname)
 {
+	A.lout.len = 0;   /* the previous run handed out is done with */
 	for (;;) {
 		if (A.load_fd < 0) {
 			if (A.load_idx >= A.nload)
@@ -919,6 +1170,28 @@ int aof_load_next(const char **p, size_t *len, bool *file_start, const char **fn
 			A.llen = A.lpos = 0;
 			A.leof = false;
 			A.lfirst = true;
+			/* A file may start with an RDB part (a .base.rdb, or the
+			 * preamble of a Redis 6 AOF): sniff its magic. */
+			while (A.llen < 5 && !A.leof)
+				if (load_fill(0) != 0)
+					return -1;
+			if (A.llen >= 5 && memcmp(A.lbuf, "REDIS", 5) == 0) {
+				srv_log(LL_NOTICE, "Reading RDB part of the AOF file %s", A.load_files[A.load_idx]);
+				load_rdb_begin();
+			}
+		}
+		if (A.lrdb) {
+			if (load_rdb_step() != 0)
+				return -1;
+			if (A.lout.len) {
+				*p = A.lout.data;
+				*len = A.lout.len;
+				*file_start = A.lfirst;
+				*fname = A.load_files[A.load_idx];
+				A.lfirst = false;
+				return 1;
+			}
+			continue;
 		}
 		/* Hand out the run of whole commands at lpos. */
 		size_t i = A.lpos, need = 0;
@@ -954,31 +1227,8 @@ int aof_load_next(const char **p, size_t *len, bool *file_start, const char **fn
 			continue;
 		}
 		/* Read more: keep the partial command, make room for it. */
-		if (A.lpos) {
-			memmove(A.lbuf, A.lbuf + A.lpos, A.llen - A.lpos);
-			A.llen -= A.lpos;
-			A.lpos = 0;
-		}
-		size_t want = AOF_LOAD_CHUNK;
-		if (need > want)
-			want = need;
-		if (A.lcap < want + 65536) {
-			A.lcap = want + 65536;
-			A.lbuf = realloc(A.lbuf, A.lcap);
-			if (!A.lbuf)
-				abort();
-		}
-		ssize_t n = read(A.load_fd, A.lbuf + A.llen, A.lcap - A.llen);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			srv_log(LL_WARNING, "Unrecoverable error reading the append only file %s: %s",
-				A.load_files[A.load_idx], strerror(errno));
+		if (load_fill(need) != 0)
 			return -1;
-		}
-		if (n == 0)
-			A.leof = true;
-		A.llen += (size_t)n;
 	}
 }
 
@@ -990,6 +1240,8 @@ void aof_load_done(bool ok, unsigned long long ncmds)
 	free(A.lbuf);
 	A.lbuf = NULL;
 	A.lcap = A.llen = A.lpos = 0;
+	load_rdb_end();
+	rbuf_free(&A.lout);
 	for (size_t i = 0; i < A.nload; i++)
 		free(A.load_files[i]);
 	A.nload = A.load_idx = 0;
@@ -1170,8 +1422,57 @@ void aof_on_cut(unsigned shard, uint64_t gen, char *payload, size_t len)
 		return;
 	}
 	A.rw_buf[shard] = payload ? payload : xstrdup("");
-	A.rw_len[shard] = payload ? len : 0;
+	A.rw_len[shard] = payload ? len : 0;   /* 0: refused by rw_pick_format */
 	A.rw_cuts++;
+}
+
+/* Write all of p[0..n) to fd. 0 or -1 (errno). */
+static int write_all(int fd, const char *p, size_t n)
+{
+	size_t off = 0;
+	while (off < n) {
+		ssize_t k = write(fd, p + off, n - off);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return -1;
+		off += (size_t)k;
+	}
+	return 0;
+}
+
+/* The shards' serialisations (each after its format byte, see
+ * propagate.c's cut_here) into fd: as they are (commands), or between an
+ * RDB header with the aof-base aux field and the EOF opcode and CRC64
+ * (key records, each shard's payload starting with its own SELECTDB). */
+static int rw_write_base(int fd)
+{
+	if (!A.rw_rdb) {
+		for (unsigned s = 0; s < ws_nshards(); s++) {
+			if (write_all(fd, A.rw_buf[s] + 1, A.rw_len[s] - 1) != 0)
+				return -1;
+			free(A.rw_buf[s]);
+			A.rw_buf[s] = NULL;
+		}
+		return 0;
+	}
+	struct rdb_writer w;
+	struct rdb_wopts wo = { .compress = false, .set_listpack = false };
+	struct rdb_aux aux = { .aof_base = true };
+	int rc;
+	rdb_writer_init(&w, rdb_sink_fd, &fd, &wo, A.rdb_checksum);
+	rc = rdb_writer_begin(&w, &aux);
+	for (unsigned s = 0; rc == 0 && s < ws_nshards(); s++) {
+		rc = rdb_writer_raw(&w, A.rw_buf[s] + 1, A.rw_len[s] - 1);
+		free(A.rw_buf[s]);
+		A.rw_buf[s] = NULL;
+	}
+	if (rc == 0)
+		rc = rdb_writer_end(&w);
+	rdb_writer_destroy(&w);
+	if (rc != 0)
+		errno = -rc;
+	return rc == 0 ? 0 : -1;
 }
 
 static void *rw_main(void *arg)
@@ -1186,23 +1487,11 @@ static void *rw_main(void *arg)
 		srv_log(LL_WARNING, "Opening the temp file for AOF rewrite failed: %s", strerror(errno));
 		goto out;
 	}
-	for (unsigned s = 0; s < ws_nshards(); s++) {
-		size_t off = 0;
-		while (off < A.rw_len[s]) {
-			ssize_t n = write(fd, A.rw_buf[s] + off, A.rw_len[s] - off);
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n < 0) {
-				srv_log(LL_WARNING, "Write error writing append only file on disk: %s",
-					strerror(errno));
-				close(fd);
-				unlink(tmp);
-				goto out;
-			}
-			off += (size_t)n;
-		}
-		free(A.rw_buf[s]);
-		A.rw_buf[s] = NULL;
+	if (rw_write_base(fd) != 0) {
+		srv_log(LL_WARNING, "Write error writing append only file on disk: %s", strerror(errno));
+		close(fd);
+		unlink(tmp);
+		goto out;
 	}
 	if (fdatasync(fd) != 0 || close(fd) != 0) {
 		srv_log(LL_WARNING, "Error fsyncing the temp AOF base file: %s", strerror(errno));
@@ -1226,6 +1515,27 @@ out:
 	atomic_store(&A.rw_done, ok);
 	ws_kick();
 	return NULL;
+}
+
+/* Every shard has cut: the payloads' format bytes (all the same: shard 0
+ * picked the format for all, see propagate.c's cut_locked) name the base
+ * file. 0, or -1 if a payload is malformed (the rewrite fails). */
+static int rw_pick_format(void)
+{
+	int fmt = 0;
+	for (unsigned s = 0; s < ws_nshards(); s++) {
+		if (A.rw_len[s] < 1 || (A.rw_buf[s][0] != 'R' && A.rw_buf[s][0] != 'A') ||
+		    (fmt && fmt != A.rw_buf[s][0])) {
+			srv_log(LL_WARNING, "AOF rewrite: shard %u sent a malformed serialisation", s);
+			return -1;
+		}
+		fmt = A.rw_buf[s][0];
+	}
+	A.rw_rdb = fmt == 'R';
+	free(A.rw_base_name);
+	A.rw_base_name = xasprintf("%s.%lld.base.%s", A.filename, A.rw_base_seq,
+				   A.rw_rdb ? "rdb" : "aof");
+	return 0;
 }
 
 static void rw_free_bufs(void)
@@ -1256,7 +1566,9 @@ static void rw_start(void)
 		srv_log(LL_NOTICE, "Creating AOF incr file %s on background rewrite", A.next.name);
 	}
 	A.rw_base_seq = A.m.base_seq + 1;
-	A.rw_base_name = xasprintf("%s.%lld.base.aof", A.filename, A.rw_base_seq);
+	/* The base's name (.rdb or .aof) is known once the shards have cut. */
+	free(A.rw_base_name);
+	A.rw_base_name = NULL;
 	A.rw_buf = calloc(ws_nshards(), sizeof(char *));
 	A.rw_len = calloc(ws_nshards(), sizeof(size_t));
 	if (!A.rw_buf || !A.rw_len)
@@ -1405,7 +1717,9 @@ int aof_tick(int64_t now_ms)
 	if (A.rw_phase == RW_CUTTING && A.rw_cuts == ws_nshards()) {
 		A.rw_phase = RW_WRITING;
 		atomic_store(&A.rw_done, 0);
-		if (pthread_create(&A.rw_thread, NULL, rw_main, NULL) != 0) {
+		if (rw_pick_format() != 0) {
+			atomic_store(&A.rw_done, -1);
+		} else if (pthread_create(&A.rw_thread, NULL, rw_main, NULL) != 0) {
 			atomic_store(&A.rw_done, -1);
 		} else {
 			pthread_detach(A.rw_thread);

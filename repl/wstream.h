@@ -110,8 +110,10 @@ bool wstream_sync_always(void);
  * replication thread asks for a cut (and wakes the shards);
  * wstream_cut_wanted() returns its generation, 0 if this shard has cut
  * for it already. The cut is one global point: shard 0 takes every
- * shard's lock and each shard, holding it, serialises its keyspace as AOF
- * commands into buf (malloc'd, ownership passes) and calls wstream_cut():
+ * shard's lock and each shard, holding it, serialises its keyspace into buf
+ * (malloc'd, ownership passes): a format byte, 'R' then RDB records
+ * (SELECTDB and keys; aof-use-rdb-preamble yes, shard 0's choice for all)
+ * or 'A' then AOF commands; and calls wstream_cut():
  * records it made before belong to the old files, records after to the
  * new ones (shards/propagate.c). */
 uint64_t wstream_cut_wanted(unsigned sh_id);

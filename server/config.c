@@ -164,6 +164,7 @@ static const struct cfg_def cfg_defs[] = {
 	{ "appenddirname", NULL, CK_STR, CF_AOFNAME, F(appenddirname), 0, 0, NULL },
 	{ "appendfsync", NULL, CK_ENUM, CF_MUTABLE, F(appendfsync), 0, 0, cfg_appendfsync },
 	{ "aof-load-truncated", NULL, CK_BOOL, CF_MUTABLE, F(aof_load_truncated), 0, 0, NULL },
+	{ "aof-use-rdb-preamble", NULL, CK_BOOL, CF_MUTABLE, F(aof_use_rdb_preamble), 0, 0, NULL },
 	{ "repl-backlog-size", NULL, CK_MEM, 0, F(repl_backlog_size), 1, LLONG_MAX, NULL },
 	/* Replication, replica side (shards/replclient.c). */
 	{ "replicaof", "slaveof", CK_MASTER, 0, F(replicaof), 0, 0, NULL },
@@ -191,7 +192,7 @@ static const struct cfg_def cfg_defs[] = {
 
 /* Directives Redis has that need persistence or replication. */
 static const char *const cfg_persistence_only[] = {
-	"aof-use-rdb-preamble", "rdb-del-sync-files", NULL,
+	"rdb-del-sync-files", NULL,
 };
 static const char *const cfg_replication_only[] = {
 	NULL,
@@ -1147,6 +1148,7 @@ void cfg_defaults(struct cfg *c)
 	c->appenddirname = strdup("appendonlydir");
 	c->appendfsync = AOF_FSYNC_EVERYSEC;
 	c->aof_load_truncated = true;
+	c->aof_use_rdb_preamble = true;
 	c->replicaof = c->masterauth = c->masteruser = NULL;
 	c->replica_read_only = true;
 	c->replica_serve_stale_data = true;

@@ -58,6 +58,7 @@ struct cfg {
 	char *appenddirname;                  /* a directory name inside dir */
 	int appendfsync;                      /* AOF_FSYNC_* */
 	bool aof_load_truncated;
+	bool aof_use_rdb_preamble;            /* the AOF base is an RDB file */
 	long long repl_backlog_size;
 	bool rdbcompression;          /* LZF strings in RDB files and DUMP payloads */
 	bool rdbchecksum;             /* CRC64 at the end of RDB files */

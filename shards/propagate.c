@@ -59,6 +59,7 @@
 #include "shards/obj_list.h"
 #include "shards/obj_set.h"
 #include "shards/obj_zset.h"
+#include "repl/rdb.h"
 #include "repl/wstream.h"
 
 #include <stdio.h>
@@ -1073,28 +1074,47 @@ static void loader_step(struct shard *sh)
 struct ser_walk {
 	struct rbuf *out, *scratch;
 	int64_t now_ms;
+	const struct rdb_wopts *wo;   /* NULL: commands, else RDB key records */
 };
 
 static void ser_walk_cb(void *arg, struct ks_entry *e)
 {
 	struct ser_walk *w = arg;
-	if (e->expire_ms == KS_NO_EXPIRE || e->expire_ms > w->now_ms)
+	if (e->expire_ms != KS_NO_EXPIRE && e->expire_ms <= w->now_ms)
+		return;
+	if (!w->wo)
 		ser_key(e, emit_resp, w->out, w->scratch);
+	else if (rdb_enc_key(w->out, e, w->wo) != 0)
+		srv_log(LL_WARNING, "AOF: key of type %d cannot be written to an RDB base (skipped)",
+			e->type);
 }
 
-/* The keyspace as AOF commands (SELECT n, then every live key). */
-static char *serialise_shard(struct shard *sh, size_t *len)
+/* The keyspace for an AOF base, after one format byte aof.c reads ('A'
+ * or 'R'): as AOF commands (SELECT n, then every live key), or as RDB key
+ * records (SELECTDB n, then [EXPIRETIME_MS] type key value per live key),
+ * which aof.c's rewrite thread frames with the RDB header, EOF and CRC64.
+ * Each shard writes SELECTDB for its own dbs; the same db repeated across
+ * shards' payloads is valid RDB. */
+static char *serialise_shard(struct shard *sh, bool rdb, size_t *len)
 {
 	struct rbuf out = {0}, scratch = {0};
-	struct ser_walk w = { &out, &scratch, sh->now_ms };
+	struct rdb_wopts wo = { .compress = sh->cfg->rdbcompression, .set_listpack = false };
+	struct ser_walk w = { &out, &scratch, sh->now_ms, rdb ? &wo : NULL };
+	rbuf_append(&out, rdb ? "R" : "A", 1);
 	for (int d = 0; d < sh->ks->ndb; d++) {
 		struct ks_db *db = &sh->ks->db[d];
 		if (!ks_size(db))
 			continue;
-		char num[24];
-		const char *v[2] = { "SELECT", num };
-		size_t l[2] = { 6, ks_ll2str(num, d) };
-		emit_resp(&out, 2, v, l);
+		if (rdb) {
+			uint8_t op = RDB_OP_SELECTDB;
+			rbuf_append(&out, &op, 1);
+			rdb_enc_len(&out, (uint64_t)d);
+		} else {
+			char num[24];
+			const char *v[2] = { "SELECT", num };
+			size_t l[2] = { 6, ks_ll2str(num, d) };
+			emit_resp(&out, 2, v, l);
+		}
 		ks_foreach(db, ser_walk_cb, &w);
 	}
 	rbuf_free(&scratch);
@@ -1102,24 +1122,25 @@ static char *serialise_shard(struct shard *sh, size_t *len)
 	return out.data;
 }
 
-static void cut_here(struct shard *sh, uint64_t gen)
+static void cut_here(struct shard *sh, uint64_t gen, bool rdb)
 {
 	size_t len;
-	char *buf = serialise_shard(sh, &len);
+	char *buf = serialise_shard(sh, rdb, &len);
 	wstream_cut(sh->id, gen, buf, len);
 }
 
-/* __aofcut <gen>: sent under the cut transaction's lock. */
+/* __aofcut <gen> <rdb 0|1>: sent under the cut transaction's lock. */
 static void cmd_int_aofcut(struct cmd_ctx *ctx)
 {
-	long long gen = 0;
-	if (arg_to_ll(&ctx->argv[1], &gen) == 0 && gen > 0)
-		cut_here(ctx->sh, (uint64_t)gen);
+	long long gen = 0, rdb = 0;
+	if (arg_to_ll(&ctx->argv[1], &gen) == 0 && gen > 0 &&
+	    arg_to_ll(&ctx->argv[2], &rdb) == 0)
+		cut_here(ctx->sh, (uint64_t)gen, rdb != 0);
 	resp_add_ok(ctx->out);
 }
 
 static const struct cmd_def cmd_internal_aofcut = {
-	.name = "__aofcut", .arity = 2, .flags = CMD_INTERNAL, .fn = cmd_int_aofcut,
+	.name = "__aofcut", .arity = 3, .flags = CMD_INTERNAL, .fn = cmd_int_aofcut,
 };
 
 static struct {
@@ -1134,16 +1155,21 @@ static void cut_locked(struct shard *sh, struct txn *t, void *arg)
 {
 	uint64_t gen = (uint64_t)(uintptr_t)arg;
 	char num[24];
-	struct resp_arg av[2] = { { "__aofcut", 8 }, { num, ks_ll2str(num, (long long)gen) } };
+	/* One format for every shard's part of the base: this shard's
+	 * aof-use-rdb-preamble, passed on (the shards' config copies may
+	 * differ for a moment while a CONFIG SET travels). */
+	bool rdb = sh->cfg->aof_use_rdb_preamble;
+	struct resp_arg av[3] = { { "__aofcut", 8 }, { num, ks_ll2str(num, (long long)gen) },
+				  { rdb ? "1" : "0", 1 } };
 	for (unsigned d = 0; d < g_nshards; d++) {
 		if (d == sh->id)
 			continue;
-		struct shard_msg *m = shard_msg_new(sh, &cmd_internal_aofcut, 2, av);
+		struct shard_msg *m = shard_msg_new(sh, &cmd_internal_aofcut, 3, av);
 		m->txn = true;
 		m->noreply = true;
 		shard_send(sh, d, m);
 	}
-	cut_here(sh, gen);
+	cut_here(sh, gen, rdb);
 	txn_release(sh, t);
 }
 

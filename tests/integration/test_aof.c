@@ -16,6 +16,12 @@
  *  - interop: Debian's redis-server 7.0 loads our AOF directory and has
  *    the same data; we load one written by redis-server (aof-use-rdb-preamble
  *    no) and have its data;
+ *  - RDB bases (aof-use-rdb-preamble yes, the default): redis-server's RDB
+ *    base loads to the same DEBUG DIGEST; ours passes redis-check-rdb,
+ *    loads in redis-server and back to the same digest; a damaged one
+ *    (byte flipped, cut) stops start-up naming the file; a Redis 6 file
+ *    with an RDB preamble and commands loads; CONFIG SET switches formats.
+ *    The other tests run with preamble no so they can read the base;
  *  - truncated AOF (aof-load-truncated yes: cut and loaded; no: refused),
  *    corrupt file, bad manifest, unknown command: clear errors, exit 1;
  *  - appendfsync always: kill -9 under load from several clients loses no
@@ -48,6 +54,7 @@
 #include <criterion/criterion.h>
 
 #include "tests/integration/harness.h"
+#include "tests/integration/repl_util.h"
 
 static bool is_redis(void)
 {
@@ -87,8 +94,10 @@ static void tdir_free(struct tdir *d)
 }
 
 /* Start the server under test on dir d with the AOF on (extra: more
- * directives, NULL-terminated). */
-static void start_on(struct kr_srv *s, const struct tdir *d, const char *const *extra)
+ * directives, NULL-terminated). rdb_base: aof-use-rdb-preamble left at its
+ * default (yes); else no, so the base is commands the tests can read. */
+static void start_with(struct kr_srv *s, const struct tdir *d, bool rdb_base,
+		       const char *const *extra)
 {
 	const char *args[40];
 	int n = 0;
@@ -98,7 +107,7 @@ static void start_on(struct kr_srv *s, const struct tdir *d, const char *const *
 	args[n++] = "yes";
 	args[n++] = "--appendfsync";
 	args[n++] = "always";
-	if (is_redis()) {
+	if (!rdb_base) {
 		args[n++] = "--aof-use-rdb-preamble";
 		args[n++] = "no";
 	}
@@ -106,6 +115,11 @@ static void start_on(struct kr_srv *s, const struct tdir *d, const char *const *
 		args[n++] = *extra++;
 	args[n] = NULL;
 	kr_srv_start(s, args);
+}
+
+static void start_on(struct kr_srv *s, const struct tdir *d, const char *const *extra)
+{
+	start_with(s, d, false, extra);
 }
 
 /* ------------------------------------------------- reading the AOF */
@@ -1349,8 +1363,6 @@ Test(aof, bgrewriteaof_with_aof_off_writes_a_base)
 	tdir_free(&dir);
 	tdir_new(&dir);
 	const char *args[] = { "--dir", dir.path, "--aof-use-rdb-preamble", "no", NULL };
-	if (!is_redis())
-		args[2] = NULL;
 	kr_srv_start(&srv, args);
 	c = kr_connect(&srv);
 	kr_ok(c, "SET k v");
@@ -1445,4 +1457,324 @@ Test(aof, always_kill9_loses_no_acknowledged_write)
 		}
 	}
 	cr_assert(total > 10, "the clients wrote something (%lld)", total);
+}
+
+/* ------------------------------------------------------ RDB bases */
+
+/* The manifest's base file: its name into name, its path into path. */
+static void base_file(const struct tdir *d, char *name, size_t nlen, char *path, size_t plen)
+{
+	struct mfile m[16];
+	int n = read_manifest(d, m, 16);
+	name[0] = 0;
+	for (int i = 0; i < n; i++)
+		if (m[i].type == 'b')
+			snprintf(name, nlen, "%.63s", m[i].name);
+	cr_assert(name[0], "no base file in the manifest");
+	snprintf(path, plen, "%.95s/%.63s", d->aof, name);
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t a = strlen(s), b = strlen(suffix);
+	return a >= b && !strcmp(s + a - b, suffix);
+}
+
+static void write_bytes(const char *path, const char *p, size_t n)
+{
+	FILE *f = fopen(path, "wb");
+	cr_assert(f != NULL, "open %s: %s", path, strerror(errno));
+	cr_assert(n == 0 || fwrite(p, 1, n, f) == n);
+	cr_assert(fclose(f) == 0);
+}
+
+/* Writes after a rewrite, for the incremental file: counters, a TTL, a
+ * delete, other dbs. */
+static void writes_after_rewrite(redisContext *cc)
+{
+	for (int i = 0; i < 50; i++)
+		kr_int(cc, i + 1, "INCR after:counter");
+	kr_int(cc, 7, "INCRBY after:by 7");
+	kr_ok(cc, "SET after:s v EX 9000");
+	kr_int(cc, 1, "DEL set:big");
+	ru_reply_ll(cc, "RPUSH l:big one-more");
+	kr_ok(cc, "SELECT 4");
+	kr_int(cc, 1, "INCR four:counter");
+	kr_ok(cc, "SELECT 0");
+}
+
+/* Stop the default server and start on a fresh directory. */
+static void fresh_dir(void)
+{
+	redisFree(c);
+	c = NULL;
+	stop_ok(&srv);
+	tdir_free(&dir);
+	tdir_new(&dir);
+}
+
+/* redis-server 7 with its defaults (aof-use-rdb-preamble yes) writes an
+ * RDB base on BGREWRITEAOF; we load the directory to the same digest. */
+Test(aof, we_load_a_redis_server_rdb_base)
+{
+	if (is_redis())
+		skip_test("redis-server against itself");
+	fresh_dir();
+	struct kr_srv ref;
+	const char *args[] = { "--dir", dir.path, "--appendonly", "yes", "--appendfsync", "always", NULL };
+	kr_srv_start_redis(&ref, args);
+	redisContext *rc = kr_connect(&ref);
+	ru_populate(rc);
+	kr_status(rc, "Background append only file rewriting started", "BGREWRITEAOF");
+	wait_rewrite_done(rc, 1);
+	writes_after_rewrite(rc);
+	char want[41], got[41];
+	ru_digest(rc, want);
+	redisFree(rc);
+	stop_ok(&ref);
+	char name[64], path[300];
+	base_file(&dir, name, sizeof(name), path, sizeof(path));
+	cr_assert(ends_with(name, ".base.rdb"), "redis-server wrote base %s", name);
+	start_on(&srv, &dir, NULL);
+	c = kr_connect(&srv);
+	ru_digest(c, got);
+	cr_assert_str_eq(got, want, "keyrail loading redis-server's RDB base");
+	kr_bulk(c, "50", "GET after:counter");
+	cr_assert(srv_log_has(&srv, "Done loading RDB part of the AOF file"));
+}
+
+/* Ours with the defaults: an RDB 10 base that redis-check-rdb accepts,
+ * that redis-server loads (with the incremental file) to the same digest,
+ * and that we load back. */
+Test(aof, redis_server_loads_our_rdb_base)
+{
+	if (is_redis())
+		skip_test("redis-server against itself");
+	fresh_dir();
+	start_with(&srv, &dir, true, NULL);
+	c = kr_connect(&srv);
+	kr_expect_render(c, "CONFIG GET aof-use-rdb-preamble", "*2[$aof-use-rdb-preamble,$yes]");
+	char name[64], path[300];
+	base_file(&dir, name, sizeof(name), path, sizeof(path));
+	cr_assert_str_eq(name, "appendonly.aof.1.base.rdb");
+	ru_populate(c);
+	kr_status(c, "Background append only file rewriting started", "BGREWRITEAOF");
+	wait_rewrite_done(c, 1);
+	writes_after_rewrite(c);
+	char want[41], got[41];
+	ru_digest(c, want);
+	redisFree(c);
+	c = NULL;
+	stop_ok(&srv);
+
+	base_file(&dir, name, sizeof(name), path, sizeof(path));
+	cr_assert_str_eq(name, "appendonly.aof.2.base.rdb");
+	size_t len;
+	char *data = slurp(path, &len);
+	cr_assert(len > 9 && !memcmp(data, "REDIS0010", 9), "RDB 10 magic");
+	free(data);
+	char cmd[400], out[4096];
+	snprintf(cmd, sizeof(cmd), "redis-check-rdb %s 2>&1", path);
+	FILE *p = popen(cmd, "r");
+	cr_assert(p != NULL);
+	size_t got_n = fread(out, 1, sizeof(out) - 1, p);
+	out[got_n] = 0;
+	int st = pclose(p);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "redis-check-rdb failed:\n%s", out);
+	cr_assert(strstr(out, "RDB looks OK"), "redis-check-rdb:\n%s", out);
+	cr_assert(strstr(out, "Checksum OK"), "redis-check-rdb:\n%s", out);
+
+	struct kr_srv ref;
+	const char *args[] = { "--dir", dir.path, "--appendonly", "yes", NULL };
+	kr_srv_start_redis(&ref, args);
+	redisContext *rc = kr_connect(&ref);
+	ru_digest(rc, got);
+	cr_assert_str_eq(got, want, "redis-server loading our RDB base");
+	redisFree(rc);
+	stop_ok(&ref);
+
+	start_with(&srv, &dir, true, NULL);
+	c = kr_connect(&srv);
+	ru_digest(c, got);
+	cr_assert_str_eq(got, want, "keyrail restarting from its RDB base");
+}
+
+/* A damaged RDB base stops start-up with a message naming the file, also
+ * with aof-load-truncated yes (which only applies to trailing commands). */
+Test(aof, corrupt_rdb_base_is_a_clear_error)
+{
+	if (is_redis())
+		skip_test("checked against keyrail only");
+	fresh_dir();
+	start_with(&srv, &dir, true, NULL);
+	c = kr_connect(&srv);
+	populate(c, "cr");
+	kr_status(c, "Background append only file rewriting started", "BGREWRITEAOF");
+	wait_rewrite_done(c, 1);
+	kr_ok(c, "SET after 1");
+	redisFree(c);
+	c = NULL;
+	stop_ok(&srv);
+	char name[64], path[300], log[200], want[200];
+	base_file(&dir, name, sizeof(name), path, sizeof(path));
+	cr_assert(ends_with(name, ".base.rdb"), "%s", name);
+	snprintf(log, sizeof(log), "%s/server.log", dir.path);
+	snprintf(want, sizeof(want), "Error reading the RDB base file %s, AOF loading aborted", name);
+	size_t len;
+	char *orig = slurp(path, &len);
+	cr_assert(len > 100);
+	char *bad = malloc(len);
+	static const struct {
+		const char *what;
+		size_t cut;          /* bytes kept; 0: all, one flipped */
+		const char *truncated;
+	} cases[] = {
+		{ "a byte flipped in the middle", 0, "no" },
+		{ "cut in the middle", 1, "yes" },
+		{ "cut in the middle", 1, "no" },
+		{ "the EOF and CRC cut", 2, "yes" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		memcpy(bad, orig, len);
+		size_t n = len;
+		if (cases[i].cut == 0)
+			bad[len / 2] ^= 0x5a;
+		else
+			n = cases[i].cut == 1 ? len / 2 : len - 9;
+		write_bytes(path, bad, n);
+		unlink(log);
+		int rc = run_until_exit(&dir, (const char *[]){ "--aof-load-truncated",
+								 cases[i].truncated, NULL });
+		cr_assert_eq(rc, 1, "%s: exit status %d", cases[i].what, rc);
+		cr_assert(log_has(&dir, want), "%s: the log names the base file", cases[i].what);
+		if (cases[i].cut)
+			cr_assert(log_has(&dir, "unexpected end of file"), "%s", cases[i].what);
+		struct stat st;
+		cr_assert(stat(path, &st) == 0 && (size_t)st.st_size == n, "%s: file left alone",
+			  cases[i].what);
+	}
+	free(bad);
+	write_bytes(path, orig, len);
+	free(orig);
+	start_with(&srv, &dir, true, NULL);
+	c = kr_connect(&srv);
+	kr_bulk(c, "1", "GET after");
+	kr_bulk(c, "hello", "GET cr:str");
+}
+
+/* A Redis 6 appendonly.aof: an RDB preamble (here redis-server's own
+ * dump.rdb), then commands, the last one cut. */
+Test(aof, redis6_file_with_rdb_preamble_loads)
+{
+	if (is_redis())
+		skip_test("checked against keyrail only");
+	fresh_dir();
+	struct tdir rd;
+	tdir_new(&rd);
+	struct kr_srv ref;
+	const char *args[] = { "--dir", rd.path, NULL };
+	kr_srv_start_redis(&ref, args);
+	redisContext *rc = kr_connect(&ref);
+	kr_ok(rc, "SET pre:s hello");
+	kr_int(rc, 3, "RPUSH pre:l a b c");
+	kr_int(rc, 2, "HSET pre:h f v g w");
+	kr_int(rc, 2, "ZADD pre:z 1 a 2.5 b");
+	kr_int(rc, 2, "SADD pre:set x y");
+	kr_ok(rc, "SET pre:ttl v EX 5000");
+	kr_ok(rc, "SELECT 3");
+	kr_ok(rc, "SET pre:db3 three");
+	kr_ok(rc, "SELECT 0");
+	kr_ok(rc, "SAVE");
+	redisFree(rc);
+	stop_ok(&ref);
+	char path[300];
+	snprintf(path, sizeof(path), "%s/dump.rdb", rd.path);
+	size_t len;
+	char *rdb = slurp(path, &len);
+	tdir_free(&rd);
+	cr_assert(len > 9 && !memcmp(rdb, "REDIS", 5));
+	/* After the preamble the commands run in db 0 whatever db the RDB
+	 * part selected last. */
+	static const char cmds[] =
+		"*3\r\n$3\r\nSET\r\n$5\r\npost1\r\n$1\r\n1\r\n"
+		"*2\r\n$4\r\nINCR\r\n$5\r\npost1\r\n"
+		"*3\r\n$3\r\nSET\r\n$4\r\nlost";
+	snprintf(path, sizeof(path), "%s/appendonly.aof", dir.path);
+	FILE *f = fopen(path, "wb");
+	cr_assert(f != NULL);
+	cr_assert(fwrite(rdb, 1, len, f) == len);
+	cr_assert(fwrite(cmds, 1, sizeof(cmds) - 1, f) == sizeof(cmds) - 1);
+	cr_assert(fclose(f) == 0);
+	free(rdb);
+	start_on(&srv, &dir, (const char *[]){ "--aof-load-truncated", "yes", NULL });
+	c = kr_connect(&srv);
+	kr_bulk(c, "hello", "GET pre:s");
+	kr_expect_render(c, "LRANGE pre:l 0 -1", "*3[$a,$b,$c]");
+	kr_expect_render(c, "ZRANGE pre:z 0 -1 WITHSCORES", "*4[$a,$1,$b,$2.5]");
+	kr_expect_sorted(c, "SMEMBERS pre:set", "x,y");
+	kr_bulk(c, "w", "HGET pre:h g");
+	long long ttl = pexpiretime(c, "pre:ttl");
+	cr_assert(ttl > now_ms() + 4000 * 1000LL, "pre:ttl keeps its TTL (%lld)", ttl);
+	kr_bulk(c, "2", "GET post1");
+	kr_nil(c, "GET lost");
+	kr_ok(c, "SELECT 3");
+	kr_bulk(c, "three", "GET pre:db3");
+	kr_nil(c, "GET post1");
+	kr_ok(c, "SELECT 0");
+	struct mfile m[4];
+	int n = read_manifest(&dir, m, 4);
+	cr_assert_eq(n, 2);
+	cr_assert_str_eq(m[0].name, "appendonly.aof");
+	cr_assert_eq(m[0].type, 'b');
+}
+
+/* CONFIG SET aof-use-rdb-preamble picks the next base's format. */
+Test(aof, config_set_rdb_preamble_picks_the_base_format)
+{
+	if (is_redis())
+		skip_test("checked against keyrail only");
+	fresh_dir();
+	start_with(&srv, &dir, true, NULL);
+	c = kr_connect(&srv);
+	populate(c, "fmt");
+	static const struct {
+		const char *set;     /* CONFIG SET value, NULL: leave */
+		const char *base;    /* the base's name after the rewrite */
+	} steps[] = {
+		{ NULL, "appendonly.aof.2.base.rdb" },
+		{ "no", "appendonly.aof.3.base.aof" },
+		{ "yes", "appendonly.aof.4.base.rdb" },
+	};
+	for (int i = 0; i < 3; i++) {
+		if (steps[i].set) {
+			kr_ok(c, "CONFIG SET aof-use-rdb-preamble %s", steps[i].set);
+			char want[80];
+			snprintf(want, sizeof(want), "*2[$aof-use-rdb-preamble,$%s]", steps[i].set);
+			kr_expect_render(c, "CONFIG GET aof-use-rdb-preamble", want);
+		}
+		kr_ok(c, "SET fmt:step %d", i);
+		kr_status(c, "Background append only file rewriting started", "BGREWRITEAOF");
+		wait_rewrite_done(c, i + 1);
+		char name[64], path[300];
+		base_file(&dir, name, sizeof(name), path, sizeof(path));
+		cr_assert_str_eq(name, steps[i].base);
+		size_t len;
+		char *data = slurp(path, &len);
+		bool rdb = len >= 9 && !memcmp(data, "REDIS0010", 9);
+		cr_assert(rdb == ends_with(name, ".rdb"), "%s: content matches the name", name);
+		if (!rdb)
+			cr_assert(memmem(data, len, "fmt:str", 7), "the AOF base holds the data");
+		free(data);
+	}
+	kr_err(c, "ERR CONFIG SET failed", "CONFIG SET aof-use-rdb-preamble maybe");
+	char *before = dataset(c);
+	redisFree(c);
+	c = NULL;
+	stop_ok(&srv);
+	start_with(&srv, &dir, true, NULL);
+	c = kr_connect(&srv);
+	char *after = dataset(c);
+	expect_same_dataset(before, after, "after rewrites in both formats");
+	free(before);
+	free(after);
 }
