@@ -141,6 +141,8 @@ static struct {
 	bool rdb_checksum;         /* rdbchecksum: the base's CRC64 */
 	bool use_preamble;         /* aof-use-rdb-preamble at start-up */
 	bool rw_rdb;               /* the rewrite writes an RDB base */
+	bool rw_snap;              /* ... by a forkless snapshot (shards/snap.c) */
+	_Atomic int snap_done;     /* its end: 0 not yet, 1 ok, -1 failed */
 } A = { .cur = { .fd = -1 }, .next = { .fd = -1 }, .load_fd = -1, .bio_fd = -1,
 	.write_ok = true, .rw_ok = true };
 
@@ -1517,6 +1519,51 @@ out:
 	return NULL;
 }
 
+/* ------------------------------------------ a base from a snapshot */
+
+/* With aof-use-rdb-preamble yes the base is written by a forkless
+ * snapshot (shards/snap.c: keys saved in slices while the shards serve,
+ * copy-on-write before a write) into this temp file; its cut puts an "S"
+ * cut record in every shard's stream, so the old and new incremental
+ * files split exactly there. The snapshot's writer reports the end;
+ * the rename and the manifest follow here, as for rw_main's file. */
+void aof_rewrite_temp_path(char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/temp-rewriteaof-bg-%ld.rdb", A.dirname, (long)getpid());
+}
+
+void aof_base_snapshot_done(uint64_t gen, bool ok)
+{
+	(void)gen;
+	atomic_store(&A.snap_done, ok ? 1 : -1);
+	ws_kick();
+}
+
+static void rw_snap_step(void)
+{
+	int sd = atomic_load(&A.snap_done);
+	if (!sd)
+		return;
+	char tmp[4096];
+	aof_rewrite_temp_path(tmp, sizeof(tmp));
+	char *dst = aof_path(A.rw_base_name);
+	int ok = -1;
+	if (sd < 0) {
+		srv_log(LL_WARNING, "AOF rewrite: the base snapshot failed");
+	} else if (rename(tmp, dst) != 0) {
+		srv_log(LL_WARNING, "Error trying to rename the temporary AOF base file %s into %s: %s",
+			tmp, dst, strerror(errno));
+		unlink(tmp);
+	} else {
+		fsync_dir(A.dirname);
+		srv_log(LL_NOTICE, "Successfully renamed the temporary AOF base file %s into %s", tmp,
+			A.rw_base_name);
+		ok = 1;
+	}
+	free(dst);
+	atomic_store(&A.rw_done, ok);
+}
+
 /* Every shard has cut: the payloads' format bytes (all the same: shard 0
  * picked the format for all, see propagate.c's cut_locked) name the base
  * file. 0, or -1 if a payload is malformed (the rewrite fails). */
@@ -1524,14 +1571,16 @@ static int rw_pick_format(void)
 {
 	int fmt = 0;
 	for (unsigned s = 0; s < ws_nshards(); s++) {
-		if (A.rw_len[s] < 1 || (A.rw_buf[s][0] != 'R' && A.rw_buf[s][0] != 'A') ||
+		if (A.rw_len[s] < 1 ||
+		    (A.rw_buf[s][0] != 'R' && A.rw_buf[s][0] != 'A' && A.rw_buf[s][0] != 'S') ||
 		    (fmt && fmt != A.rw_buf[s][0])) {
 			srv_log(LL_WARNING, "AOF rewrite: shard %u sent a malformed serialisation", s);
 			return -1;
 		}
 		fmt = A.rw_buf[s][0];
 	}
-	A.rw_rdb = fmt == 'R';
+	A.rw_rdb = fmt == 'R' || fmt == 'S';
+	A.rw_snap = fmt == 'S';
 	free(A.rw_base_name);
 	A.rw_base_name = xasprintf("%s.%lld.base.%s", A.filename, A.rw_base_seq,
 				   A.rw_rdb ? "rdb" : "aof");
@@ -1574,6 +1623,8 @@ static void rw_start(void)
 	if (!A.rw_buf || !A.rw_len)
 		abort();
 	A.rw_cuts = 0;
+	A.rw_snap = false;
+	atomic_store(&A.snap_done, 0);
 	A.rw_phase = RW_CUTTING;
 	A.rw_gen = ws_cut_request();
 	srv_log(LL_NOTICE, "Background append only file rewriting started");
@@ -1719,12 +1770,16 @@ int aof_tick(int64_t now_ms)
 		atomic_store(&A.rw_done, 0);
 		if (rw_pick_format() != 0) {
 			atomic_store(&A.rw_done, -1);
+		} else if (A.rw_snap) {
+			/* the snapshot writes it: rw_snap_step */
 		} else if (pthread_create(&A.rw_thread, NULL, rw_main, NULL) != 0) {
 			atomic_store(&A.rw_done, -1);
 		} else {
 			pthread_detach(A.rw_thread);
 		}
 	}
+	if (A.rw_phase == RW_WRITING && A.rw_snap && !atomic_load(&A.rw_done))
+		rw_snap_step();
 	if (A.rw_phase == RW_WRITING) {
 		int done = atomic_load(&A.rw_done);
 		if (done && ws_staged(A.cur_epoch) == 0 && !A.cur.sink.buf.len)
@@ -1760,8 +1815,9 @@ void aof_stop(void)
 		pthread_join(A.bio, NULL);
 		A.bio_started = false;
 	}
-	if (A.rw_phase == RW_WRITING) {
-		/* The writer owns the buffers until it is done. */
+	if (A.rw_phase == RW_WRITING && !A.rw_snap) {
+		/* The writer owns the buffers until it is done. (A snapshot's
+		 * writer owns none, and stops with the shards.) */
 		while (atomic_load(&A.rw_done) == 0) {
 			struct timespec ts = { 0, 10 * 1000 * 1000 };
 			nanosleep(&ts, NULL);

@@ -131,6 +131,10 @@ void wstream_cut(unsigned sh_id, uint64_t gen, char *buf, size_t len);
 /* BGREWRITEAOF: 0 started; -1 with err ("ERR Background append only file
  * rewriting already in progress"). Any thread. */
 int aof_rewrite_request(char *err, size_t errlen);
+/* An RDB base written by a forkless snapshot (shards/snap.c): where it is
+ * written, and its end (gen: the rewrite's cut generation). */
+void aof_rewrite_temp_path(char *buf, size_t len);
+void aof_base_snapshot_done(uint64_t gen, bool ok);
 
 /* Loading, for shard 0's loader. aof_load_next() hands out the next run
  * of whole commands (valid until the next call): 1 with *p and *len set

@@ -59,9 +59,11 @@
 #include "shards/obj_list.h"
 #include "shards/obj_set.h"
 #include "shards/obj_zset.h"
+#include "shards/snap.h"
 #include "repl/rdb.h"
 #include "repl/wstream.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1182,6 +1184,18 @@ static void cut_step(struct shard *sh)
 		cutter.c = sysconn_new(sh, "aof-cut", 2);
 	if (cutter.c->inflight)
 		return;   /* the previous one is still taking its locks */
+	if (sh->cfg->aof_use_rdb_preamble) {
+		/* An RDB base: a forkless snapshot writes it, and its cut is
+		 * this one (snap.c cuts every shard's stream inside it). */
+		long long r = snap_start_aof(sh, gen);
+		if (r == -EBUSY)
+			return;   /* another snapshot runs: next round */
+		if (r >= 0) {
+			cutter.started = gen;
+			return;
+		}
+		/* (-EIO, logged: the base is made under the lock instead) */
+	}
 	cutter.started = gen;
 	uint64_t all = g_nshards >= 64 ? ~0ull : (1ull << g_nshards) - 1;
 	txn_lock_then(sh, cutter.c, all, cut_locked, (void *)(uintptr_t)gen);

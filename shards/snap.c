@@ -197,9 +197,9 @@ static struct {
 	int fd;
 	uint64_t job_gen;
 	bool checksum, compress;
-	bool misconf_on_fail;             /* stop-writes-on-bgsave-error and rules */
 	bool background;                  /* BGSAVE or a rule (not SAVE, SHUTDOWN) */
 	bool sync;                        /* for replicas' sockets: a memfd */
+	uint64_t aof_gen;                 /* an AOF base: the rewrite's cut, else 0 */
 	char path[PATH_MAX], tmp[PATH_MAX], dir[PATH_MAX];
 	/* Start-up loading. */
 	pthread_barrier_t load_barrier;
@@ -496,7 +496,15 @@ static void snap_begin(struct shard *sh, uint64_t gen)
 	atomic_store(&ss->keys_done, 0);
 	atomic_store(&ss->cow_keys, 0);
 	atomic_store(&ss->keys_total, total);
-	replmaster_on_cut(sh->id, gen);   /* master: the full sync's barrier */
+	if (snap.aof_gen) {   /* records before this belong to the old AOF files */
+		char *s = malloc(1);
+		if (!s)
+			abort();
+		*s = 'S';
+		wstream_cut(sh->id, snap.aof_gen, s, 1);
+	}
+	else
+		replmaster_on_cut(sh->id, gen);   /* master: the full sync's barrier */
 }
 
 /* __snapbegin <gen>: sent by the snapshot's starter inside its global
@@ -554,7 +562,12 @@ static void *writer_main(void *arg);
  * if the temp file cannot be created (logged). As in Redis, only a failed
  * background save (BGSAVE, a rule: !w or a W_BGSAVE waiter) sets
  * rdb_last_bgsave_status to err (and MISCONF); any good save sets it ok. */
-static long long snap_start_to(struct shard *sh, struct snap_waiter *w, bool sync)
+/* sync: a diskless full sync's memfd; aof_gen: an AOF rewrite's base
+ * (aof.c's temp file; every shard cuts the write stream for generation
+ * aof_gen inside the snapshot's cut). Neither touches dbfilename,
+ * LASTSAVE, the bgsave status or the changes since the last save. */
+static long long snap_start_to(struct shard *sh, struct snap_waiter *w, bool sync,
+			       uint64_t aof_gen)
 {
 	bool background = !w || w->kind == W_BGSAVE;
 	int idle = SNAP_IDLE;
@@ -563,7 +576,12 @@ static long long snap_start_to(struct shard *sh, struct snap_waiter *w, bool syn
 	int64_t now = wall_ms();
 	const char *dir = sh->cfg->dir && sh->cfg->dir[0] ? sh->cfg->dir : ".";
 	snap.sync = sync;
-	if (sync) {
+	snap.aof_gen = aof_gen;
+	if (aof_gen) {
+		aof_rewrite_temp_path(snap.tmp, sizeof(snap.tmp));
+		snap.path[0] = '\0';
+		snap.fd = open(snap.tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	} else if (sync) {
 		/* Diskless: the file lives in memory only (replmaster.c reads
 		 * it through its own descriptor, taken at the cut), and what
 		 * every replica has taken is given back as it goes. Nothing
@@ -588,10 +606,9 @@ static long long snap_start_to(struct shard *sh, struct snap_waiter *w, bool syn
 		int e = errno;
 		srv_log(LL_WARNING, "Failed opening the temp RDB file %s (in server root dir %s) for "
 			"saving: %s", snap.tmp, dir, strerror(e));
-		if (background) {
+		if (background && !aof_gen) {
 			atomic_store(&snap.last_ok, false);
-			atomic_store(&snap_misconf, sh->cfg->stop_writes_on_bgsave_error &&
-				     sh->cfg->save_n > 0);
+			atomic_store(&snap_misconf, true);
 		}
 		atomic_store(&snap.state, SNAP_IDLE);
 		return -EIO;
@@ -601,7 +618,6 @@ static long long snap_start_to(struct shard *sh, struct snap_waiter *w, bool syn
 	snap.job_gen = gen;
 	snap.checksum = sh->cfg->rdbchecksum;
 	snap.compress = sh->cfg->rdbcompression;
-	snap.misconf_on_fail = sh->cfg->stop_writes_on_bgsave_error && sh->cfg->save_n > 0;
 	snap.background = background;
 	snap.parts_left = g_nshards;
 	snap.head = snap.tail = NULL;
@@ -621,14 +637,14 @@ static long long snap_start_to(struct shard *sh, struct snap_waiter *w, bool syn
 		if (!sync)
 			unlink(snap.tmp);
 		snap.fd = -1;
-		if (background && !sync)
+		if (background && !sync && !aof_gen)
 			atomic_store(&snap.last_ok, false);
 		atomic_store(&snap.state, SNAP_IDLE);
 		return -EIO;
 	}
 	srv_log(LL_NOTICE, "Background %s started (snapshot %llu, %u shards)",
-		sync ? "RDB transfer to replicas' sockets" : "saving", (unsigned long long)gen,
-		g_nshards);
+		sync ? "RDB transfer to replicas' sockets" :
+		aof_gen ? "AOF base snapshot" : "saving", (unsigned long long)gen, g_nshards);
 	struct snap_shard *ss = &g_ss[sh->id];
 	if (!ss->lock_conn) {
 		/* txn_lock_then keeps a client alive through the wait; the cut
@@ -644,7 +660,7 @@ static long long snap_start_to(struct shard *sh, struct snap_waiter *w, bool syn
 
 static long long snap_start(struct shard *sh, struct snap_waiter *w)
 {
-	return snap_start_to(sh, w, false);
+	return snap_start_to(sh, w, false, 0);
 }
 
 /* --------------------------------------------------------- the writer */
@@ -735,6 +751,7 @@ static void *writer_main(void *arg)
 	pthread_setname_np(pthread_self(), "kr-rdb-writer");
 	int fd = snap.fd;
 	bool sync = snap.sync;
+	uint64_t aof_gen = snap.aof_gen;
 	struct sync_sink sk = { .fd = fd };
 	uint64_t gen = snap.job_gen;
 	int64_t t0 = mono_us();
@@ -744,7 +761,7 @@ static void *writer_main(void *arg)
 		rdb_writer_init(&w, sink_sync, &sk, &wo, snap.checksum);
 	else
 		rdb_writer_init(&w, rdb_sink_fd, &fd, &wo, snap.checksum);
-	struct rdb_aux aux = { .used_mem = (long long)used_memory() };
+	struct rdb_aux aux = { .used_mem = (long long)used_memory(), .aof_base = aof_gen != 0 };
 	int rc = rdb_writer_begin(&w, &aux);
 	uint64_t synced = 0;
 
@@ -784,24 +801,43 @@ static void *writer_main(void *arg)
 			synced = w.bytes;
 		}
 	}
-	if (rc == 0)
+	if (rc == 0 && !aof_gen)
 		rc = repl_aux(&w, gen);
 	if (rc == 0)
 		rc = rdb_writer_end(&w);
 	uint64_t bytes = w.bytes;
 	rdb_writer_destroy(&w);
-	if (sync) {
+	if (aof_gen) {
+		/* aof.c renames it and takes it into the manifest. */
+		if (rc == 0 && fsync(fd) != 0)
+			rc = -errno;
+		if (close(fd) != 0 && rc == 0)
+			rc = -errno;
+		snap.fd = -1;
+		if (rc) {
+			srv_log(LL_WARNING, "Write error writing the AOF base %s: %s", snap.tmp,
+				strerror(-rc));
+			unlink(snap.tmp);
+		} else {
+			srv_log(LL_NOTICE, "AOF base snapshot %llu written (%llu bytes)",
+				(unsigned long long)gen, (unsigned long long)bytes);
+		}
+		aof_base_snapshot_done(aof_gen, rc == 0);
+	}
+	if (sync || aof_gen) {
 		/* replmaster.c has its own descriptor: the memory goes with
 		 * the last of them. */
-		close(fd);
+		if (sync)
+			close(fd);
 		snap.fd = -1;
-		if (rc)
+		if (sync && rc)
 			srv_log(LL_WARNING, "Diskless sync: writing the snapshot failed: %s",
 				strerror(-rc));
-		else
+		else if (sync)
 			srv_log(LL_NOTICE, "Diskless sync: snapshot %llu complete (%llu bytes)",
 				(unsigned long long)gen, (unsigned long long)bytes);
-		replmaster_snap_done(gen, rc == 0, NULL);
+		if (sync)
+			replmaster_snap_done(gen, rc == 0, NULL);
 		unsigned slot = (unsigned)(gen % SNAP_RESULTS);
 		atomic_store(&snap.res[slot].ok, rc == 0);
 		atomic_store(&snap.res[slot].gen, gen);
@@ -849,7 +885,7 @@ static void *writer_main(void *arg)
 			(unsigned long long)bytes, (unsigned long long)cow);
 		srv_log(LL_NOTICE, "Background saving terminated with success");
 	} else if (snap.background) {
-		atomic_store(&snap_misconf, snap.misconf_on_fail);
+		atomic_store(&snap_misconf, true);
 		srv_log(LL_WARNING, "Background saving error");
 	} else {
 		srv_log(LL_WARNING, "Error saving the DB on disk");
@@ -1002,9 +1038,20 @@ void cmd_bgsave(struct cmd_ctx *ctx)
 		resp_add_error(ctx->out, ERR_SYNTAX);
 		return;
 	}
-	(void)schedule;   /* (it waits for other kinds of work: none here) */
 	if (atomic_load(&snap.state) != SNAP_IDLE) {
-		resp_add_error(ctx->out, "ERR Background save already in progress");
+		/* As Redis: a snapshot for an AOF rewrite or a diskless sync
+		 * is "another child"; SCHEDULE runs the save after it. */
+		bool other = snap.aof_gen || snap.sync;
+		if (other && schedule) {
+			atomic_store(&snap.scheduled, true);
+			resp_add_simple(ctx->out, "Background saving scheduled");
+		} else if (other) {
+			resp_add_error(ctx->out, "ERR Another child process is active (AOF?): can't "
+				       "BGSAVE right now. Use BGSAVE SCHEDULE in order to schedule a "
+				       "BGSAVE whenever possible");
+		} else {
+			resp_add_error(ctx->out, "ERR Background save already in progress");
+		}
 		return;
 	}
 	if (ctx->in_multi || !ctx->c) {
@@ -1098,6 +1145,11 @@ int snap_sync_fd(uint64_t gen)
 	return fcntl(snap.fd, F_DUPFD_CLOEXEC, 0);
 }
 
+long long snap_start_aof(struct shard *sh, uint64_t aof_gen)
+{
+	return snap_start_to(sh, NULL, false, aof_gen);
+}
+
 void snap_sync_consumed(uint64_t floor)
 {
 	atomic_store(&snap.sync_floor, floor);
@@ -1139,7 +1191,7 @@ static void rules_check(struct shard *sh)
 	if (atomic_load(&snap.state) != SNAP_IDLE)
 		return;
 	if (atomic_exchange(&snap.sched_sync, false)) {
-		snap_start_to(sh, NULL, true);   /* (a failure: replmaster.c retries) */
+		snap_start_to(sh, NULL, true, 0);   /* (a failure: replmaster.c retries) */
 		return;
 	}
 	if (atomic_exchange(&snap.scheduled, false)) {
@@ -1181,11 +1233,9 @@ void snap_cron(struct shard *sh)
 		sigterm_shutdown(sh);
 	if (sh->id == 0)
 		rules_check(sh);
-	/* MISCONF ends when a save succeeds or the rules say it no longer
-	 * applies (CONFIG SET save "" or stop-writes-on-bgsave-error no). */
-	if (sh->id == 0 && atomic_load(&snap_misconf) &&
-	    (!sh->cfg->stop_writes_on_bgsave_error || sh->cfg->save_n == 0))
-		atomic_store(&snap_misconf, false);
+	/* (MISCONF: snap_misconf says the last background save failed, until
+	 * one succeeds; whether it refuses writes is the shard's own config,
+	 * read in snap_refuse_write_slow, as Redis decides it per command.) */
 }
 
 /* -------------------------------------------------------------- INFO */

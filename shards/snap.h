@@ -26,7 +26,8 @@
 /* True on a shard's thread while its part of a snapshot is under way:
  * write commands must go through snap_cow() before they execute. */
 extern _Thread_local bool snap_cow_on;
-/* A background save failed and stop-writes-on-bgsave-error is on. */
+/* The last background save failed (until one succeeds); whether writes are
+ * refused is each shard's stop-writes-on-bgsave-error and save rules. */
 extern _Atomic bool snap_misconf;
 
 /* Shard thread start, before its loop and before any client is served:
@@ -110,6 +111,11 @@ void snap_sigterm(void);
  * reader has taken (UINT64_MAX: nobody reads), so the writer gives the
  * memory back and keeps within a window of the slowest reader. */
 bool snap_request_sync(void);
+/* BGREWRITEAOF's base (propagate.c, shard 0, for write-stream cut aof_gen):
+ * a snapshot into aof_rewrite_temp_path(), whose cut also cuts the stream
+ * on every shard ("S" payloads); aof_base_snapshot_done() when written.
+ * The generation, -EBUSY (another snapshot runs: try again) or -EIO. */
+long long snap_start_aof(struct shard *sh, uint64_t aof_gen);
 int snap_sync_fd(uint64_t gen);
 void snap_sync_consumed(uint64_t floor);
 

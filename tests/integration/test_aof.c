@@ -1076,6 +1076,44 @@ Test(aof, bgrewriteaof_new_base_and_incr)
 	free(after);
 }
 
+/* With an RDB base (the default) the base is a forkless snapshot: the
+ * shard goes on serving while its keys are saved in slices (a key is saved
+ * before a write changes it), and what is written meanwhile goes to the new
+ * incremental file. After a restart the data is exactly what it was. */
+Test(aof, writes_during_snapshot_rewrite_are_kept)
+{
+	redisFree(c);
+	c = NULL;
+	stop_ok(&srv);
+	start_with(&srv, &dir, true, NULL);
+	c = kr_connect(&srv);
+	kr_ok(c, "DEBUG POPULATE 200000 pre 64");
+	for (int round = 0; round < 2; round++) {
+		kr_status(c, "Background append only file rewriting started", "BGREWRITEAOF");
+		for (int i = 0; i < 300; i++) {
+			kr_int(c, round * 300 + i + 1, "INCR busy");
+			kr_ok(c, "SET pre:%d changed-%d", i * 7 + round, round);
+			kr_int(c, 1, "DEL pre:%d", 100000 + round * 1000 + i);
+		}
+		wait_rewrite_done(c, round + 1);
+	}
+	cr_assert(srv_log_has(&srv, "Background AOF base snapshot started"),
+		  "the base was not written by a snapshot (log %s)", srv.logpath);
+	kr_int(c, 601, "INCR busy");
+	char want[64], got[64];
+	ru_digest(c, want);
+	redisFree(c);
+	c = NULL;
+	stop_ok(&srv);
+	start_with(&srv, &dir, true, NULL);
+	c = kr_connect(&srv);
+	ru_digest(c, got);
+	cr_expect_str_eq(got, want, "the data changed across the restart");
+	kr_bulk(c, "601", "GET busy");
+	kr_bulk(c, "changed-1", "GET pre:1");
+	kr_int(c, 200000 - 600 + 1, "DBSIZE");   /* + busy */
+}
+
 Test(aof, writes_during_rewrite_are_kept)
 {
 	for (int round = 0; round < 3; round++) {
