@@ -403,6 +403,23 @@ static size_t raw_stream_cmd(int fd, char *rec, size_t cap)
 	}
 }
 
+/* A raw replica's full sync: REPLCONF listening-port (and capa eof if eof),
+ * PSYNC ? -1, the +FULLRESYNC line (its replid, 41 bytes, and offset), the
+ * RDB. Returns the socket, positioned at the stream. */
+static int raw_full_sync(bool eof, char *replid, unsigned long long *off)
+{
+	int fd = kr_raw_connect(&master);
+	kr_raw_expect(fd, "REPLCONF listening-port 9999\r\n", 1, "+OK\r\n");
+	if (eof)
+		kr_raw_expect(fd, "REPLCONF capa eof capa psync2\r\n", 1, "+OK\r\n");
+	kr_raw_sends(fd, "PSYNC ? -1\r\n");
+	char line[256];
+	raw_line(fd, line, sizeof(line));
+	cr_assert(sscanf(line, "+FULLRESYNC %40s %llu", replid, off) == 2, "reply: %s", line);
+	raw_rdb(fd);
+	return fd;
+}
+
 Test(master, raw_protocol)
 {
 	start_master();
@@ -414,15 +431,9 @@ Test(master, raw_protocol)
 	close(fd);
 
 	/* PSYNC ? -1: +FULLRESYNC <replid> <offset>, the RDB, the stream. */
-	fd = kr_raw_connect(&master);
-	kr_raw_expect(fd, "REPLCONF listening-port 9999\r\n", 1, "+OK\r\n");
-	kr_raw_expect(fd, "REPLCONF capa eof capa psync2\r\n", 1, "+OK\r\n");
-	kr_raw_sends(fd, "PSYNC ? -1\r\n");
 	char line[256], replid[41];
 	unsigned long long off;
-	raw_line(fd, line, sizeof(line));
-	cr_assert(sscanf(line, "+FULLRESYNC %40s %llu", replid, &off) == 2, "reply: %s", line);
-	raw_rdb(fd);
+	fd = raw_full_sync(true, replid, &off);
 	/* A write after the sync arrives in the stream. */
 	kr_ok(mc, "SET streamed yes");
 	/* After a diskless RDB the master starts the stream on an ACK of the
@@ -782,14 +793,9 @@ Test(master, inline_replconf_ack)
 {
 	start_master();
 	kr_ok(mc, "SET a 1");
-	int fd = kr_raw_connect(&master);
-	kr_raw_expect(fd, "REPLCONF listening-port 9998\r\n", 1, "+OK\r\n");
-	kr_raw_sends(fd, "PSYNC ? -1\r\n");
-	char line[256], replid[41];
+	char replid[41];
 	unsigned long long off;
-	raw_line(fd, line, sizeof(line));
-	cr_assert(sscanf(line, "+FULLRESYNC %40s %llu", replid, &off) == 2, "reply: %s", line);
-	raw_rdb(fd);
+	int fd = raw_full_sync(false, replid, &off);
 	kr_ok(mc, "SET b 2");
 	char got[256];
 	size_t used = raw_stream_cmd(fd, got, sizeof(got));
