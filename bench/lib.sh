@@ -110,7 +110,7 @@ server_cmd() {
         printf '%s\n' redis-server --port "$port" --bind 127.0.0.1 --save "" \
             --appendonly no --daemonize no --dir "$TMP"
     else
-        printf '%s\n' "$SERVER" --port "$port" --shards "$shards" --bind 127.0.0.1
+        printf '%s\n' "$SERVER" --port "$port" --shards "$shards" --bind 127.0.0.1 --save ""
     fi
 }
 

@@ -1710,7 +1710,9 @@ bool replmaster_offset(const char *replid, long long *off)
  * merges within a pass; bounded, so INFO never hangs on a stalled disk). */
 static void info_settle(unsigned sh_id)
 {
-	if (!wstream_enabled() || sh_id >= g_nshards)
+	/* (Inside a unit, MULTI/EXEC or a script, the unit's own records
+	 * cannot be merged before it ends: the offset is the one before.) */
+	if (!wstream_enabled() || sh_id >= g_nshards || wstream_in_txn(sh_id))
 		return;
 	wstream_flush(sh_id);
 	uint64_t want[SHARD_MAX];

@@ -61,7 +61,7 @@ bench() {   # label host
 
 ip netns exec "$NS" "$SERVER" --port 6379 --shards 1 --dataplane dpdk \
 	--dpdk-eal-args "-l 0 --no-pci --no-telemetry $MEM --vdev=net_tap0,iface=krtap0" \
-	--dpdk-ip 198.18.0.2/24 --protected-mode no --dir "$TMP/dpdk" --logfile "$TMP/dpdk.log" \
+	--dpdk-ip 198.18.0.2/24 --protected-mode no --dir "$TMP/dpdk" --save "" --logfile "$TMP/dpdk.log" \
 	>"$TMP/dpdk.stdio.log" 2>&1 &
 SPID=$!
 for _ in $(seq 200); do ip -n "$NS" link show krtap0 >/dev/null 2>&1 && break; sleep 0.05; done
@@ -70,7 +70,7 @@ wait_ping 198.18.0.2
 bench dpdk 198.18.0.2
 stop
 
-ip netns exec "$NS" "$SERVER" --port 6379 --shards 1 --bind 127.0.0.1 --dir "$TMP/kernel" \
+ip netns exec "$NS" "$SERVER" --port 6379 --shards 1 --bind 127.0.0.1 --dir "$TMP/kernel" --save "" \
 	--logfile "$TMP/kernel.log" >"$TMP/kernel.stdio.log" 2>&1 &
 SPID=$!
 wait_ping 127.0.0.1

@@ -80,7 +80,7 @@ run_server() {   # extra args...; in the background, SPID set
 	dir=$(mktemp -d "$TMP/data.XXXXXX")
 	ip netns exec "$NS" "$SERVER" --port "$PORT" --shards 1 --dataplane dpdk \
 		--dpdk-eal-args "$EAL" --dpdk-ip "$SRV_IP/24" --protected-mode no \
-		--dir "$dir" --logfile "$TMP/server.log" "$@" >"$TMP/stdio.log" 2>&1 &
+		--dir "$dir" --save "" --logfile "$TMP/server.log" "$@" >"$TMP/stdio.log" 2>&1 &
 	SPID=$!
 }
 

@@ -99,7 +99,7 @@ start_server() {
 	# Not through nsx: $! must be the server (ip execs it), not a subshell.
 	ip netns exec "$NS" "$SERVER" --port "$PORT" --shards "$SHARDS" --dataplane dpdk \
 		--dpdk-eal-args "-l 0-$((SHARDS - 1)) $EAL_TAIL" \
-		--dpdk-ip "$SRV_IP/24" --protected-mode no --dir "$TMP/run$RUN" \
+		--dpdk-ip "$SRV_IP/24" --protected-mode no --dir "$TMP/run$RUN" --save "" \
 		--logfile "$TMP/server.log" "$@" >"$TMP/stdio.log" 2>&1 &
 	SPID=$!
 	local i
