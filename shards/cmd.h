@@ -48,6 +48,8 @@ struct cmd_ctx {
 	int64_t block_deadline_ms;
 	bool in_script;              /* called by a script (redis.call) */
 	bool in_multi;               /* part of a MULTI/EXEC block */
+	bool from_master;            /* a replica applying its master's stream
+				      * (sent by the master client's shard) */
 	/* The db is a scratch copy holding only the keys gathered for a
 	 * cross-shard atomic command or script (gkeys[0..ngkeys)). */
 	bool scratch;

@@ -536,6 +536,8 @@ void ks_expire_entry(struct ks_db *db, struct ks_entry *e)
 
 /* --------------------------------------------------------------- lookups */
 
+_Thread_local unsigned char ks_expire_mode;
+
 struct ks_entry *ks_find(struct ks_db *db, const void *key, size_t klen, int64_t now_ms)
 {
 	rehash_one(db);
@@ -546,8 +548,11 @@ struct ks_entry *ks_find(struct ks_db *db, const void *key, size_t klen, int64_t
 		return NULL;
 	struct ks_entry *e = *l;
 	if (entry_expired(e, now_ms)) {
-		expire_entry(db, e);
-		return NULL;
+		if (__builtin_expect(ks_expire_mode == KS_EXP_DELETE, 1)) {
+			expire_entry(db, e);
+			return NULL;
+		}
+		return ks_expire_mode == KS_EXP_KEEP ? e : NULL;
 	}
 	return e;
 }
@@ -954,9 +959,10 @@ struct ks_entry *ks_random(struct ks_db *db, int64_t now_ms, uint64_t (*rnd)(voi
 		struct ks_entry *e = head;
 		for (uint64_t k = rnd(rnd_arg) % len; k; k--)
 			e = e->next;
-		if (!entry_expired(e, now_ms))
+		if (!entry_expired(e, now_ms) || ks_expire_mode == KS_EXP_KEEP)
 			return e;
-		expire_entry(db, e);
+		if (ks_expire_mode == KS_EXP_DELETE)
+			expire_entry(db, e);
 	}
 	return NULL;
 }

@@ -118,8 +118,16 @@ void ks_space_free(struct ks_space *ks);
 uint64_t ks_size(const struct ks_db *db);
 uint64_t ks_nexpires(const struct ks_db *db);
 
+/* What a lookup does with a key whose time is past (this thread's
+ * commands; route_exec sets it): delete it (a master, or a write on a
+ * writable replica), hide it but keep it until the master's DEL comes (a
+ * replica's readers, as Redis), or keep it live (the master's own stream,
+ * which must find what the master found). */
+enum { KS_EXP_DELETE = 0, KS_EXP_HIDE = 1, KS_EXP_KEEP = 2 };
+extern _Thread_local unsigned char ks_expire_mode;
 /* Find a key. If it is logically expired at now_ms it is deleted
- * (db->expired is incremented) and NULL returned. Does one rehash step. */
+ * (db->expired is incremented) and NULL returned, as ks_expire_mode says
+ * (hidden: NULL, kept; kept live: returned). Does one rehash step. */
 struct ks_entry *ks_find(struct ks_db *db, const void *key, size_t klen, int64_t now_ms);
 /* Find without expiring (for code that must see expired keys). */
 struct ks_entry *ks_find_raw(struct ks_db *db, const void *key, size_t klen);

@@ -25,6 +25,12 @@
 void route_exec(struct shard *sh, struct cmd_ctx *ctx)
 {
 	long long before = ctx->dirty;
+	if (__builtin_expect(replclient_is_replica(), 0))   /* replica: expired keys */
+		ks_expire_mode = ctx->from_master || (ctx->c && replclient_is_master(ctx->c)) ?
+				 KS_EXP_KEEP : ctx->cmd->flags & CMD_WRITE ? KS_EXP_DELETE :
+				 KS_EXP_HIDE;
+	else if (__builtin_expect(ks_expire_mode != KS_EXP_DELETE, 0))
+		ks_expire_mode = KS_EXP_DELETE;
 	if (__builtin_expect(snap_cow_on, 0))   /* snapshot: save old values first */
 		snap_cow(sh, ctx);
 	ctx->cmd->fn(ctx);

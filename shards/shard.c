@@ -187,6 +187,7 @@ void shard_exec_msg(struct shard *sh, struct shard_msg *m)
 		.payload = m->payload,
 		.may_block = !m->txn,
 		.in_multi = m->txn,
+		.from_master = replclient_is_master(m->conn),
 	};
 	uint64_t t0 = shard_clock_us();
 	route_exec(sh, &ctx);

@@ -1234,11 +1234,9 @@ Test(chain, replica_of_replica_sees_expiries)
 /* Reads on a replica treat a key whose TTL passed as gone (EXISTS 0, GET
  * nil, PTTL -2) but must not delete it: the key stays (DBSIZE, INFO
  * keyspace) until the master's DEL arrives, as in Redis 7, so the
- * replica's keyspace is always a state of the master's.
- * DISABLED: keyrail bug — a read (EXISTS/GET) of a logically expired key
- * on a replica deletes the key locally (DBSIZE drops on B and C while A
- * still holds the key and no DEL was streamed). */
-Test(chain, replica_read_keeps_expired_key, .disabled = true)
+ * replica's keyspace is always a state of the master's. (A read used to
+ * delete the key on the replica: ks_expire_mode now hides it instead.) */
+Test(chain, replica_read_keeps_expired_key)
 {
 	expiry_setup();
 	expiry_wait_ttls_passed();
