@@ -1147,26 +1147,20 @@ ssize_t dp_dpdk_recv(struct dp_port *port, dp_conn_t c, void *buf, size_t n)
 	struct dpdk_port *p = dport(port);
 	if (!conn_ok(p, c))
 		return -EBADF;
-	size_t got = 0;
-	while (got < n) {
-		ssize_t r = ns_recv(p->ns, c, (char *)buf + got, n - got);
-		if (r > 0) {
-			got += (size_t)r;
-			continue;
-		}
-		if (r == -EAGAIN) {
-			/* Drained: off the ready list until the stack says more. */
-			p->conns[c].flags &= ~(uint32_t)DC_RD_READY;
-			ready_update(p, c);
-			break;
-		}
-		/* EOF or error: report the bytes first; the connection stays
-		 * ready, so the next call returns r. */
-		if (got)
-			break;
-		return r;
+	if (n == 0)
+		return -EAGAIN;
+	/* One call copies all the stack holds up to n, and says whether
+	 * anything (bytes, EOF, an error) is left to report. */
+	bool drained;
+	ssize_t r = ns_recv_ex(p->ns, c, buf, n, &drained);
+	if (drained) {
+		/* Off the ready list until the stack says more. */
+		p->conns[c].flags &= ~(uint32_t)DC_RD_READY;
+		ready_update(p, c);
 	}
-	return got ? (ssize_t)got : -EAGAIN;
+	/* EOF or an error after bytes: the bytes first; the connection
+	 * stays ready, so the next call returns it. */
+	return r;
 }
 
 ssize_t dp_dpdk_send(struct dp_port *port, dp_conn_t c, const void *buf, size_t n)

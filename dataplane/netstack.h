@@ -80,7 +80,9 @@ void ns_destroy(struct ns_stack *s);
  * (frees or keeps each one). */
 void ns_input(struct ns_stack *s, struct rte_mbuf **pkts, uint16_t n, uint64_t now_us);
 /* Run due timers (retransmission, delayed ACK, persist, keepalive,
- * TIME_WAIT, ARP retries). Cheap when nothing is due. */
+ * TIME_WAIT, ARP retries). Cheap when nothing is due. Output that input,
+ * ns_send() and ns_close() made pending is built by ns_tx_drain(), not
+ * here, so replies written after this call still carry the ACK. */
 void ns_timers(struct ns_stack *s, uint64_t now_us);
 /* Take up to max frames to transmit, in order; the caller owns them (sends
  * or frees them). Frames stay queued (bounded) until drained. */
@@ -97,6 +99,10 @@ uint64_t ns_next_timer(const struct ns_stack *s);
 int ns_poll_events(struct ns_stack *s, struct dp_event *ev, int max);
 ssize_t ns_recv(struct ns_stack *s, ns_conn_t c, void *buf, size_t n);
 ssize_t ns_send(struct ns_stack *s, ns_conn_t c, const void *buf, size_t n);
+/* ns_recv, and *drained = true when a further ns_recv would return -EAGAIN
+ * (no byte held, no EOF or error to report): one call where a reader
+ * that wants everything would otherwise call again to learn that. */
+ssize_t ns_recv_ex(struct ns_stack *s, ns_conn_t c, void *buf, size_t n, bool *drained);
 int ns_set_interest(struct ns_stack *s, ns_conn_t c, bool read, bool write);
 void ns_conn_set_udata(struct ns_stack *s, ns_conn_t c, void *udata);
 /* Graceful close (FIN after queued data); the handle is invalid after. */

@@ -23,6 +23,11 @@
 
 bool ns_csum_mbuf(const struct rte_mbuf *m, uint32_t off, uint32_t len, uint64_t *sum)
 {
+	if ((uint64_t)off + len <= m->data_len) {
+		/* one segment holds it all: the common case */
+		*sum += ns_csum_add(0, rte_pktmbuf_mtod_offset(m, const uint8_t *, off), len);
+		return true;
+	}
 	uint64_t acc = 0;
 	uint32_t done = 0;
 	const struct rte_mbuf *seg = m;
@@ -48,13 +53,6 @@ bool ns_csum_mbuf(const struct rte_mbuf *m, uint32_t off, uint32_t len, uint64_t
 	}
 	*sum += acc;
 	return true;
-}
-
-uint64_t ns_pseudo_sum(uint32_t src, uint32_t dst, uint8_t proto, uint16_t l4_len)
-{
-	uint32_t w[3] = { rte_cpu_to_be_32(src), rte_cpu_to_be_32(dst),
-			  rte_cpu_to_be_32(((uint32_t)proto << 16) | l4_len) };
-	return ns_csum_add(0, w, sizeof(w));
 }
 
 /* ------------------------------------------------------- siphash */
@@ -359,7 +357,9 @@ void ns_timers(struct ns_stack *s, uint64_t now_us)
 	ns_wheel_run(s, s->now_us);
 	if (s->arp_next_us <= s->now_us)
 		ns_arp_timers(s, s->now_us);
-	ns_tcp_flush(s);
+	/* No ns_tcp_flush here: the output list is built by ns_tx_drain, so
+	 * connections that got input this round are looked at once, after
+	 * the owner wrote its replies (which then carry the ACK), not twice. */
 }
 
 uint64_t ns_next_timer(const struct ns_stack *s)
@@ -495,13 +495,24 @@ static bool can_send(const struct ns_tcb *tp)
 
 ssize_t ns_recv(struct ns_stack *s, ns_conn_t c, void *buf, size_t n)
 {
+	bool drained;
+	return ns_recv_ex(s, c, buf, n, &drained);
+}
+
+ssize_t ns_recv_ex(struct ns_stack *s, ns_conn_t c, void *buf, size_t n, bool *drained)
+{
+	*drained = false;
 	struct ns_tcb *tp = user_tcb(s, c);
 	if (!tp)
 		return -EBADF;
 	if (tp->err)
 		return -tp->err;
-	if (tp->rx_bytes == 0)
-		return (tp->flags & NS_TF_EOF) ? 0 : -EAGAIN;
+	if (tp->rx_bytes == 0) {
+		if (tp->flags & NS_TF_EOF)
+			return 0;
+		*drained = true;
+		return -EAGAIN;
+	}
 	if (n == 0)
 		return 0;
 	uint8_t *out = buf;
@@ -551,6 +562,7 @@ ssize_t ns_recv(struct ns_stack *s, ns_conn_t c, void *buf, size_t n)
 			}
 		}
 	}
+	*drained = tp->rx_bytes == 0 && !(tp->flags & NS_TF_EOF);
 	return (ssize_t)done;
 }
 
@@ -783,6 +795,13 @@ int ns_check_invariants(const struct ns_stack *s)
 		default: return -__LINE__;
 		}
 		if (tp->snd_len > s->conf.sndbuf)
+			return -__LINE__;
+		/* Timers: the wheel entry is due at or before every deadline
+		 * (lazy re-arm), except a delayed ACK armed by input that waits
+		 * for the connection's output (it is on the output list). */
+		uint64_t due = ns_timer_earliest(tp);
+		if (due && !(tp->wdeadline && tp->wdeadline <= due) &&
+		    !((tp->flags & NS_TF_ONOUT) && due == tp->t_dack))
 			return -__LINE__;
 		if (SEQ_GT(tp->snd_una, tp->snd_max) || SEQ_GT(tp->snd_nxt, tp->snd_max) ||
 		    SEQ_LT(tp->snd_nxt, tp->snd_una))

@@ -275,6 +275,7 @@ struct ns_xstats {
 	uint64_t pto_fired;          /* probe timeouts (before the RTO) */
 	uint64_t pto_recoveries;     /* ...that started SACK recovery */
 	uint64_t tail_probes;        /* ...that resent the last segment */
+	uint64_t fast_path;          /* segments taken by header prediction */
 };
 
 /* ------------------------------------------------------- instance */
@@ -320,6 +321,7 @@ struct ns_stack {
 	int32_t ev_head, ev_tail;
 	int32_t out_head;
 	bool listening;
+	bool no_fast_path;                   /* tests: header prediction off */
 	uint64_t last_cookie_us;             /* 0: no cookie ever sent */
 	uint16_t next_eport;
 
@@ -345,47 +347,63 @@ struct ns_stack {
 
 /* --------------------------------------------------- shared helpers */
 
-/* One's complement sum of len bytes (not folded, not complemented): 32-bit
- * words into four independent 64-bit accumulators (no carry handling needed
- * below 2^32 words; the compiler vectorizes it). Folded, it equals the RFC
- * 1071 sum of 16-bit words in memory order, whatever the host byte order. */
+/* One's complement sum of len bytes plus sum (not folded, not complemented).
+ * 64-bit words are added with their carries counted apart (add, compare,
+ * add: no vector prologue for the short segments that dominate, and
+ * fewer instructions than a 128-bit accumulator compiles to), the tail in
+ * 4/2/1-byte steps at offsets that keep their lanes; the carries go back
+ * in at the end (2^64 and 2^32 are 1 modulo 2^16 - 1). The result is below
+ * 2^33, so callers may add a few of them before folding. Folded, it equals
+ * the RFC 1071 sum of 16-bit words in memory order, whatever the host
+ * byte order. */
 static inline uint64_t ns_csum_add(uint64_t sum, const void *p, size_t len)
 {
 	const uint8_t *b = p;
-	uint64_t s0 = sum, s1 = 0, s2 = 0, s3 = 0;
+	uint64_t acc = sum, carry = 0;
 	while (len >= 16) {
-		uint32_t w0, w1, w2, w3;
-		memcpy(&w0, b, 4);
-		memcpy(&w1, b + 4, 4);
-		memcpy(&w2, b + 8, 4);
-		memcpy(&w3, b + 12, 4);
-		s0 += w0;
-		s1 += w1;
-		s2 += w2;
-		s3 += w3;
+		uint64_t w0, w1;
+		memcpy(&w0, b, 8);
+		memcpy(&w1, b + 8, 8);
+		acc += w0;
+		carry += acc < w0;
+		acc += w1;
+		carry += acc < w1;
 		b += 16;
 		len -= 16;
 	}
-	while (len >= 4) {
+	if (len >= 8) {
+		uint64_t w;
+		memcpy(&w, b, 8);
+		acc += w;
+		carry += acc < w;
+		b += 8;
+		len -= 8;
+	}
+	uint64_t t = 0;
+	if (len >= 4) {
 		uint32_t w;
 		memcpy(&w, b, 4);
-		s0 += w;
+		t += w;
 		b += 4;
 		len -= 4;
 	}
 	if (len >= 2) {
 		uint16_t w;
 		memcpy(&w, b, 2);
-		s1 += w;
+		t += w;
 		b += 2;
 		len -= 2;
 	}
 	if (len) {
 		uint16_t w = 0;
 		memcpy(&w, b, 1);
-		s2 += w;
+		t += w;
 	}
-	return s0 + s1 + s2 + s3;
+	acc += t;
+	carry += acc < t;
+	acc += carry;
+	acc += acc < carry;
+	return (acc & 0xffffffffu) + (acc >> 32);
 }
 
 static inline uint16_t ns_csum_fold(uint64_t sum)
@@ -401,11 +419,31 @@ static inline uint16_t ns_csum_fold(uint64_t sum)
  * false when the chain is shorter than off+len. */
 bool ns_csum_mbuf(const struct rte_mbuf *m, uint32_t off, uint32_t len, uint64_t *sum);
 
-/* IPv4 pseudo-header sum for an L4 segment of l4_len bytes. */
-uint64_t ns_pseudo_sum(uint32_t src, uint32_t dst, uint8_t proto, uint16_t l4_len);
+/* IPv4 pseudo-header sum for an L4 segment of l4_len bytes (the three
+ * 32-bit words in network order, as ns_csum_add would sum them). */
+static inline uint64_t ns_pseudo_sum(uint32_t src, uint32_t dst, uint8_t proto, uint16_t l4_len)
+{
+	return (uint64_t)rte_cpu_to_be_32(src) + rte_cpu_to_be_32(dst) +
+	       rte_cpu_to_be_32(((uint32_t)proto << 16) | l4_len);
+}
 
 /* Keyed hash (SipHash-2-4) of up to three 64-bit words. */
 uint64_t ns_siphash(const uint64_t key[2], const uint64_t *w, unsigned nw);
+
+/* The earliest of a connection's timer deadlines, 0 when none is set. */
+static inline uint64_t ns_timer_earliest(const struct ns_tcb *tp)
+{
+	uint64_t d = UINT64_MAX;
+	if (tp->t_rexmt && tp->t_rexmt < d)
+		d = tp->t_rexmt;
+	if (tp->t_dack && tp->t_dack < d)
+		d = tp->t_dack;
+	if (tp->t_keep && tp->t_keep < d)
+		d = tp->t_keep;
+	if (tp->t_2msl && tp->t_2msl < d)
+		d = tp->t_2msl;
+	return d == UINT64_MAX ? 0 : d;
+}
 
 static inline int32_t ns_tcb_idx(const struct ns_stack *s, const struct ns_tcb *tp)
 {
@@ -504,6 +542,15 @@ uint32_t ns_tcp_tsval(const struct ns_stack *s, const struct ns_tcb *tp);
 /* tcp_timer.c */
 void ns_timer_sched(struct ns_stack *s, struct ns_tcb *tp);
 void ns_timer_unlink(struct ns_stack *s, struct ns_tcb *tp);
+/* One deadline of tp was just set to d (0: cleared), the others are
+ * unchanged: the wheel needs touching only when d is earlier than the
+ * entry (lazy re-arm, see ns_timer_sched). */
+static inline void ns_timer_note(struct ns_stack *s, struct ns_tcb *tp, uint64_t d)
+{
+	if (d == 0 || (tp->wdeadline && d >= tp->wdeadline))
+		return;
+	ns_timer_sched(s, tp);
+}
 void ns_wheel_run(struct ns_stack *s, uint64_t now_us);
 uint64_t ns_wheel_next(const struct ns_stack *s);
 /* (Re)start the retransmission timer: the RTO, or the earlier probe

@@ -368,6 +368,8 @@ static void syn_cookie_reply(struct ns_stack *s, const struct seginfo *si)
 
 static void tcp_segment(struct ns_stack *s, struct ns_tcb *tp, struct seginfo *si,
 			struct rte_mbuf **mp);
+static bool rcv_in_order(struct ns_stack *s, struct ns_tcb *tp, struct ns_seg *r,
+			 struct rte_mbuf **mp);
 
 /* A valid ACK for a cookie we sent: the connection is born established. */
 static void cookie_accept(struct ns_stack *s, struct seginfo *si, struct rte_mbuf **mp)
@@ -604,15 +606,15 @@ static bool new_ack(struct ns_stack *s, struct ns_tcb *tp, uint32_t ack)
 			tp->snd_head -= s->conf.sndbuf;
 		tp->snd_len -= data_acked;
 	}
-	ns_sack_trim(tp);
+	if (tp->sb_cnt)
+		ns_sack_trim(tp);
 	if (SEQ_LT(tp->snd_nxt, tp->snd_una))
 		tp->snd_nxt = tp->snd_una;
 	if (partial)
 		ns_tcp_rexmit_una(s, tp);
 	if (tp->snd_una == tp->snd_max) {
 		if (!(tp->flags & NS_TF_PERSIST))
-			tp->t_rexmt = 0;
-		ns_timer_sched(s, tp);
+			tp->t_rexmt = 0;        /* the wheel entry may stay (lazy) */
 	} else {
 		ns_tcp_set_rexmt(s, tp);
 	}
@@ -990,32 +992,8 @@ static void tcp_segment(struct ns_stack *s, struct ns_tcb *tp, struct seginfo *s
 			tp->rcv_mss = (uint16_t)(len < cap ? len : cap);
 		}
 		if (seq == tp->rcv_nxt) {
-			bool had_ooo = tp->ooo_cnt > 0;
-			if (!rxq_append(s, tp, &r)) {
-				s->st.drop_ooo_full++;
+			if (!rcv_in_order(s, tp, &r, mp))
 				fin = false;
-				tp->flags |= NS_TF_ACKNOW;
-			} else {
-				*mp = NULL;
-				tp->rcv_nxt += len;
-				tp->rx_bytes += len;
-				if (had_ooo) {
-					/* a hole filled: tell the sender now */
-					reassemble(s, tp);
-					if (ns_tcp_send_ack(s, tp) < 0)
-						tp->flags |= NS_TF_ACKNOW;
-				} else if (len >= tp->rcv_mss && ++tp->unacked_segs >= 2) {
-					/* every second full segment, at once: a burst
-					 * must not collapse into one stretch ACK, the
-					 * sender's cwnd grows per ACK */
-					if (ns_tcp_send_ack(s, tp) < 0)
-						tp->flags |= NS_TF_ACKNOW;
-				} else if (!tp->t_dack) {
-					tp->t_dack = now + NS_DACK_US;
-					ns_timer_sched(s, tp);
-				}
-				ns_ev_post(s, tp, NS_TF_EVRD);
-			}
 		} else {
 			bool stored = ooo_insert(s, tp, &r);
 			*mp = NULL;
@@ -1053,6 +1031,113 @@ static void tcp_segment(struct ns_stack *s, struct ns_tcb *tp, struct seginfo *s
 		ns_tcp_output_later(s, tp);
 }
 
+/* Payload r starting at rcv_nxt: hold it, advance, decide the ACK (now,
+ * or delayed). The caller puts tp on the output list afterwards. Returns
+ * false when the in-order ring was full: dropped, an ACK is due. */
+static bool rcv_in_order(struct ns_stack *s, struct ns_tcb *tp, struct ns_seg *r,
+			 struct rte_mbuf **mp)
+{
+	uint32_t len = r->len;
+	bool had_ooo = tp->ooo_cnt > 0;
+	if (!rxq_append(s, tp, r)) {
+		s->st.drop_ooo_full++;
+		tp->flags |= NS_TF_ACKNOW;
+		return false;
+	}
+	*mp = NULL;
+	tp->rcv_nxt += len;
+	tp->rx_bytes += len;
+	if (had_ooo) {
+		/* a hole filled: tell the sender now */
+		reassemble(s, tp);
+		if (ns_tcp_send_ack(s, tp) < 0)
+			tp->flags |= NS_TF_ACKNOW;
+	} else if (len >= tp->rcv_mss && ++tp->unacked_segs >= 2) {
+		/* every second full segment, at once: a burst must not
+		 * collapse into one stretch ACK, the sender's cwnd grows
+		 * per ACK */
+		if (ns_tcp_send_ack(s, tp) < 0)
+			tp->flags |= NS_TF_ACKNOW;
+	} else if (!tp->t_dack) {
+		/* Scheduled by ns_tcp_flush if the reply does not carry
+		 * the ACK first (tp goes on the output list). */
+		tp->t_dack = s->now_us + NS_DACK_US;
+	}
+	ns_ev_post(s, tp, NS_TF_EVRD);
+	return true;
+}
+
+/* Header prediction (the common case of RFC 9293 3.10.7.4, as BSD and
+ * Linux take it): an established connection, an in-sequence segment with
+ * ACK (and maybe PSH) only, no option but a timestamp in the usual
+ * NOP,NOP,TS layout, in order with nothing out of order held, inside the
+ * window, the send window unchanged, not a duplicate ACK, no recovery or
+ * persist in progress. Such a segment needs none of tcp_segment()'s
+ * other checks (RST, SYN, trimming, PAWS drop, state changes) and gives
+ * the same result through them; the unit tests compare the two paths.
+ * Returns false, having changed nothing, when the segment is not of
+ * that kind. */
+static bool fast_path(struct ns_stack *s, struct ns_tcb *tp, const struct rte_tcp_hdr *th,
+		      uint32_t doff, uint32_t poff, uint32_t len, struct rte_mbuf **mp)
+{
+	if ((th->tcp_flags & (0x3f & ~TH_PSH)) != TH_ACK || tp->state != NS_ESTABLISHED ||
+	    !tp->buf || tp->ooo_cnt || tp->dupacks || s->no_fast_path ||
+	    (tp->flags & (NS_TF_FINOOO | NS_TF_RECOVERY | NS_TF_PERSIST | NS_TF_ORPHAN)))
+		return false;
+	bool has_ts = false;
+	uint32_t tsval = 0;
+	if (doff == 32) {
+		const uint8_t *o = (const uint8_t *)(th + 1);
+		uint32_t w;
+		memcpy(&w, o, 4);
+		if (w != rte_cpu_to_be_32(0x0101080au))
+			return false;
+		memcpy(&w, o + 4, 4);
+		tsval = rte_be_to_cpu_32(w);
+		has_ts = (tp->flags & NS_TF_TS) != 0;
+	} else if (doff != 20) {
+		return false;
+	}
+	uint32_t seq = rte_be_to_cpu_32(th->sent_seq), ack = rte_be_to_cpu_32(th->recv_ack);
+	if (seq != tp->rcv_nxt || ((uint32_t)rte_be_to_cpu_16(th->rx_win) << tp->snd_ws) != tp->snd_wnd ||
+	    SEQ_LT(ack, tp->snd_una) || SEQ_GT(ack, tp->snd_max) ||
+	    (ack == tp->snd_una && len == 0 && tp->snd_max != tp->snd_una) ||
+	    (has_ts && SEQ_LT(tsval, tp->ts_recent)))
+		return false;
+	uint32_t rwnd = SEQ_GT(tp->rcv_adv, tp->rcv_nxt) ? tp->rcv_adv - tp->rcv_nxt : 0;
+	if (len > rwnd)
+		return false;
+
+	s->xst.fast_path++;
+	tp->last_rx_us = s->now_us;
+	tp->keep_probes = 0;
+	if (has_ts && SEQ_LEQ(seq, tp->last_ack_sent)) {
+		tp->ts_recent = tsval;
+		tp->ts_recent_us = s->now_us;
+	}
+	if (SEQ_GT(ack, tp->snd_una))
+		new_ack(s, tp, ack);    /* no FIN sent in ESTABLISHED */
+	if (SEQ_LT(tp->snd_wl1, seq) || (tp->snd_wl1 == seq && SEQ_LEQ(tp->snd_wl2, ack))) {
+		if (tp->snd_wnd > tp->max_sndwnd)
+			tp->max_sndwnd = tp->snd_wnd;   /* as tcp_segment does */
+		tp->snd_wl1 = seq;      /* the window itself is unchanged */
+		tp->snd_wl2 = ack;
+	}
+	if (len > 0) {
+		struct ns_seg r;
+		seg_init(&r, *mp, poff, len, seq);
+		if (len > tp->rcv_mss) {
+			uint16_t cap = tp->mss > 536 ? tp->mss : 536;
+			tp->rcv_mss = (uint16_t)(len < cap ? len : cap);
+		}
+		rcv_in_order(s, tp, &r, mp);
+		ns_tcp_output_later(s, tp);
+	}
+	if (tp->flags & NS_TF_ACKNOW)
+		ns_tcp_output_later(s, tp);
+	return true;
+}
+
 /* ------------------------------------------------------ entry */
 
 void ns_tcp_input(struct ns_stack *s, struct rte_mbuf *m, uint16_t l3_off, uint16_t ihl,
@@ -1084,6 +1169,10 @@ void ns_tcp_input(struct ns_stack *s, struct rte_mbuf *m, uint16_t l3_off, uint1
 			goto drop;
 		}
 	}
+	struct ns_tcb *tp = ns_tcb_lookup(s, src, rte_be_to_cpu_16(th->src_port),
+					  rte_be_to_cpu_16(th->dst_port));
+	if (tp && fast_path(s, tp, th, doff, l4 + doff, tcp_len - doff, &m))
+		goto drop;
 	struct seginfo si;
 	memset(&si, 0, sizeof(si));
 	si.rip = src;
@@ -1104,7 +1193,6 @@ void ns_tcp_input(struct ns_stack *s, struct rte_mbuf *m, uint16_t l3_off, uint1
 	}
 	if (!(si.flags & TH_ACK))
 		si.ack = 0;
-	struct ns_tcb *tp = ns_tcb_lookup(s, si.rip, si.rport, si.lport);
 	if (tp)
 		tcp_segment(s, tp, &si, &m);
 	else if (s->listening && si.lport == s->conf.listen_port)

@@ -69,7 +69,9 @@ static int xmit_frame(struct ns_stack *s, const struct xmit *x)
 	th->rx_win = rte_cpu_to_be_16(x->win);
 	th->cksum = 0;
 	th->tcp_urp = 0;
-	if (x->optlen)
+	if (x->optlen == 12)
+		memcpy(p + HDRS + 20, x->opt, 12);     /* timestamps alone: inlined */
+	else if (x->optlen)
 		memcpy(p + HDRS + 20, x->opt, x->optlen);
 	if (x->dlen) {
 		ring_copy(s, x->dtp, x->doff, p + hdr, first);
@@ -308,10 +310,7 @@ static int tcb_xmit(struct ns_stack *s, struct ns_tcb *tp, uint32_t seq, uint32_
 		tp->last_ack_sent = tp->rcv_nxt;
 		tp->flags &= ~NS_TF_ACKNOW;
 		tp->unacked_segs = 0;
-		if (tp->t_dack) {
-			tp->t_dack = 0;
-			ns_timer_sched(s, tp);
-		}
+		tp->t_dack = 0;         /* the wheel entry may stay (lazy re-arm) */
 	}
 	return 0;
 }
@@ -409,8 +408,12 @@ void ns_tcp_flush(struct ns_stack *s)
 		struct ns_tcb *tp = &s->tcb[i];
 		i = tp->onext;
 		tp->flags &= ~NS_TF_ONOUT;
-		if (tp->state != NS_FREE)
-			ns_tcp_output(s, tp);
+		if (tp->state == NS_FREE)
+			continue;
+		ns_tcp_output(s, tp);
+		/* A delayed ACK armed by input and not sent with a reply. */
+		if (tp->t_dack && tp->state != NS_FREE)
+			ns_timer_sched(s, tp);
 	}
 }
 
@@ -638,7 +641,10 @@ static void output_common(struct ns_stack *s, struct ns_tcb *tp, bool force)
 				break;
 			sent = true;
 			force = false;
-			if (r == 2)
+			/* all data out and no FIN to add: skip the call that
+			 * would find nothing */
+			if (r == 2 || (tp->snd_nxt - tp->snd_una == tp->snd_len &&
+				       !(tp->flags & NS_TF_FINQ)))
 				break;
 		}
 	}

@@ -4,9 +4,14 @@
  * SYN and SYN-ACK retries, persist (zero-window probes), delayed ACK,
  * keepalive, TIME_WAIT and the orphan FIN_WAIT_2 timeout.
  *
- * A connection is on the wheel once, at the earliest of its deadlines
- * (t_rexmt, t_dack, t_keep, t_2msl); when that slot comes round, every due
- * timer of the connection runs and it is put back at its next deadline.
+ * A connection is on the wheel once, at or before the earliest of its
+ * deadlines (t_rexmt, t_dack, t_keep, t_2msl); when that slot comes round,
+ * every due timer of the connection runs and it is put back at its next
+ * deadline. Deadlines that move later or go away leave the entry where it
+ * is (see ns_timer_sched), so wdeadline <= every deadline, not equal to
+ * the earliest; the one exception is a delayed ACK armed during input,
+ * which is scheduled when the connection's output runs (ns_tcp_flush) and
+ * usually never is, because the reply carries the ACK.
  * The wheel has NS_WHEEL_SLOTS slots of NS_TICK_US; a deadline past one
  * revolution simply waits in its slot and is skipped until it is due.
  * Time only comes from the caller (now_us), so tests drive it. */
@@ -47,24 +52,16 @@ void ns_timer_unlink(struct ns_stack *s, struct ns_tcb *tp)
 	tp->wdeadline = 0;
 }
 
-static uint64_t earliest(const struct ns_tcb *tp)
-{
-	uint64_t d = UINT64_MAX;
-	if (tp->t_rexmt && tp->t_rexmt < d)
-		d = tp->t_rexmt;
-	if (tp->t_dack && tp->t_dack < d)
-		d = tp->t_dack;
-	if (tp->t_keep && tp->t_keep < d)
-		d = tp->t_keep;
-	if (tp->t_2msl && tp->t_2msl < d)
-		d = tp->t_2msl;
-	return d == UINT64_MAX ? 0 : d;
-}
-
 void ns_timer_sched(struct ns_stack *s, struct ns_tcb *tp)
 {
-	uint64_t d = earliest(tp);
-	if (d == tp->wdeadline && tp->wslot != WSLOT_RUN)
+	uint64_t d = ns_timer_earliest(tp);
+	/* Lazy re-arm: an entry due no later than every deadline stays put.
+	 * Most re-arms push a deadline later (the RTO restarted by each ACK
+	 * and each send, keepalive) or clear it; leaving the entry costs one
+	 * early wake-up, where fire() finds nothing due and puts it at the
+	 * real earliest deadline, instead of an unlink and insert per
+	 * segment. Only a deadline moving earlier touches the wheel. */
+	if (tp->wdeadline && tp->wslot != WSLOT_RUN && (d == 0 || d >= tp->wdeadline))
 		return;
 	ns_timer_unlink(s, tp);
 	if (d == 0)
@@ -136,7 +133,7 @@ static void arm_rto(struct ns_stack *s, struct ns_tcb *tp)
 {
 	tp->flags &= ~(NS_TF_PERSIST | NS_TF_EARLY);
 	tp->t_rexmt = s->now_us + ns_tcp_rto_cur(tp);
-	ns_timer_sched(s, tp);
+	ns_timer_note(s, tp, tp->t_rexmt);
 }
 
 void ns_tcp_arm_pto(struct ns_stack *s, struct ns_tcb *tp)
@@ -148,7 +145,7 @@ void ns_tcp_arm_pto(struct ns_stack *s, struct ns_tcb *tp)
 		return;         /* the RTO comes first anyway */
 	tp->flags |= NS_TF_EARLY;
 	tp->t_rexmt = s->now_us + pto;
-	ns_timer_sched(s, tp);
+	ns_timer_note(s, tp, tp->t_rexmt);
 }
 
 void ns_tcp_set_rexmt(struct ns_stack *s, struct ns_tcb *tp)
@@ -160,7 +157,7 @@ void ns_tcp_set_rexmt(struct ns_stack *s, struct ns_tcb *tp)
 		rto = pto;
 	}
 	tp->t_rexmt = s->now_us + rto;
-	ns_timer_sched(s, tp);
+	ns_timer_note(s, tp, tp->t_rexmt);
 }
 
 void ns_tcp_rtt_sample(struct ns_tcb *tp, uint64_t rtt_us)
@@ -192,7 +189,7 @@ void ns_tcp_keep_reset(struct ns_stack *s, struct ns_tcb *tp)
 	if (s->conf.keepalive_s > 0) {
 		tp->keep_probes = 0;
 		tp->t_keep = s->now_us + (uint64_t)s->conf.keepalive_s * 1000000u;
-		ns_timer_sched(s, tp);
+		ns_timer_note(s, tp, tp->t_keep);
 	}
 }
 

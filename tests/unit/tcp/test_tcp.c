@@ -3612,3 +3612,266 @@ Test(tcp, pto_once_per_stall)
 	cr_expect_eq(ns_check_invariants(rp.s), 0);
 	rp_close(&rp);
 }
+
+/* ================================================ lazy timer re-arm */
+
+/* Step rp's clock by 1 ms until A sends something (at most limit_us);
+ * returns the frames' count and leaves the time they left in *at. */
+static int rp_wait_frame(struct rawpeer *rp, struct tcpinfo *ti, int max, uint64_t limit_us,
+			 uint64_t *at)
+{
+	uint64_t end = rp->now + limit_us;
+	while (rp->now < end) {
+		rp->now += 1000;
+		ns_timers(rp->s, rp->now);
+		cr_assert_eq(ns_check_invariants(rp->s), 0, "invariants at %lu",
+			     (unsigned long)rp->now);
+		int n = rp_frames(rp, ti, max);
+		if (n > 0) {
+			*at = rp->now;
+			return n;
+		}
+	}
+	*at = rp->now;
+	return 0;
+}
+
+/* The wheel entry stays at an old, earlier deadline when the RTO is
+ * pushed later (lazy re-arm): the early wake-up must send nothing, the
+ * retransmission must come at the new deadline, and a deadline that
+ * moves earlier (a delayed ACK armed by input, scheduled when output
+ * runs) must still be met. */
+Test(tcp, lazy_timer_rearm_keeps_deadlines)
+{
+	struct rawpeer rp;
+	rp_open(&rp, false, true);      /* no SACK: no probe timeout, RTO only */
+	struct ns_tcb *tp = ns_conn_tcb(rp.s, rp.c);
+	cr_assert_not_null(tp);
+	const uint32_t s0 = rp.a_iss + 1;
+	static uint8_t data[100];
+	memset(data, 'z', sizeof(data));
+	struct tcpinfo ti[8];
+	uint64_t t0 = rp.now, at;
+
+	cr_assert_eq(ns_send(rp.s, rp.c, data, 100), 100);
+	cr_assert_eq(rp_frames(&rp, ti, 8), 1);
+	uint64_t rto = ns_tcp_rto_cur(tp);
+	cr_assert_eq(tp->t_rexmt, t0 + rto);
+	cr_assert_geq(rto, 4000u, "test needs an RTO of a few ms at least");
+
+	/* half an RTO later the peer ACKs and A sends again: RTO moves later */
+	cr_assert_eq(rp_wait_frame(&rp, ti, 8, rto / 2, &at), 0, "nothing due yet");
+	uint64_t t1 = rp.now;
+	rp_send(&rp, rp.x_nxt, s0 + 100, 0, NULL, 0);
+	cr_assert_eq(ns_send(rp.s, rp.c, data, 100), 100);
+	cr_assert_eq(rp_frames(&rp, ti, 8), 1);
+	cr_expect_eq(ti[0].seq, s0 + 100);
+	rto = ns_tcp_rto_cur(tp);       /* the ACK gave an RTT sample */
+	cr_assert_eq(tp->t_rexmt, t1 + rto);
+	cr_expect_leq(tp->wdeadline, t0 + rto, "the entry stayed at the old deadline");
+	cr_expect_eq(ns_check_invariants(rp.s), 0);
+
+	/* the old deadline passes silently; the new one retransmits */
+	int n = rp_wait_frame(&rp, ti, 8, 3 * rto, &at);
+	cr_assert_eq(n, 1);
+	cr_expect_eq(ti[0].seq, s0 + 100, "retransmits the unacked segment");
+	cr_expect_eq(ti[0].paylen, 100u);
+	cr_expect_geq(at, t1 + rto, "retransmitted at %lu, due %lu", (unsigned long)at,
+		      (unsigned long)(t1 + rto));
+	cr_expect_leq(at, t1 + rto + NS_TICK_US, "late: at %lu, due %lu", (unsigned long)at,
+		      (unsigned long)(t1 + rto));
+	struct ns_stats st;
+	ns_get_stats(rp.s, &st);
+	cr_expect_eq(st.rto_timeouts, 1);
+
+	/* all acknowledged: the RTO is cleared, the entry may stay (backed
+	 * off, far away); data from the peer that A does not answer must
+	 * still be ACKed after the delayed-ACK time, not at the old entry */
+	rp_send(&rp, rp.x_nxt, s0 + 200, 0, NULL, 0);
+	cr_assert_eq(rp_frames(&rp, ti, 8), 0);
+	cr_expect_eq(tp->t_rexmt, 0u);
+	uint64_t t2 = rp.now;
+	rp_send(&rp, rp.x_nxt, s0 + 200, 10, NULL, 0);
+	rp.x_nxt += 10;
+	cr_assert_eq(rp_frames(&rp, ti, 8), 0, "the ACK is delayed");
+	cr_expect_eq(tp->t_dack, t2 + NS_DACK_US);
+	cr_expect_leq(tp->wdeadline, tp->t_dack, "scheduled when output ran");
+	n = rp_wait_frame(&rp, ti, 8, 10 * NS_DACK_US, &at);
+	cr_assert_eq(n, 1);
+	cr_expect_eq(ti[0].ack, rp.x_nxt);
+	cr_expect_eq(ti[0].paylen, 0u);
+	cr_expect_geq(at, t2 + NS_DACK_US);
+	cr_expect_leq(at, t2 + NS_DACK_US + NS_TICK_US, "delayed ACK late: %lu after",
+		      (unsigned long)(at - t2));
+
+	/* a reply written before the output runs carries the ACK: no
+	 * separate one at the delayed-ACK time */
+	rp_send(&rp, rp.x_nxt, s0 + 200, 10, NULL, 0);
+	rp.x_nxt += 10;
+	ns_timers(rp.s, rp.now);
+	cr_assert_eq(ns_send(rp.s, rp.c, data, 5), 5);
+	cr_assert_eq(rp_frames(&rp, ti, 8), 1);
+	cr_expect_eq(ti[0].ack, rp.x_nxt, "the reply carries the ACK");
+	cr_expect_eq(ti[0].paylen, 5u);
+	rp_send(&rp, rp.x_nxt, s0 + 205, 0, NULL, 0);
+	cr_expect_eq(rp_wait_frame(&rp, ti, 8, 3 * NS_DACK_US, &at), 0, "no extra ACK");
+	cr_expect_eq(ns_check_invariants(rp.s), 0);
+	rp_close(&rp);
+}
+
+/* ns_csum_add with a running sum (as callers chain pseudo-header, header
+ * and payload sums): the carries of a large incoming sum are kept. */
+Test(tcp, checksum_running_sum_carries)
+{
+	static uint8_t buf[2048];
+	uint64_t r = 11;
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = (uint8_t)rng_next(&r);
+	memset(buf + 64, 0xff, 512);
+	for (int k = 0; k < 20000; k++) {
+		size_t off = rng_next(&r) % 64, n = rng_next(&r) % 1500;
+		/* the largest running sums callers produce are below 2^34 */
+		uint64_t in = rng_next(&r) >> (30 + rng_next(&r) % 34);
+		uint16_t in_be = rte_be_to_cpu_16(ns_csum_fold(in));
+		uint64_t got_sum = ns_csum_add(in, buf + off, n);
+		cr_assert_lt(got_sum, 1ull << 34, "result %#lx too large to chain",
+			     (unsigned long)got_sum);
+		uint16_t got = rte_be_to_cpu_16(ns_csum_fold(got_sum));
+		uint16_t want = ref_sum(buf + off, n, in_be);
+		/* 0 and 0xffff are the same one's complement number */
+		if (want == 0xffff && got == 0)
+			got = 0xffff;
+		cr_assert_eq(got, want, "in %#lx off %zu len %zu: %#x want %#x",
+			     (unsigned long)in, off, n, got, want);
+	}
+}
+
+/* ================================================ header prediction */
+
+/* One step of the script below: X sends a segment (seq and ack relative
+ * to X's and A's first data byte), optionally after A sent a_send bytes
+ * or read all it holds. */
+struct hp_step {
+	const char *name;
+	uint32_t xoff, aoff;
+	unsigned paylen;
+	uint16_t win;
+	uint8_t flags;
+	int ts_back;                 /* send a TSval this far in the past */
+	unsigned a_send;
+	bool a_read;
+	bool fast;                   /* expected to take the fast path */
+};
+
+static void hp_send(struct rawpeer *rp, const struct hp_step *st)
+{
+	static uint8_t pay[1500];
+	memset(pay, 'h', sizeof(pay));
+	uint8_t o[40], f[2048];
+	uint32_t saved = rp->tsval;
+	if (st->ts_back)
+		rp->tsval -= (uint32_t)st->ts_back;
+	struct seg g = { .dmac = MAC_A, .smac = MAC_X, .src = IP_X, .sport = 40000,
+			 .seq = 70001 + st->xoff, .ack = rp->a_iss + 1 + st->aoff,
+			 .flags = st->flags, .win = st->win, .opt = o, .pay = pay,
+			 .paylen = st->paylen };
+	g.optlen = rp_opts(rp, o, NULL, 0);
+	if (st->ts_back)
+		rp->tsval = saved;
+	inject(rp->s, f, mk_tcp(f, &g), rp->now);
+}
+
+/* The same segments through header prediction and through tcp_segment
+ * alone (no_fast_path) leave the same connection state and make the same
+ * frames and events, for the fast path's cases and for those it must
+ * leave to the slow path (duplicate ACK, window change, out of order,
+ * old duplicate, PAWS, FIN, CLOSE_WAIT). */
+Test(tcp, header_prediction_matches_slow_path)
+{
+	static const struct hp_step script[] = {
+		{ "data, no new ACK", 0, 0, 100, 65535, TH_ACK | TH_PSH, 0, 3000, false, true },
+		{ "pure ACK of one segment", 100, 1448, 0, 65535, TH_ACK, 0, 0, false, true },
+		{ "duplicate ACK", 100, 1448, 0, 65535, TH_ACK, 0, 0, false, false },
+		{ "window shrinks", 100, 1448, 0, 30000, TH_ACK, 0, 0, false, false },
+		{ "full ACK", 100, 3000, 0, 30000, TH_ACK, 0, 0, false, true },
+		{ "out of order", 300, 3000, 100, 30000, TH_ACK, 0, 0, false, false },
+		{ "hole filled", 100, 3000, 200, 30000, TH_ACK, 0, 0, false, false },
+		{ "in order again", 400, 3000, 50, 30000, TH_ACK | TH_PSH, 0, 0, false, true },
+		{ "old duplicate", 0, 3000, 100, 30000, TH_ACK, 0, 0, false, false },
+		{ "PAWS: old TSval", 450, 3000, 10, 30000, TH_ACK, 1000, 0, false, false },
+		{ "after PAWS", 450, 3000, 10, 30000, TH_ACK, 0, 0, false, true },
+		{ "reply and request", 460, 3010, 20, 30000, TH_ACK, 0, 10, true, true },
+		{ "window grows", 480, 3010, 0, 65535, TH_ACK, 0, 0, false, false },
+		{ "URG is not predicted", 480, 3010, 5, 65535, TH_ACK | TH_URG, 0, 0, false, false },
+		{ "FIN", 485, 3010, 0, 65535, TH_ACK | TH_FIN, 0, 0, true, false },
+		{ "ACK in CLOSE_WAIT", 486, 3010, 0, 65535, TH_ACK, 0, 0, false, false },
+	};
+	struct rawpeer rp[2];
+	rp_open(&rp[0], false, true);
+	rp_open(&rp[1], false, true);
+	rp[1].s->no_fast_path = true;
+	cr_assert_eq(rp[0].a_iss, rp[1].a_iss);
+	static uint8_t data[4096], sink[8192];
+	memset(data, 'a', sizeof(data));
+	for (size_t k = 0; k < sizeof(script) / sizeof(script[0]); k++) {
+		const struct hp_step *st = &script[k];
+		struct tcpinfo ti[2][16];
+		int nf[2], nev[2];
+		struct dp_event ev[2][8];
+		uint64_t fp0 = 0;
+		for (int i = 0; i < 2; i++) {
+			struct rawpeer *r = &rp[i];
+			r->now += 1000;
+			ns_timers(r->s, r->now);
+			if (st->a_read)
+				while (ns_recv(r->s, r->c, sink, sizeof(sink)) > 0)
+					;
+			if (st->a_send)
+				cr_assert_eq(ns_send(r->s, r->c, data, st->a_send), (ssize_t)st->a_send);
+			rp_frames(r, ti[i], 16);
+			struct ns_xstats x0;
+			ns_get_xstats(r->s, &x0);
+			fp0 = x0.fast_path;
+			hp_send(r, st);
+			nf[i] = rp_frames(r, ti[i], 16);
+			nev[i] = ns_poll_events(r->s, ev[i], 8);
+			struct ns_xstats x1;
+			ns_get_xstats(r->s, &x1);
+			if (i == 0)
+				cr_expect_eq(x1.fast_path - fp0, st->fast ? 1u : 0u, "%s: fast path %s",
+					     st->name, st->fast ? "not taken" : "taken");
+			else
+				cr_expect_eq(x1.fast_path, 0u);
+			cr_assert_eq(ns_check_invariants(r->s), 0, "%s", st->name);
+		}
+		cr_assert_eq(nf[0], nf[1], "%s: %d frames vs %d", st->name, nf[0], nf[1]);
+		for (int j = 0; j < nf[0]; j++) {
+			const struct tcpinfo *a = &ti[0][j], *b = &ti[1][j];
+			cr_expect(a->seq == b->seq && a->ack == b->ack && a->flags == b->flags &&
+				  a->win == b->win && a->paylen == b->paylen && a->optlen == b->optlen &&
+				  memcmp(a->opt, b->opt, a->optlen) == 0,
+				  "%s: frame %d differs (seq %u/%u ack %u/%u)", st->name, j, a->seq,
+				  b->seq, a->ack, b->ack);
+		}
+		cr_assert_eq(nev[0], nev[1], "%s: events", st->name);
+		for (int j = 0; j < nev[0]; j++)
+			cr_expect_eq(ev[0][j].kind, ev[1][j].kind, "%s: event %d", st->name, j);
+		const struct ns_tcb *a = ns_conn_tcb(rp[0].s, rp[0].c), *b = ns_conn_tcb(rp[1].s, rp[1].c);
+#define SAME(f) cr_expect_eq(a->f, b->f, "%s: " #f " %lu vs %lu", st->name, \
+			     (unsigned long)a->f, (unsigned long)b->f)
+		SAME(state); SAME(flags); SAME(rcv_nxt); SAME(rcv_adv); SAME(last_ack_sent);
+		SAME(snd_una); SAME(snd_nxt); SAME(snd_max); SAME(snd_wnd); SAME(max_sndwnd);
+		SAME(snd_wl1); SAME(snd_wl2); SAME(dupacks); SAME(cwnd); SAME(ssthresh);
+		SAME(rx_bytes); SAME(rxq_cnt); SAME(ooo_cnt); SAME(ts_recent); SAME(ts_recent_us);
+		SAME(t_rexmt); SAME(t_dack); SAME(unacked_segs); SAME(last_rx_us); SAME(rcv_mss);
+		SAME(snd_len); SAME(srtt_us); SAME(rto_us); SAME(rxtshift); SAME(keep_probes);
+#undef SAME
+	}
+	struct ns_stats s0, s1;
+	ns_get_stats(rp[0].s, &s0);
+	ns_get_stats(rp[1].s, &s1);
+	cr_expect_eq(s0.tx_pkts, s1.tx_pkts);
+	cr_expect_eq(s0.rx_bytes, s1.rx_bytes);
+	rp_close(&rp[0]);
+	rp_close(&rp[1]);
+}
