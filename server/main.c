@@ -5,6 +5,7 @@
 #include "server/server.h"
 #include "shards/shard.h"
 #include "shards/snap.h"
+#include "shards/replclient.h"
 #include "repl/wstream.h"
 
 #include <errno.h>
@@ -125,6 +126,7 @@ int main(int argc, char **argv)
 		cfg_free(cfgp);
 		return 1;
 	}
+	replclient_boot(&cfg);
 	if (aof_start(&cfg, err, sizeof(err)) != 0) {
 		srv_log(LL_WARNING, "%s", err);
 		wstream_shutdown();

@@ -231,6 +231,15 @@ static void replica_mode(bool on)
 	}
 }
 
+void replclient_boot(const struct cfg *cfg)
+{
+	/* Before any shard serves a client: a configured replica refuses
+	 * writes and PSYNC from its first request, not from shard 0's first
+	 * loop round (repl_init). */
+	if (cfg->replicaof && strrchr(cfg->replicaof, ' '))
+		replica_mode(true);
+}
+
 static void new_replid(char *out)
 {
 	static const char hex[] = "0123456789abcdef";

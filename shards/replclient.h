@@ -46,6 +46,10 @@ static inline bool replclient_is_master(const struct conn *c)
 	return c == atomic_load_explicit(&repl_master_conn, memory_order_relaxed);
 }
 
+/* main(), after wstream_init and before the shards start: a server
+ * configured with replicaof is a replica from its first request. */
+void replclient_boot(const struct cfg *cfg);
+
 /* True while this server is a replica (active expiry then waits for the
  * master's DELs, as Redis replicas do). Any thread. */
 static inline bool replclient_is_replica(void)
