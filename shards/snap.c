@@ -502,9 +502,9 @@ static void snap_begin(struct shard *sh, uint64_t gen)
 			abort();
 		*s = 'S';
 		wstream_cut(sh->id, snap.aof_gen, s, 1);
-	}
-	else
+	} else {
 		replmaster_on_cut(sh->id, gen);   /* master: the full sync's barrier */
+	}
 }
 
 /* __snapbegin <gen>: sent by the snapshot's starter inside its global
@@ -742,6 +742,18 @@ static int repl_aux(struct rdb_writer *w, uint64_t gen)
 	}
 }
 
+/* The writer's last step: publish gen's result, go idle, and wake every
+ * shard (waiters, SAVE and SHUTDOWN, are answered from their shard's loop). */
+static void writer_finish(uint64_t gen, bool ok)
+{
+	unsigned slot = (unsigned)(gen % SNAP_RESULTS);
+	atomic_store(&snap.res[slot].ok, ok);
+	atomic_store(&snap.res[slot].gen, gen);
+	atomic_store(&snap.state, SNAP_IDLE);
+	for (unsigned i = 0; i < g_nshards; i++)
+		dp_wake(g_shards[i]->wake_fd);
+}
+
 /* Streams the chunks into the temp file (or a diskless sync's memfd),
  * then finishes it. Owns snap.fd.
  * The last thing it does is set the state back to idle. */
@@ -807,6 +819,21 @@ static void *writer_main(void *arg)
 		rc = rdb_writer_end(&w);
 	uint64_t bytes = w.bytes;
 	rdb_writer_destroy(&w);
+	if (sync) {
+		/* replmaster.c has its own descriptor: the memory goes with
+		 * the last of them. */
+		close(fd);
+		snap.fd = -1;
+		if (rc)
+			srv_log(LL_WARNING, "Diskless sync: writing the snapshot failed: %s",
+				strerror(-rc));
+		else
+			srv_log(LL_NOTICE, "Diskless sync: snapshot %llu complete (%llu bytes)",
+				(unsigned long long)gen, (unsigned long long)bytes);
+		replmaster_snap_done(gen, rc == 0, NULL);
+		writer_finish(gen, rc == 0);
+		return NULL;
+	}
 	if (aof_gen) {
 		/* aof.c renames it and takes it into the manifest. */
 		if (rc == 0 && fsync(fd) != 0)
@@ -823,27 +850,7 @@ static void *writer_main(void *arg)
 				(unsigned long long)gen, (unsigned long long)bytes);
 		}
 		aof_base_snapshot_done(aof_gen, rc == 0);
-	}
-	if (sync || aof_gen) {
-		/* replmaster.c has its own descriptor: the memory goes with
-		 * the last of them. */
-		if (sync)
-			close(fd);
-		snap.fd = -1;
-		if (sync && rc)
-			srv_log(LL_WARNING, "Diskless sync: writing the snapshot failed: %s",
-				strerror(-rc));
-		else if (sync)
-			srv_log(LL_NOTICE, "Diskless sync: snapshot %llu complete (%llu bytes)",
-				(unsigned long long)gen, (unsigned long long)bytes);
-		if (sync)
-			replmaster_snap_done(gen, rc == 0, NULL);
-		unsigned slot = (unsigned)(gen % SNAP_RESULTS);
-		atomic_store(&snap.res[slot].ok, rc == 0);
-		atomic_store(&snap.res[slot].gen, gen);
-		atomic_store(&snap.state, SNAP_IDLE);
-		for (unsigned i = 0; i < g_nshards; i++)
-			dp_wake(g_shards[i]->wake_fd);
+		writer_finish(gen, rc == 0);
 		return NULL;
 	}
 	if (rc == 0 && fsync(fd) != 0)
@@ -891,13 +898,7 @@ static void *writer_main(void *arg)
 		srv_log(LL_WARNING, "Error saving the DB on disk");
 	}
 	replmaster_snap_done(gen, ok, snap.path);   /* master: a full sync's file */
-	unsigned slot = (unsigned)(gen % SNAP_RESULTS);
-	atomic_store(&snap.res[slot].ok, ok);
-	atomic_store(&snap.res[slot].gen, gen);
-	atomic_store(&snap.state, SNAP_IDLE);
-	/* Waiters (SAVE, SHUTDOWN) are answered from their shard's loop. */
-	for (unsigned i = 0; i < g_nshards; i++)
-		dp_wake(g_shards[i]->wake_fd);
+	writer_finish(gen, ok);
 	return NULL;
 }
 
