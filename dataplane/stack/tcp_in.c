@@ -366,6 +366,16 @@ static void syn_cookie_reply(struct ns_stack *s, const struct seginfo *si)
 				  ws, sack, si->has_ts, tsval, si->tsval);
 }
 
+/* The largest segment the peer sends (delayed ACKs, silly-window check), at most
+ * our MSS (or 536). The slow path and the fast path both note it. */
+static inline void rcv_mss_note(struct ns_tcb *tp, uint32_t len)
+{
+	if (len > tp->rcv_mss) {
+		uint16_t cap = tp->mss > 536 ? tp->mss : 536;
+		tp->rcv_mss = (uint16_t)(len < cap ? len : cap);
+	}
+}
+
 static void tcp_segment(struct ns_stack *s, struct ns_tcb *tp, struct seginfo *si,
 			struct rte_mbuf **mp);
 static bool rcv_in_order(struct ns_stack *s, struct ns_tcb *tp, struct ns_seg *r,
@@ -987,10 +997,7 @@ static void tcp_segment(struct ns_stack *s, struct ns_tcb *tp, struct seginfo *s
 	if (len > 0) {
 		struct ns_seg r;
 		seg_init(&r, *mp, poff, len, seq);
-		if (len > tp->rcv_mss) {
-			uint16_t cap = tp->mss > 536 ? tp->mss : 536;
-			tp->rcv_mss = (uint16_t)(len < cap ? len : cap);
-		}
+		rcv_mss_note(tp, len);
 		if (seq == tp->rcv_nxt) {
 			if (!rcv_in_order(s, tp, &r, mp))
 				fin = false;
@@ -1126,10 +1133,7 @@ static bool fast_path(struct ns_stack *s, struct ns_tcb *tp, const struct rte_tc
 	if (len > 0) {
 		struct ns_seg r;
 		seg_init(&r, *mp, poff, len, seq);
-		if (len > tp->rcv_mss) {
-			uint16_t cap = tp->mss > 536 ? tp->mss : 536;
-			tp->rcv_mss = (uint16_t)(len < cap ? len : cap);
-		}
+		rcv_mss_note(tp, len);
 		rcv_in_order(s, tp, &r, mp);
 		ns_tcp_output_later(s, tp);
 	}
