@@ -115,7 +115,10 @@ struct snap_pub snap_pub[SHARD_MAX];
 
 /* ------------------------------------------------------------ state */
 
-enum { SNAP_IDLE = 0, SNAP_RUNNING = 1 };
+/* snap.state: idle, or the kind of the snapshot under way. The kind is in
+ * the state itself so that a shard asking "what is running?" (BGSAVE's
+ * error text) reads it in the same atomic load as "is one running?". */
+enum { SNAP_IDLE = 0, SNAP_SAVE = 1, SNAP_SYNC = 2, SNAP_AOF = 3 };
 enum { W_SAVE = 1, W_SHUTDOWN = 2, W_BGSAVE = 3 };
 
 /* A client waiting for its snapshot's cut (BGSAVE: "Background saving
@@ -571,7 +574,8 @@ static long long snap_start_to(struct shard *sh, struct snap_waiter *w, bool syn
 {
 	bool background = !w || w->kind == W_BGSAVE;
 	int idle = SNAP_IDLE;
-	if (!atomic_compare_exchange_strong(&snap.state, &idle, SNAP_RUNNING))
+	int kind = aof_gen ? SNAP_AOF : sync ? SNAP_SYNC : SNAP_SAVE;
+	if (!atomic_compare_exchange_strong(&snap.state, &idle, kind))
 		return -EBUSY;
 	int64_t now = wall_ms();
 	const char *dir = sh->cfg->dir && sh->cfg->dir[0] ? sh->cfg->dir : ".";
@@ -1039,10 +1043,11 @@ void cmd_bgsave(struct cmd_ctx *ctx)
 		resp_add_error(ctx->out, ERR_SYNTAX);
 		return;
 	}
-	if (atomic_load(&snap.state) != SNAP_IDLE) {
+	int running = atomic_load(&snap.state);
+	if (running != SNAP_IDLE) {
 		/* As Redis: a snapshot for an AOF rewrite or a diskless sync
 		 * is "another child"; SCHEDULE runs the save after it. */
-		bool other = snap.aof_gen || snap.sync;
+		bool other = running != SNAP_SAVE;
 		if (other && schedule) {
 			atomic_store(&snap.scheduled, true);
 			resp_add_simple(ctx->out, "Background saving scheduled");
@@ -1244,7 +1249,7 @@ void snap_cron(struct shard *sh)
 void snap_info_persistence(struct shard *sh, struct rbuf *out)
 {
 	char buf[1024];
-	bool running = atomic_load(&snap.state) == SNAP_RUNNING;
+	bool running = atomic_load(&snap.state) != SNAP_IDLE;
 	uint64_t done = 0, total = 0;
 	if (running)
 		for (unsigned i = 0; i < g_nshards; i++) {
@@ -1374,7 +1379,7 @@ static int load_file(struct shard *sh)
 /* A save that was under way when the process exits leaves no temp file. */
 static void snap_atexit(void)
 {
-	if (atomic_load(&snap.state) == SNAP_RUNNING && snap.tmp[0])
+	if (atomic_load(&snap.state) != SNAP_IDLE && snap.tmp[0])
 		unlink(snap.tmp);
 }
 
