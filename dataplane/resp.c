@@ -6,10 +6,12 @@
  * price of re-reading a partial request when more bytes arrive; *need lets
  * the caller skip calls that cannot succeed, so a large bulk is parsed once
  * when it is complete, not once per segment. It is the hot path (millions of
- * small pipelined requests per second), so header lines are read with a
- * digit scan that usually finds the CR without memchr, numbers are parsed by
- * hand, and nothing is allocated for requests of up to RESP_ARGV_INLINE
- * arguments.
+ * small pipelined requests per second): a request of at most 9 arguments of
+ * at most 99 bytes each, complete in the buffer, is parsed by one straight
+ * pass (resp_parse_fast) that hands anything else to the general parser;
+ * there, header lines are read with a digit scan that usually finds the CR
+ * without memchr, numbers are parsed by hand, and nothing is allocated for
+ * requests of up to RESP_ARGV_INLINE arguments.
  *
  * Protocol decisions follow Redis 7 (networking.c processMultibulkBuffer /
  * processInlineBuffer and sds.c sdssplitargs) including their leniencies:
@@ -151,9 +153,8 @@ enum resp_line {
  * only, and a prefix of a buffer gives MORE or the same result as the whole
  * buffer: the CR must sit at most RESP_COUNT_LINE_MAX bytes after the type
  * byte (Redis errors once that many bytes are pending without a CR). */
-static inline enum resp_line resp_read_line(const char *buf, size_t len,
-					    size_t hdr, long long *v,
-					    size_t *next)
+static __attribute__((noinline)) enum resp_line
+resp_read_line(const char *buf, size_t len, size_t hdr, long long *v, size_t *next)
 {
 	size_t i = hdr + 1, cr;
 
@@ -183,6 +184,49 @@ static inline enum resp_line resp_read_line(const char *buf, size_t len,
 		return RESP_LINE_BAD;
 	*next = cr + 2;
 	return RESP_LINE_OK;
+}
+
+/* The common header line, read in one pass: up to RESP_SMALL_DIGITS digits
+ * in canonical form ("0", or no leading zero), no sign, then CR and the
+ * byte after it, all within buf[0..len). Returns false for anything else
+ * (a sign, a longer or non-canonical number, no CR yet, junk) and the
+ * caller asks resp_read_line(), which decides every such case. Whenever
+ * this returns true, resp_read_line() would return OK with the same *v
+ * and *next: the digit run ends at the same CR, the line is far inside
+ * RESP_COUNT_LINE_MAX, and 18 digits cannot overflow a long long. */
+#define RESP_SMALL_DIGITS 18
+static inline bool resp_read_small(const char *buf, size_t len, size_t hdr,
+				   long long *v, size_t *next)
+{
+	const unsigned char *p = (const unsigned char *)buf + hdr + 1;
+	size_t avail = len - hdr - 1;   /* hdr < len */
+	unsigned long long n;
+	size_t i;
+
+	if (avail < 3)   /* a digit, the CR, the byte after it */
+		return false;
+	n = (unsigned)p[0] - '0';
+	if (p[1] == '\r') {   /* one digit: "0".."9" */
+		if (n > 9)
+			return false;
+		*v = (long long)n;
+		*next = hdr + 4;
+		return true;
+	}
+	if (n - 1 > 8)   /* not 1..9: a sign, a leading zero, junk */
+		return false;
+	size_t end = avail < RESP_SMALL_DIGITS ? avail : RESP_SMALL_DIGITS;
+	for (i = 1; i < end; i++) {
+		unsigned d = (unsigned)p[i] - '0';
+		if (d > 9)
+			break;
+		n = n * 10 + d;
+	}
+	if (i + 1 >= avail || p[i] != '\r')
+		return false;
+	*v = (long long)n;
+	*next = hdr + i + 3;
+	return true;
 }
 
 static void resp_oom(size_t want)
@@ -231,9 +275,12 @@ void resp_req_init(struct resp_req *req)
 
 void resp_req_free(struct resp_req *req)
 {
+	/* free(NULL) is still a call into the allocator, and nearly every
+	 * batch of requests has neither to free. */
 	if (req->argv_cap)
 		free(req->argv);
-	free(req->scratch);
+	if (req->scratch)
+		free(req->scratch);
 	resp_req_init(req);
 }
 
@@ -398,9 +445,62 @@ static int resp_parse_inline(const char *buf, size_t len,
 	return rc;
 }
 
-int resp_parse_req(const char *buf, size_t len, const struct resp_limits *lim,
-		   struct resp_req *req, size_t *consumed, size_t *need,
-		   const char **err)
+/* The shape of nearly every request a client library sends: "*<1..9>\r\n"
+ * then bulks of 0..99 bytes, "$<len>\r\n<data>\r\n", all of it in buf.
+ * Parsed in one straight pass into the inline argv; returns false as soon
+ * as anything differs (more arguments or digits, a sign, a leading zero,
+ * a missing byte, a limit reached) and the general parser below starts
+ * over and decides. Returning true means the general parser would have
+ * returned OK with the same argv and *consumed: the same header and
+ * length rules hold (canonical digits, CR then one unchecked byte, two
+ * unchecked bytes after data), and every limit it checks was checked. */
+static inline bool resp_parse_fast(const char *buf, size_t len,
+				   const struct resp_limits *lim,
+				   struct resp_req *req, size_t *consumed)
+{
+	const unsigned char *u = (const unsigned char *)buf;
+	/* at least 9 slots: the inline array, or a heap one that is larger */
+	struct resp_arg *argv = req->argv;
+	size_t pos = 4;
+	unsigned n;
+
+	if (len < 4)
+		return false;
+	n = (unsigned)u[1] - '0';   /* '1'..'9' */
+	if (n - 1 > 8 || u[2] != '\r' || (long long)n > lim->max_multibulk_len)
+		return false;
+	for (unsigned j = 0; j < n; j++) {
+		size_t blen, data;
+		if (len - pos < 4 || u[pos] != '$')
+			return false;
+		unsigned d = (unsigned)u[pos + 1] - '0';
+		if (u[pos + 2] == '\r' && d <= 9) {            /* "$0".."$9" */
+			blen = d;
+			data = pos + 4;
+		} else if (d - 1 <= 8 && (unsigned)u[pos + 2] - '0' <= 9 &&
+			   u[pos + 3] == '\r' && len - pos > 4) {   /* "$10".."$99" */
+			blen = d * 10 + ((unsigned)u[pos + 2] - '0');
+			data = pos + 5;
+		} else {
+			return false;
+		}
+		if ((long long)blen > lim->max_bulk_len || blen + 2 > len - data)
+			return false;
+		argv[j].p = buf + data;
+		argv[j].len = blen;
+		pos = data + blen + 2;
+	}
+	req->argc = (int)n;
+	*consumed = pos;
+	return true;
+}
+
+/* resp_parse_req() for everything: inline requests, any count or length,
+ * incomplete input, errors. */
+static __attribute__((noinline)) int
+resp_parse_req_general(const char *buf, size_t len, const struct resp_limits *lim,
+		       struct resp_req *req, size_t *consumed, size_t *need,
+		       const char **err)
 {
 	/* "got 'X'" needs a formatted text; it lives here until the next
 	 * error of this thread, long enough to be replied. */
@@ -430,18 +530,20 @@ int resp_parse_req(const char *buf, size_t len, const struct resp_limits *lim,
 		return rc;
 	}
 
-	switch (resp_read_line(buf, len, 0, &n, &pos)) {
-	case RESP_LINE_OK:
-		break;
-	case RESP_LINE_MORE:
-		*need = len + 1;
-		return RESP_PARSE_MORE;
-	case RESP_LINE_TOO_BIG:
-		*err = RESP_ERR_MBULK_BIG;
-		return RESP_PARSE_ERR;
-	case RESP_LINE_BAD:
-		*err = RESP_ERR_MBULK_LEN;
-		return RESP_PARSE_ERR;
+	if (!resp_read_small(buf, len, 0, &n, &pos)) {
+		switch (resp_read_line(buf, len, 0, &n, &pos)) {
+		case RESP_LINE_OK:
+			break;
+		case RESP_LINE_MORE:
+			*need = len + 1;
+			return RESP_PARSE_MORE;
+		case RESP_LINE_TOO_BIG:
+			*err = RESP_ERR_MBULK_BIG;
+			return RESP_PARSE_ERR;
+		case RESP_LINE_BAD:
+			*err = RESP_ERR_MBULK_LEN;
+			return RESP_PARSE_ERR;
+		}
 	}
 	limit = lim->max_multibulk_len < INT_MAX ? lim->max_multibulk_len : INT_MAX;
 	if (n > limit) {
@@ -470,18 +572,20 @@ int resp_parse_req(const char *buf, size_t len, const struct resp_limits *lim,
 			*err = got_err;
 			return RESP_PARSE_ERR;
 		}
-		switch (resp_read_line(buf, len, pos, &blen, &data)) {
-		case RESP_LINE_OK:
-			break;
-		case RESP_LINE_MORE:
-			*need = len + 1;
-			return RESP_PARSE_MORE;
-		case RESP_LINE_TOO_BIG:
-			*err = RESP_ERR_BULK_BIG;
-			return RESP_PARSE_ERR;
-		case RESP_LINE_BAD:
-			*err = RESP_ERR_BULK_LEN;
-			return RESP_PARSE_ERR;
+		if (!resp_read_small(buf, len, pos, &blen, &data)) {
+			switch (resp_read_line(buf, len, pos, &blen, &data)) {
+			case RESP_LINE_OK:
+				break;
+			case RESP_LINE_MORE:
+				*need = len + 1;
+				return RESP_PARSE_MORE;
+			case RESP_LINE_TOO_BIG:
+				*err = RESP_ERR_BULK_BIG;
+				return RESP_PARSE_ERR;
+			case RESP_LINE_BAD:
+				*err = RESP_ERR_BULK_LEN;
+				return RESP_PARSE_ERR;
+			}
 		}
 		if (blen < 0 || blen > lim->max_bulk_len) {
 			*err = RESP_ERR_BULK_LEN;
@@ -504,6 +608,19 @@ int resp_parse_req(const char *buf, size_t len, const struct resp_limits *lim,
 	req->argc = (int)argc;
 	*consumed = pos;
 	return RESP_PARSE_OK;
+}
+
+int resp_parse_req(const char *buf, size_t len, const struct resp_limits *lim,
+		   struct resp_req *req, size_t *consumed, size_t *need,
+		   const char **err)
+{
+	/* The short-request fast path first, in a frame of its own; a heap
+	 * argv due for release (see resp_parse_req_general) goes the general
+	 * way. */
+	if (len && buf[0] == '*' && !(req->argv_cap > RESP_ARGV_KEEP && req->argc > 0) &&
+	    resp_parse_fast(buf, len, lim, req, consumed))
+		return RESP_PARSE_OK;
+	return resp_parse_req_general(buf, len, lim, req, consumed, need, err);
 }
 
 /* ------------------------------------------------------- reply writing */
@@ -599,19 +716,50 @@ void resp_add_int(struct rbuf *b, long long v)
 	resp_add_hdr(b, ':', v);
 }
 
+/* memcpy(dst, src, n) without a call for n <= 16 (most keys and small
+ * values): overlapping loads and stores that stay inside [0, n). */
+static inline void resp_copy(char *dst, const void *src, size_t n)
+{
+	const char *s = src;
+
+	if (n >= 8 && n <= 16) {
+		uint64_t a, z;
+		memcpy(&a, s, 8);
+		memcpy(&z, s + n - 8, 8);
+		memcpy(dst, &a, 8);
+		memcpy(dst + n - 8, &z, 8);
+	} else if (n >= 4 && n < 8) {
+		uint32_t a, z;
+		memcpy(&a, s, 4);
+		memcpy(&z, s + n - 4, 4);
+		memcpy(dst, &a, 4);
+		memcpy(dst + n - 4, &z, 4);
+	} else if (n > 0 && n < 4) {
+		dst[0] = s[0];
+		dst[n >> 1] = s[n >> 1];
+		dst[n - 1] = s[n - 1];
+	} else if (n) {
+		memcpy(dst, s, n);
+	}
+}
+
 void resp_add_bulk(struct rbuf *b, const void *data, size_t n)
 {
 	if (n > SIZE_MAX - 32)
 		resp_oom(SIZE_MAX);
 	char *p = resp_w(b, 1 + 20 + 2 + n + 2);
-	size_t k = 1;
+	size_t k;
 
 	p[0] = '$';
-	k += resp_fmt_u64(p + 1, n);
+	if (n < 10) {
+		p[1] = (char)('0' + n);
+		k = 2;
+	} else {
+		k = 1 + resp_fmt_u64(p + 1, n);
+	}
 	p[k++] = '\r';
 	p[k++] = '\n';
-	if (n)
-		memcpy(p + k, data, n);
+	resp_copy(p + k, data, n);
 	k += n;
 	p[k++] = '\r';
 	p[k++] = '\n';

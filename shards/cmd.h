@@ -14,8 +14,10 @@
 #ifndef KR_CMD_H
 #define KR_CMD_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "dataplane/dataplane.h"
 #include "shards/ks.h"
@@ -158,6 +160,209 @@ const struct cmd_def *cmd_lookup(const char *name, size_t len);
 const struct cmd_def *cmd_lookup_sub(const struct cmd_def *parent, const char *name, size_t len);
 /* The whole table, for COMMAND. */
 const struct cmd_def *cmd_table(size_t *n);
+
+/* ------------------------------------------------- command name index */
+
+/* The index behind cmd_lookup(): exact, case-insensitive (only ASCII A-Z
+ * fold, as Redis's command dict compares), one probe for nearly every
+ * name. A name of len bytes (1..CMD_NAME_MAX) is read as up to four
+ * 64-bit words whose layout depends only on len and whose bytes cover
+ * every byte of the name (short names through overlapping loads, so no
+ * byte past the name is read); the words are case-folded eight bytes at a
+ * time, hashed, and compared whole. Equal words and equal lengths mean
+ * equal folded names, so a hit is exact.
+ *
+ * It lives here, inline, so the unit tests (tests/unit/test_ks.c) can
+ * build an index over a table of their own; cmdutil.c holds the one over
+ * the command table. Not thread-safe to build; read-only lookups from any
+ * thread afterwards. */
+#define CMD_NAME_MAX 32
+#define CMD_INDEX_BITS 10
+#define CMD_INDEX_CAP 512          /* names; < half the slots */
+
+struct cmd_name_key {
+	uint64_t w[4];               /* folded words, unused ones 0 */
+	uint32_t len;
+	const struct cmd_def *cmd;
+};
+
+struct cmd_name_index {
+	uint16_t slot[1u << CMD_INDEX_BITS];   /* 0 empty, else 1 + index in key */
+	uint32_t n;
+	struct cmd_name_key key[CMD_INDEX_CAP];
+};
+
+/* Bytes 'A'..'Z' of x become 'a'..'z'; every other byte (including
+ * 0x80..0xff) is left alone. Per byte, on the low seven bits h: h + 0x3f
+ * sets bit 7 iff h >= 'A', h + 0x25 sets it iff h > 'Z', neither carries
+ * into the next byte; a byte with bit 7 set is not ASCII. */
+static inline __attribute__((always_inline)) uint64_t cmd_name_fold(uint64_t x)
+{
+	const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+	uint64_t h7 = x & ~high;
+	uint64_t ge_a = h7 + ones * (0x80 - 'A');
+	uint64_t gt_z = h7 + ones * (0x7f - 'Z');
+	return x | ((ge_a & ~gt_z & ~x & high) >> 2);
+}
+
+static inline uint64_t cmd_name_rd64(const char *p)
+{
+	uint64_t v;
+	memcpy(&v, p, 8);
+	return v;
+}
+
+static inline uint64_t cmd_name_rd32(const char *p)
+{
+	uint32_t v;
+	memcpy(&v, p, 4);
+	return v;
+}
+
+/* The raw words of p[0..len), 1 <= len <= CMD_NAME_MAX (unused ones 0):
+ * with len they determine every byte of the name. */
+static inline __attribute__((always_inline)) void cmd_name_raw(const char *p, size_t len,
+								uint64_t w[4])
+{
+	w[1] = w[2] = w[3] = 0;
+	if (len <= 3) {
+		w[0] = (uint64_t)(unsigned char)p[0] |
+		       (uint64_t)(unsigned char)p[len >> 1] << 8 |
+		       (uint64_t)(unsigned char)p[len - 1] << 16;
+	} else if (len <= 8) {
+		w[0] = cmd_name_rd32(p) | cmd_name_rd32(p + len - 4) << 32;
+	} else {
+		w[0] = cmd_name_rd64(p);
+		if (len <= 16) {
+			w[1] = cmd_name_rd64(p + len - 8);
+		} else {
+			w[1] = cmd_name_rd64(p + 8);
+			if (len <= 24) {
+				w[2] = cmd_name_rd64(p + len - 8);
+			} else {
+				w[2] = cmd_name_rd64(p + 16);
+				w[3] = cmd_name_rd64(p + len - 8);
+			}
+		}
+	}
+}
+
+/* Fold raw words in place; return their hash. */
+static inline __attribute__((always_inline)) uint64_t cmd_name_hash(uint64_t w[4], size_t len)
+{
+	w[0] = cmd_name_fold(w[0]);
+	if (len > 8) {
+		w[1] = cmd_name_fold(w[1]);
+		w[2] = cmd_name_fold(w[2]);
+		w[3] = cmd_name_fold(w[3]);
+	}
+	uint64_t h = w[0] ^ (w[1] * 0x9e3779b97f4a7c15ULL) ^ ((w[2] ^ w[3]) * 0xc2b2ae3d27d4eb4fULL);
+	return (h ^ len) * 0xff51afd7ed558ccdULL;
+}
+
+static inline unsigned cmd_name_slot(uint64_t h)
+{
+	return (unsigned)(h >> (64 - CMD_INDEX_BITS));
+}
+
+/* Probe for folded words w of a name of len bytes. */
+static inline const struct cmd_def *cmd_name_probe(const struct cmd_name_index *ix,
+						   const uint64_t w[4], uint64_t h, size_t len)
+{
+	unsigned i = cmd_name_slot(h);
+	for (unsigned s; (s = ix->slot[i]) != 0; i = (i + 1) & ((1u << CMD_INDEX_BITS) - 1)) {
+		const struct cmd_name_key *k = &ix->key[s - 1];
+		if (k->w[0] == w[0] && k->len == len && k->w[1] == w[1] &&
+		    k->w[2] == w[2] && k->w[3] == w[3])
+			return k->cmd;
+	}
+	return NULL;
+}
+
+/* The entry named p[0..len) (folded), or NULL. */
+static inline const struct cmd_def *cmd_name_find(const struct cmd_name_index *ix,
+						  const char *p, size_t len)
+{
+	uint64_t w[4];
+
+	if (len - 1 >= CMD_NAME_MAX)   /* 0 or too long: no such name */
+		return NULL;
+	cmd_name_raw(p, len, w);
+	uint64_t h = cmd_name_hash(w, len);
+	return cmd_name_probe(ix, w, h, len);
+}
+
+/* The last name of at most 16 bytes looked up, byte for byte as the client
+ * sent it (not folded), and its answer: a client repeating a command in
+ * the same spelling skips folding and probing. Exact because len and the
+ * two raw words determine all the bytes. Zeroed = empty. */
+struct cmd_name_cache {
+	uint64_t w0, w1;
+	size_t len;
+	const struct cmd_def *cmd;
+};
+
+/* The miss path of cmd_name_find_cached(): kept out of line so the hit
+ * path saves no registers. */
+static __attribute__((noinline)) const struct cmd_def *
+cmd_name_find_miss(const struct cmd_name_index *ix, struct cmd_name_cache *cache,
+		   uint64_t w[4], size_t len)
+{
+	uint64_t w0 = w[0], w1 = w[1];
+	uint64_t h = cmd_name_hash(w, len);
+	const struct cmd_def *cmd = cmd_name_probe(ix, w, h, len);
+	if (len <= 16) {
+		cache->w0 = w0;
+		cache->w1 = w1;
+		cache->len = len;
+		cache->cmd = cmd;
+	}
+	return cmd;
+}
+
+/* cmd_name_find() through cache (answers are the same). */
+static inline const struct cmd_def *cmd_name_find_cached(const struct cmd_name_index *ix,
+							 struct cmd_name_cache *cache,
+							 const char *p, size_t len)
+{
+	uint64_t w[4];
+
+	if (len - 1 >= CMD_NAME_MAX)
+		return NULL;
+	cmd_name_raw(p, len, w);
+	if (w[0] == cache->w0 && len == cache->len && w[1] == cache->w1)
+		return cache->cmd;   /* len <= 16 whenever cache->len is set */
+	return cmd_name_find_miss(ix, cache, w, len);
+}
+
+/* Add cmd under cmd->name. Returns 0, or -EINVAL for a name that is
+ * empty, longer than CMD_NAME_MAX, holds an upper-case letter (it could
+ * never be found) or is already there, -ENOSPC when the index is full. */
+static inline int cmd_name_add(struct cmd_name_index *ix, const struct cmd_def *cmd)
+{
+	size_t len = strlen(cmd->name);
+	uint64_t w[4];
+
+	if (len == 0 || len > CMD_NAME_MAX)
+		return -EINVAL;
+	for (size_t j = 0; j < len; j++)
+		if (cmd->name[j] >= 'A' && cmd->name[j] <= 'Z')
+			return -EINVAL;
+	if (cmd_name_find(ix, cmd->name, len))
+		return -EINVAL;
+	if (ix->n >= CMD_INDEX_CAP)
+		return -ENOSPC;
+	cmd_name_raw(cmd->name, len, w);
+	unsigned i = cmd_name_slot(cmd_name_hash(w, len));
+	while (ix->slot[i])
+		i = (i + 1) & ((1u << CMD_INDEX_BITS) - 1);
+	struct cmd_name_key *k = &ix->key[ix->n];
+	memcpy(k->w, w, sizeof(w));
+	k->len = (uint32_t)len;
+	k->cmd = cmd;
+	ix->slot[i] = (uint16_t)++ix->n;
+	return 0;
+}
 
 /* ------------------------------------------------- handler helpers */
 

@@ -6,6 +6,7 @@
  * cmdtable.c). */
 #include "shards/shard_int.h"
 
+#include <assert.h>
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -306,55 +307,26 @@ size_t cmd_ld2str(char *buf, long double v)
 
 /* ------------------------------------------------- command name index */
 
-#define CMD_INDEX_SIZE 1024   /* power of two, > 4x the number of commands */
-
-static const struct cmd_def *cmd_index[CMD_INDEX_SIZE];
-
-static uint32_t name_hash(const char *p, size_t n)
-{
-	uint32_t h = 2166136261u;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ (uint32_t)(unsigned char)(p[i] | 0x20)) * 16777619u;
-	return h;
-}
+static struct cmd_name_index cmd_index;
 
 __attribute__((constructor)) static void cmd_index_build(void)
 {
 	size_t n;
 	const struct cmd_def *t = cmd_table(&n);
 	for (size_t i = 0; i < n; i++) {
-		uint32_t h = name_hash(t[i].name, strlen(t[i].name)) & (CMD_INDEX_SIZE - 1);
-		while (cmd_index[h])
-			h = (h + 1) & (CMD_INDEX_SIZE - 1);
-		cmd_index[h] = &t[i];
+		int rc = cmd_name_add(&cmd_index, &t[i]);
+		/* a bad or duplicate name in the table, or a full index */
+		assert(rc == 0);
+		(void)rc;
 	}
 }
 
-/* Table names are lower case; only ASCII letters fold. */
-static bool name_eq(const char *lower, const char *p, size_t len)
-{
-	for (size_t i = 0; i < len; i++) {
-		char ch = p[i];
-		if (ch >= 'A' && ch <= 'Z')
-			ch = (char)(ch + 32);
-		if (lower[i] != ch)
-			return false;
-	}
-	return lower[len] == 0;
-}
+/* Per thread: each shard thread keeps its own last command. */
+static _Thread_local struct cmd_name_cache cmd_cache;
 
 const struct cmd_def *cmd_lookup(const char *name, size_t len)
 {
-	if (len == 0 || len > 32)
-		return NULL;
-	uint32_t h = name_hash(name, len) & (CMD_INDEX_SIZE - 1);
-	while (cmd_index[h]) {
-		const struct cmd_def *c = cmd_index[h];
-		if (name_eq(c->name, name, len))
-			return c;
-		h = (h + 1) & (CMD_INDEX_SIZE - 1);
-	}
-	return NULL;
+	return cmd_name_find_cached(&cmd_index, &cmd_cache, name, len);
 }
 
 const struct cmd_def *cmd_lookup_sub(const struct cmd_def *parent, const char *name, size_t len)

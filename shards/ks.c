@@ -360,9 +360,17 @@ static inline bool rehashing(const struct ks_db *db)
 	return db->rehash_idx >= 0;
 }
 
-uint64_t ks_size(const struct ks_db *db)
+/* ks_size() for this file's hot paths: the exported one is not inlined
+ * (the library is built position-independent, so calls to exported
+ * functions stay calls). */
+static inline uint64_t db_size(const struct ks_db *db)
 {
 	return db->t[0].used + db->t[1].used;
+}
+
+uint64_t ks_size(const struct ks_db *db)
+{
+	return db_size(db);
 }
 
 uint64_t ks_nexpires(const struct ks_db *db)
@@ -456,6 +464,22 @@ static inline void rehash_one(struct ks_db *db)
 		rehash(db, 1);
 }
 
+/* a[0..n) == b[0..n). Keys of up to 16 bytes (nearly all) are compared
+ * with two overlapping loads per side instead of a memcmp call; no byte
+ * outside [0, n) is read. */
+static inline bool key_eq(const char *a, const void *bv, size_t n)
+{
+	const unsigned char *b = bv;
+
+	if (n >= 8 && n <= 16)
+		return (rd64((const unsigned char *)a) ^ rd64(b)) == 0 &&
+		       (rd64((const unsigned char *)a + n - 8) ^ rd64(b + n - 8)) == 0;
+	if (n >= 4 && n < 8)
+		return rd32((const unsigned char *)a) == rd32(b) &&
+		       rd32((const unsigned char *)a + n - 4) == rd32(b + n - 4);
+	return memcmp(a, b, n) == 0;
+}
+
 /* The link (bucket slot or predecessor's next) that points at the key,
  * or NULL. Pure: no rehash step. */
 static inline struct ks_entry **lookup(struct ks_db *db, const void *key, size_t klen, uint32_t h)
@@ -465,7 +489,7 @@ static inline struct ks_entry **lookup(struct ks_db *db, const void *key, size_t
 		if (t->b) {
 			struct ks_entry **l = &t->b[h & t->mask];
 			for (struct ks_entry *e = *l; e; l = &e->next, e = e->next) {
-				if (e->hash == h && e->klen == klen && memcmp(e->key, key, klen) == 0)
+				if (e->hash == h && e->klen == klen && key_eq(e->key, key, klen))
 					return l;
 			}
 		}
@@ -541,7 +565,7 @@ _Thread_local unsigned char ks_expire_mode;
 struct ks_entry *ks_find(struct ks_db *db, const void *key, size_t klen, int64_t now_ms)
 {
 	rehash_one(db);
-	if (ks_size(db) == 0)
+	if (db_size(db) == 0)
 		return NULL;
 	struct ks_entry **l = lookup(db, key, klen, (uint32_t)hash_inline(key, klen));
 	if (!l)
@@ -560,7 +584,7 @@ struct ks_entry *ks_find(struct ks_db *db, const void *key, size_t klen, int64_t
 /* Pure read (no rehash step), so it is safe inside scan/foreach callbacks. */
 struct ks_entry *ks_find_raw(struct ks_db *db, const void *key, size_t klen)
 {
-	if (ks_size(db) == 0)
+	if (db_size(db) == 0)
 		return NULL;
 	struct ks_entry **l = lookup(db, key, klen, (uint32_t)hash_inline(key, klen));
 	return l ? *l : NULL;

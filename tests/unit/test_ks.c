@@ -1471,3 +1471,343 @@ KS_TEST(ll2str_round_trip)
 		cr_assert(ks_str2ll(buf, n, &back) == 1 && back == x);
 	}
 }
+
+/* --------------------------------------------- keys with equal hashes */
+
+struct hkey {
+	uint32_t h;
+	uint32_t i;
+};
+
+static int hkey_cmp(const void *a, const void *b)
+{
+	const struct hkey *x = a, *y = b;
+	if (x->h != y->h)
+		return x->h < y->h ? -1 : 1;
+	return x->i < y->i ? -1 : x->i > y->i;
+}
+
+/* Key number i of length len: a fixed pattern with the three low bytes
+ * of i at [at, at + 3), so keys of one (len, at) differ only there. */
+static void collide_key(char *buf, size_t len, size_t at, uint32_t i)
+{
+	for (size_t k = 0; k < len; k++)
+		buf[k] = (char)('a' + (k * 7 + 3) % 26);
+	for (size_t k = 0; k < 3; k++)
+		buf[at + k] = (char)(i >> (8 * k));
+}
+
+/* Two keys whose 32-bit entry hashes are equal reach the byte compare; it
+ * must tell them apart whichever bytes differ and whatever path compares
+ * their length: 1..3 and over 16 bytes through memcmp, 4..7 and 8..16
+ * through a head and a tail load, so keys are made that differ only in
+ * the head's bytes or only in the tail's. The pair is found by the
+ * birthday bound among 2^18 keys. Each key is looked up from an exactly
+ * sized heap copy so ASan sees any read past it. */
+KS_TEST(lookup_tells_equal_hashes_apart)
+{
+	static const struct { size_t len, at; } cfg[] = {
+		{ 3, 0 }, { 4, 0 }, { 4, 1 }, { 7, 0 }, { 7, 4 }, { 8, 0 }, { 8, 5 }, { 11, 8 },
+		{ 12, 0 }, { 12, 9 }, { 16, 0 }, { 16, 13 }, { 17, 14 }, { 24, 0 },
+	};
+	const uint32_t nkeys = 1u << 18;
+	struct hkey *hk = malloc(sizeof(*hk) * nkeys);
+	cr_assert_not_null(hk);
+
+	for (size_t ci = 0; ci < sizeof(cfg) / sizeof(cfg[0]); ci++) {
+		size_t len = cfg[ci].len, at = cfg[ci].at;
+		char buf[32];
+		for (uint32_t i = 0; i < nkeys; i++) {
+			collide_key(buf, len, at, i);
+			hk[i].h = (uint32_t)ks_hash(buf, len);
+			hk[i].i = i;
+		}
+		qsort(hk, nkeys, sizeof(*hk), hkey_cmp);
+		uint32_t a = 0, b = 0;
+		bool found = false;
+		for (uint32_t i = 1; i < nkeys && !found; i++) {
+			if (hk[i].h == hk[i - 1].h) {
+				a = hk[i - 1].i;
+				b = hk[i].i;
+				found = true;
+			}
+		}
+		cr_assert(found, "no 32-bit hash collision among %u keys of %zu bytes", nkeys, len);
+
+		char *ka = malloc(len), *kb = malloc(len);
+		cr_assert(ka && kb);
+		collide_key(ka, len, at, a);
+		collide_key(kb, len, at, b);
+		cr_assert(memcmp(ka, kb, len) != 0);
+		cr_assert_eq((uint32_t)ks_hash(ka, len), (uint32_t)ks_hash(kb, len));
+
+		ks_set_str(db, ka, len, "A", 1, false);
+		cr_assert_null(ks_find(db, kb, len, 0), "len %zu at %zu: colliding key found", len, at);
+		cr_assert_null(ks_find_raw(db, kb, len));
+		ks_set_str(db, kb, len, "B", 1, false);
+		struct ks_entry *ea = ks_find(db, ka, len, 0), *eb = ks_find(db, kb, len, 0);
+		cr_assert(ea && eb && ea != eb, "len %zu at %zu", len, at);
+		assert_value(ea, "A", 1);
+		assert_value(eb, "B", 1);
+		cr_assert_eq(ks_delete_key(db, ka, len, 0), 1);
+		cr_assert_null(ks_find(db, ka, len, 0));
+		cr_assert_not_null(ks_find(db, kb, len, 0));
+		cr_assert_eq(ks_delete_key(db, kb, len, 0), 1);
+		check_db(db);
+		free(ka);
+		free(kb);
+	}
+	free(hk);
+}
+
+/* Keys of every length 0..40 differing from each other in one byte only,
+ * at each position: each is found as itself and never as another. */
+KS_TEST(lookup_one_byte_apart)
+{
+	for (size_t len = 1; len <= 40; len++) {
+		char base[41];
+		for (size_t k = 0; k < len; k++)
+			base[k] = (char)('A' + k);
+		for (size_t pos = 0; pos < len; pos++) {
+			char *key = malloc(len);
+			cr_assert_not_null(key);
+			memcpy(key, base, len);
+			key[pos] = (char)('a' + pos % 26);
+			char val[8];
+			int vn = snprintf(val, sizeof(val), "%zu", pos);
+			ks_set_str(db, key, len, val, (size_t)vn, false);
+			free(key);
+		}
+		for (size_t pos = 0; pos < len; pos++) {
+			char *key = malloc(len);
+			cr_assert_not_null(key);
+			memcpy(key, base, len);
+			key[pos] = (char)('a' + pos % 26);
+			struct ks_entry *e = ks_find(db, key, len, 0);
+			cr_assert_not_null(e, "len %zu pos %zu", len, pos);
+			char want[8], vb[24];
+			snprintf(want, sizeof(want), "%zu", pos);
+			size_t vl;
+			const char *v = ks_str_get(e, vb, &vl);
+			cr_assert(vl == strlen(want) && memcmp(v, want, vl) == 0, "len %zu pos %zu", len, pos);
+			free(key);
+		}
+		char *bk = malloc(len);
+		cr_assert_not_null(bk);
+		memcpy(bk, base, len);
+		cr_assert_null(ks_find(db, bk, len, 0), "len %zu: base key found", len);
+		free(bk);
+		ks_flush(db);
+	}
+	check_db(db);
+}
+
+/* ------------------------------------------------- command name index */
+
+#include "shards/cmd.h"
+
+/* The names the index is tested over: real commands, names that are
+ * prefixes of others, every length 1..CMD_NAME_MAX, and non-letters next
+ * to the letter ranges ('`' and '{' are '@' and '[' with bit 0x20 set:
+ * only A-Z may fold, so "x@y" must not find "x`y"). */
+static const char *const ix_names[] = {
+	"get", "getex", "getdel", "getrange", "getset", "set", "setnx", "setex", "setrange",
+	"mget", "mset", "msetnx", "del", "client", "config", "command", "object", "ping",
+	"bitfield_ro", "eval_ro", "sort_ro", "zrevrangebyscore", "zremrangebyscore",
+	"georadiusbymember_ro", "restore-asking", "x`y", "x{y", "x~", "x_", "a1", "a",
+	"ab", "abc", "abcd", "abcde", "abcdef", "abcdefg", "abcdefgh", "abcdefghi", "abcdefghij",
+	"abcdefghijklmno", "abcdefghijklmnop", "abcdefghijklmnopq", "abcdefghijklmnopqrstuvw",
+	"abcdefghijklmnopqrstuvwx", "abcdefghijklmnopqrstuvwxy", "abcdefghijklmnopqrstuvwxyz012345",
+};
+#define IX_N (sizeof(ix_names) / sizeof(ix_names[0]))
+
+static struct cmd_def ix_defs[IX_N];
+
+static struct cmd_name_index *ix_build(void)
+{
+	struct cmd_name_index *ix = calloc(1, sizeof(*ix));
+	cr_assert_not_null(ix);
+	for (size_t i = 0; i < IX_N; i++) {
+		ix_defs[i].name = ix_names[i];
+		cr_assert_eq(cmd_name_add(ix, &ix_defs[i]), 0, "add %s", ix_names[i]);
+	}
+	return ix;
+}
+
+/* The reference: Redis's comparison (only ASCII A-Z fold), linear. */
+static const struct cmd_def *ix_ref(const char *p, size_t len)
+{
+	for (size_t i = 0; i < IX_N; i++) {
+		const char *n = ix_names[i];
+		if (strlen(n) != len)
+			continue;
+		size_t k = 0;
+		for (; k < len; k++) {
+			unsigned char c = (unsigned char)p[k];
+			if (c >= 'A' && c <= 'Z')
+				c = (unsigned char)(c + 32);
+			if (c != (unsigned char)n[k])
+				break;
+		}
+		if (k == len)
+			return &ix_defs[i];
+	}
+	return NULL;
+}
+
+/* Look p[0..len) up from an exactly sized heap copy, uncached and through
+ * cache, and compare both with the reference. */
+static void ix_check(const struct cmd_name_index *ix, struct cmd_name_cache *cache,
+		     const char *p, size_t len)
+{
+	char *q = malloc(len ? len : 1);
+	cr_assert_not_null(q);
+	memcpy(q, p, len);
+	const struct cmd_def *want = ix_ref(q, len);
+	const struct cmd_def *got = cmd_name_find(ix, q, len);
+	cr_assert_eq(got, want, "'%.*s' (%zu): got %s, want %s", (int)len, p, len,
+		     got ? got->name : "NULL", want ? want->name : "NULL");
+	got = cmd_name_find_cached(ix, cache, q, len);
+	cr_assert_eq(got, want, "cached '%.*s' (%zu): got %s, want %s", (int)len, p, len,
+		     got ? got->name : "NULL", want ? want->name : "NULL");
+	free(q);
+}
+
+Test(cmd_index, every_case_spelling_finds_the_name)
+{
+	struct cmd_name_index *ix = ix_build();
+	struct cmd_name_cache cache = { 0 };
+	uint64_t rs = 7;
+
+	for (size_t i = 0; i < IX_N; i++) {
+		size_t len = strlen(ix_names[i]);
+		char buf[CMD_NAME_MAX];
+		/* as is, upper, alternating, and random spellings, twice each
+		 * so the cache is hit as well as missed */
+		for (int form = 0; form < 12; form++) {
+			for (size_t k = 0; k < len; k++) {
+				char c = ix_names[i][k];
+				bool up = form == 1 || (form == 2 && k % 2) ||
+					  (form >= 3 && (splitmix(&rs) & 1));
+				buf[k] = up && c >= 'a' && c <= 'z' ? (char)(c - 32) : c;
+			}
+			for (int rep = 0; rep < 2; rep++) {
+				ix_check(ix, &cache, buf, len);
+				cr_assert_eq(cmd_name_find(ix, buf, len), &ix_defs[i]);
+			}
+		}
+	}
+	free(ix);
+}
+
+Test(cmd_index, near_misses_are_unknown)
+{
+	struct cmd_name_index *ix = ix_build();
+	struct cmd_name_cache cache = { 0 };
+	/* bytes that differ from a name's byte by the case bit or the top
+	 * bit, and NUL: none may match unless the reference says so */
+	for (size_t i = 0; i < IX_N; i++) {
+		const char *n = ix_names[i];
+		size_t len = strlen(n);
+		char buf[CMD_NAME_MAX + 2];
+		memcpy(buf, n, len);
+		/* prefixes and one-byte extensions */
+		for (size_t l = 0; l <= len; l++)
+			ix_check(ix, &cache, n, l);
+		for (int e = 0; e < 4; e++) {
+			static const char ext[] = { 'x', 's', '\0', 'X' };
+			buf[len] = ext[e];
+			ix_check(ix, &cache, buf, len + 1);
+		}
+		for (size_t k = 0; k < len; k++) {
+			static const unsigned char flips[] = { 0x20, 0x80, 0xa0, 0x01, 0x40 };
+			for (size_t f = 0; f < sizeof(flips); f++) {
+				memcpy(buf, n, len);
+				buf[k] = (char)((unsigned char)buf[k] ^ flips[f]);
+				ix_check(ix, &cache, buf, len);
+			}
+			memcpy(buf, n, len);
+			buf[k] = '\0';
+			ix_check(ix, &cache, buf, len);
+		}
+	}
+	/* the letter-range edges, spelled out */
+	static const char *const unknown[] = { "x@y", "x[y", "X@Y", "X[Y", "x^", "x\x7f", "GET\0",
+					       "ge", "gett", "sett", "\xc7" "ET", "g\xc5t" };
+	static const size_t unknown_len[] = { 3, 3, 3, 3, 2, 2, 4, 2, 4, 4, 3, 3 };
+	for (size_t u = 0; u < sizeof(unknown) / sizeof(unknown[0]); u++) {
+		ix_check(ix, &cache, unknown[u], unknown_len[u]);
+		cr_assert_null(cmd_name_find(ix, unknown[u], unknown_len[u]), "%s", unknown[u]);
+	}
+	cr_assert_eq(cmd_name_find(ix, "X`Y", 3), &ix_defs[25]);
+	cr_assert_eq(cmd_name_find(ix, "X{Y", 3), &ix_defs[26]);
+	cr_assert_null(cmd_name_find(ix, "", 0));
+	cr_assert_null(cmd_name_find_cached(ix, &cache, "", 0));
+	char long_name[CMD_NAME_MAX + 1];
+	memset(long_name, 'a', sizeof(long_name));
+	cr_assert_null(cmd_name_find(ix, long_name, sizeof(long_name)));
+	free(ix);
+}
+
+Test(cmd_index, random_bytes_agree_with_the_reference)
+{
+	struct cmd_name_index *ix = ix_build();
+	struct cmd_name_cache cache = { 0 };
+	static const char alpha[] = { 'a', 'A', 'b', 'B', 'c', 'e', 'E', 'g', 'G', 't', 'T', 's',
+				      'S', 'z', 'Z', '@', '`', '[', '{', '_', '-', '\0', '\x7f',
+				      '\xc7', '\xe7', '1' };
+	uint64_t rs = 11;
+	for (int r = 0; r < 200000; r++) {
+		char buf[CMD_NAME_MAX + 1];
+		size_t len = splitmix(&rs) % (CMD_NAME_MAX + 2);
+		if (r % 2) {   /* a name with some bytes changed */
+			const char *n = ix_names[splitmix(&rs) % IX_N];
+			len = strlen(n);
+			memcpy(buf, n, len);
+			for (int m = (int)(splitmix(&rs) % 3); m > 0; m--)
+				buf[splitmix(&rs) % len] = alpha[splitmix(&rs) % sizeof(alpha)];
+		} else {
+			for (size_t k = 0; k < len; k++)
+				buf[k] = alpha[splitmix(&rs) % sizeof(alpha)];
+		}
+		ix_check(ix, &cache, buf, len);
+	}
+	free(ix);
+}
+
+Test(cmd_index, add_rejects_bad_names_and_overflow)
+{
+	struct cmd_name_index *ix = calloc(1, sizeof(*ix));
+	cr_assert_not_null(ix);
+	static struct cmd_def bad[] = {
+		{ .name = "" }, { .name = "Get" }, { .name = "abcdefghijklmnopqrstuvwxyz0123456" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		cr_assert_eq(cmd_name_add(ix, &bad[i]), -EINVAL, "%s", bad[i].name);
+	static struct cmd_def get = { .name = "get" }, get2 = { .name = "get" };
+	cr_assert_eq(cmd_name_add(ix, &get), 0);
+	cr_assert_eq(cmd_name_add(ix, &get2), -EINVAL);
+	cr_assert_eq(cmd_name_find(ix, "GET", 3), &get);
+
+	static char names[CMD_INDEX_CAP][8];
+	static struct cmd_def defs[CMD_INDEX_CAP];
+	size_t added = 1;
+	for (size_t i = 0; added < CMD_INDEX_CAP; i++, added++) {
+		snprintf(names[i], sizeof(names[i]), "n%zu", i);
+		defs[i].name = names[i];
+		cr_assert_eq(cmd_name_add(ix, &defs[i]), 0, "add %s", names[i]);
+	}
+	static struct cmd_def one_more = { .name = "onemore" };
+	cr_assert_eq(cmd_name_add(ix, &one_more), -ENOSPC);
+	/* full, every name still found, unknown ones still not */
+	for (size_t i = 0; i + 1 < CMD_INDEX_CAP; i++) {
+		char up[8];
+		size_t l = strlen(names[i]);
+		for (size_t k = 0; k < l; k++)
+			up[k] = names[i][k] == 'n' ? 'N' : names[i][k];
+		cr_assert_eq(cmd_name_find(ix, up, l), &defs[i], "%s", names[i]);
+	}
+	cr_assert_null(cmd_name_find(ix, "onemore", 7));
+	cr_assert_null(cmd_name_find(ix, "n99999", 6));
+	free(ix);
+}

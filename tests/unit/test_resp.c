@@ -28,6 +28,14 @@ static const struct resp_limits lim_small = {
 	.max_inline_len = 8,
 };
 
+/* Limits below what the short-request fast path can see in one frame
+ * (counts up to 9, lengths up to 99), so it must check them too. */
+static const struct resp_limits lim_tiny = {
+	.max_bulk_len = 2,
+	.max_multibulk_len = 1,
+	.max_inline_len = 8,
+};
+
 static const struct resp_limits lim_huge = {
 	.max_bulk_len = LLONG_MAX,
 	.max_multibulk_len = LLONG_MAX,
@@ -53,7 +61,7 @@ struct arg {
 
 #define A(s) { s, sizeof(s) - 1 }
 #define IN(s) .in = s, .in_len = sizeof(s) - 1
-#define MAXA 8
+#define MAXA 12
 
 enum { OK = RESP_PARSE_OK, ERR = RESP_PARSE_ERR, MORE = RESP_PARSE_MORE };
 
@@ -158,6 +166,79 @@ static const struct req_case req_cases[] = {
 	  E_INLINE_BIG },
 	{ "inline CRLF line over max_inline_len", IN("12345678\r\n"), &lim_small, ERR, 0, 0, { { 0 } },
 	  E_INLINE_BIG },
+	/* ---- the short-request fast path's edges: counts 1..9 and lengths
+	 * 0..99 take it, everything else falls back to the general parser;
+	 * each row is also fed cut at every byte */
+	{ "fast: GET", IN("*2\r\n$3\r\nGET\r\n$10\r\nkey:000123\r\n"), NULL, OK, 30, 2,
+	  { A("GET"), A("key:000123") }, NULL },
+	{ "fast: one empty bulk", IN("*1\r\n$0\r\n\r\n"), NULL, OK, 10, 1, { A("") }, NULL },
+	{ "fast: $9", IN("*1\r\n$9\r\n123456789\r\n"), NULL, OK, 19, 1, { A("123456789") }, NULL },
+	{ "fast: $10", IN("*1\r\n$10\r\n1234567890\r\n"), NULL, OK, 21, 1, { A("1234567890") },
+	  NULL },
+	{ "fast: $99",
+	  IN("*1\r\n$99\r\n"
+	     "012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678"
+	     "\r\n"), NULL, OK, 110, 1,
+	  { A("012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678") },
+	  NULL },
+	{ "general: $100",
+	  IN("*1\r\n$100\r\n"
+	     "0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789"
+	     "\r\n"), NULL, OK, 112, 1,
+	  { A("0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789") },
+	  NULL },
+	{ "fast: *9", IN("*9\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n$1\r\nd\r\n$1\r\ne\r\n$1\r\nf\r\n"
+			"$1\r\ng\r\n$1\r\nh\r\n$1\r\ni\r\n"), NULL, OK, 67, 9,
+	  { A("a"), A("b"), A("c"), A("d"), A("e"), A("f"), A("g"), A("h"), A("i") }, NULL },
+	{ "general: *10", IN("*10\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n$1\r\nd\r\n$1\r\ne\r\n"
+			    "$1\r\nf\r\n$1\r\ng\r\n$1\r\nh\r\n$1\r\ni\r\n$0\r\n\r\n"), NULL, OK, 74, 10,
+	  { A("a"), A("b"), A("c"), A("d"), A("e"), A("f"), A("g"), A("h"), A("i"), A("") }, NULL },
+	{ "fast: bytes after header CRs unchecked", IN("*2\rX$1\rYa\r\n$10\rZ0123456789ab"), NULL, OK,
+	  28, 2, { A("a"), A("0123456789") }, NULL },
+	{ "fast: bulk with CRLF inside", IN("*1\r\n$4\r\n\r\n\r\n\r\n"), NULL, OK, 14, 1,
+	  { A("\r\n\r\n") }, NULL },
+	{ "fast: $ then 3-digit length", IN("*2\r\n$1\r\na\r\n$123\r\n"
+	     "012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012"
+	     "\r\n"), NULL, OK, 142, 2,
+	  { A("a"), A("012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012") },
+	  NULL },
+	{ "bulk length 00", IN("*1\r\n$00\r\n\r\n"), NULL, ERR, 0, 0, { { 0 } }, E_BULK },
+	{ "bulk length 09", IN("*1\r\n$09\r\n123456789\r\n"), NULL, ERR, 0, 0, { { 0 } }, E_BULK },
+	{ "bulk length 010", IN("*1\r\n$010\r\n0123456789\r\n"), NULL, ERR, 0, 0, { { 0 } }, E_BULK },
+	{ "bulk length +3", IN("*1\r\n$+3\r\nabc\r\n"), NULL, ERR, 0, 0, { { 0 } }, E_BULK },
+	{ "bulk length -0", IN("*1\r\n$-0\r\n\r\n"), NULL, ERR, 0, 0, { { 0 } }, E_BULK },
+	{ "bulk length 1 then space", IN("*1\r\n$1 \r\na\r\n"), NULL, ERR, 0, 0, { { 0 } }, E_BULK },
+	{ "bulk length space then 1", IN("*1\r\n$ 1\r\na\r\n"), NULL, ERR, 0, 0, { { 0 } }, E_BULK },
+	{ "bulk length 2 digits then junk", IN("*1\r\n$12x\r\n"), NULL, ERR, 0, 0, { { 0 } }, E_BULK },
+	{ "bulk length LF without CR", IN("*1\r\n$3\nabc\r\n"), NULL, ERR, 0, 0, { { 0 } }, E_BULK },
+	{ "bulk length 2 digits LF without CR", IN("*1\r\n$10\n0123456789\r\n"), NULL, ERR, 0, 0,
+	  { { 0 } }, E_BULK },
+	{ "bulk length 18 zeros then 1", IN("*1\r\n$000000000000000001\r\na\r\n"), NULL, ERR, 0, 0,
+	  { { 0 } }, E_BULK },
+	{ "bulk length 18 digits", IN("*1\r\n$100000000000000000\r\n"), NULL, ERR, 0, 0, { { 0 } },
+	  E_BULK },
+	{ "bulk length 19 digits", IN("*1\r\n$1000000000000000000\r\n"), NULL, ERR, 0, 0, { { 0 } },
+	  E_BULK },
+	{ "second bulk length leading zero", IN("*2\r\n$3\r\nGET\r\n$03\r\nkey\r\n"), NULL, ERR,
+	  0, 0, { { 0 } }, E_BULK },
+	{ "mbulk count 00", IN("*00\r\n"), NULL, ERR, 0, 0, { { 0 } }, E_MBULK },
+	{ "mbulk count 09", IN("*09\r\n"), NULL, ERR, 0, 0, { { 0 } }, E_MBULK },
+	{ "mbulk count 2 then junk", IN("*2x\r\n"), NULL, ERR, 0, 0, { { 0 } }, E_MBULK },
+	{ "mbulk count space then 2", IN("* 2\r\n"), NULL, ERR, 0, 0, { { 0 } }, E_MBULK },
+	{ "mbulk count 18 digits", IN("*100000000000000000\r\n"), &lim_huge, ERR, 0, 0, { { 0 } },
+	  E_MBULK },
+	{ "mbulk count INT_MAX + 1", IN("*2147483648\r\n"), &lim_huge, ERR, 0, 0, { { 0 } }, E_MBULK },
+	{ "fast: element not a bulk after a good one", IN("*2\r\n$1\r\na\r\n+b\r\n"), NULL, ERR, 0,
+	  0, { { 0 } }, "ERR Protocol error: expected '$', got '+'" },
+	{ "tiny: bulk at max_bulk_len", IN("*1\r\n$2\r\nab\r\n"), &lim_tiny, OK, 12, 1, { A("ab") },
+	  NULL },
+	{ "tiny: empty bulk", IN("*1\r\n$0\r\n\r\n"), &lim_tiny, OK, 10, 1, { A("") }, NULL },
+	{ "tiny: bulk over max_bulk_len", IN("*1\r\n$3\r\nabc\r\n"), &lim_tiny, ERR, 0, 0, { { 0 } },
+	  E_BULK },
+	{ "tiny: 2-digit bulk over max_bulk_len", IN("*1\r\n$10\r\n0123456789\r\n"), &lim_tiny, ERR,
+	  0, 0, { { 0 } }, E_BULK },
+	{ "tiny: count over max_multibulk_len", IN("*2\r\n$1\r\na\r\n$1\r\nb\r\n"), &lim_tiny, ERR,
+	  0, 0, { { 0 } }, E_MBULK },
 	/* ---- inline, valid */
 	{ "inline ping CRLF", IN("PING\r\n"), NULL, OK, 6, 1, { A("PING") }, NULL },
 	{ "inline ping LF", IN("PING\n"), NULL, OK, 5, 1, { A("PING") }, NULL },
@@ -298,6 +379,114 @@ Test(resp_parse, table_split_at_every_byte)
 {
 	for (size_t k = 0; k < sizeof(req_cases) / sizeof(req_cases[0]); k++)
 		split_check(&req_cases[k], 0);
+}
+
+/* ----------------------------------------- header variants, generated */
+
+/* Every count/length text below is put in every place a header can be
+ * (the count, a first bulk, a later bulk) and the frame is checked whole
+ * and cut at every byte: the texts straddle the fast path's edges (one or
+ * two digits, counts up to 9) and every way a text can be non-canonical. */
+struct hdr_text {
+	const char *txt;
+	long long v;      /* its value when ok */
+	bool ok;          /* a valid Redis number (string2ll) */
+};
+
+static const struct hdr_text hdr_texts[] = {
+	{ "0", 0, true }, { "1", 1, true }, { "2", 2, true }, { "9", 9, true },
+	{ "10", 10, true }, { "11", 11, true }, { "19", 19, true }, { "20", 20, true },
+	{ "99", 99, true }, { "100", 100, true }, { "101", 101, true }, { "999", 999, true },
+	{ "1000", 1000, true },
+	{ "-1", -1, true }, { "-9", -9, true }, { "-10", -10, true },
+	{ "", 0, false }, { "00", 0, false }, { "01", 0, false }, { "09", 0, false },
+	{ "010", 0, false }, { "099", 0, false }, { "+1", 0, false }, { "+10", 0, false },
+	{ "-0", 0, false }, { "-01", 0, false }, { "-", 0, false }, { "--1", 0, false },
+	{ " 1", 0, false }, { "1 ", 0, false }, { "1a", 0, false }, { "a1", 0, false },
+	{ "1\n", 0, false }, { "10a", 0, false }, { "1-", 0, false }, { "0x1", 0, false },
+	{ "\x81", 0, false }, { "1\xb1", 0, false },
+};
+
+static void hdr_run(struct req_case *c, const char *name, struct rbuf *in)
+{
+	c->name = name;
+	c->in = in->data;
+	c->in_len = in->len;
+	split_check(c, 0);
+}
+
+Test(resp_parse, header_variants)
+{
+	static const char filler[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+	char name[96];
+
+	for (size_t k = 0; k < sizeof(hdr_texts) / sizeof(hdr_texts[0]); k++) {
+		const struct hdr_text *h = &hdr_texts[k];
+		struct req_case c;
+		struct rbuf in = { 0 };
+
+		/* as the count: h->v elements "$1\r\n<letter>\r\n" */
+		memset(&c, 0, sizeof(c));
+		rbuf_append(&in, "*", 1);
+		rbuf_append(&in, h->txt, strlen(h->txt));
+		rbuf_append(&in, "\r\n", 2);
+		if (!h->ok) {
+			c.rc = ERR;
+			c.err = E_MBULK;
+		} else {
+			c.rc = OK;
+			c.argc = h->v > 0 ? (int)h->v : 0;
+			for (long long j = 0; j < h->v; j++) {
+				char el[8] = { '$', '1', '\r', '\n', filler[j % 36], '\r', '\n' };
+				rbuf_append(&in, el, 7);
+				if (j < MAXA) {
+					c.argv[j].p = &filler[j % 36];
+					c.argv[j].n = 1;
+				}
+			}
+			c.consumed = in.len;
+		}
+		snprintf(name, sizeof(name), "count '%s'", h->txt);
+		hdr_run(&c, name, &in);
+		rbuf_free(&in);
+
+		/* as a length, first and second bulk: data of h->v bytes */
+		for (int second = 0; second < 2; second++) {
+			memset(&c, 0, sizeof(c));
+			memset(&in, 0, sizeof(in));
+			rbuf_append(&in, second ? "*2\r\n$3\r\nGET\r\n$" : "*1\r\n$", second ? 14 : 5);
+			rbuf_append(&in, h->txt, strlen(h->txt));
+			rbuf_append(&in, "\r\n", 2);
+			size_t data = in.len;
+			if (!h->ok || h->v < 0) {
+				c.rc = ERR;
+				c.err = E_BULK;
+			} else {
+				for (long long j = 0; j < h->v; j++)
+					rbuf_append(&in, &filler[j % 36], 1);
+				rbuf_append(&in, "\r\n", 2);
+				c.rc = OK;
+				c.argc = second + 1;
+				if (second) {
+					c.argv[0].p = "GET";
+					c.argv[0].n = 3;
+				}
+				c.consumed = in.len;
+			}
+			/* argv points into the input: compare against a copy */
+			char *want = NULL;
+			if (c.rc == OK) {
+				want = dup_exact(in.data + data, (size_t)h->v);
+				c.argv[second].p = want;
+				c.argv[second].n = (size_t)h->v;
+			}
+			snprintf(name, sizeof(name), "%s bulk length '%s'", second ? "second" : "first",
+				 h->txt);
+			hdr_run(&c, name, &in);
+			free(want);
+			rbuf_free(&in);
+		}
+	}
 }
 
 /* ------------------------------------------------ generated large cases */
