@@ -64,6 +64,7 @@ static struct ns_arp_ent *arp_claim(struct ns_stack *s, uint32_t ip)
 		s->st.arp_entries--;
 	drop_pending(s, victim);
 	memset(victim, 0, sizeof(*victim));
+	s->arp_gen++;                   /* header templates using it go stale */
 	victim->ip = ip;
 	victim->used_us = s->now_us;
 	return victim;
@@ -101,6 +102,8 @@ static void resolved(struct ns_stack *s, struct ns_arp_ent *e, const struct rte_
 {
 	if (e->state != NS_ARP_VALID)
 		s->st.arp_entries++;
+	if (e->state != NS_ARP_VALID || !rte_is_same_ether_addr(&e->mac, mac))
+		s->arp_gen++;
 	e->state = NS_ARP_VALID;
 	e->mac = *mac;
 	e->updated_us = s->now_us;
@@ -127,6 +130,15 @@ void ns_arp_learn(struct ns_stack *s, uint32_t ip, const struct rte_ether_addr *
 		e = arp_claim(s, ip);
 	s->xst.arp_learnt_ip++;
 	resolved(s, e, mac);
+}
+
+struct ns_arp_ent *ns_arp_valid(struct ns_stack *s, uint32_t dst_ip)
+{
+	uint32_t nh = ((dst_ip ^ s->conf.ip) & s->netmask) == 0 ? dst_ip : s->conf.gateway;
+	if (nh == 0)
+		return NULL;
+	struct ns_arp_ent *e = arp_find(s, nh);
+	return e && e->state == NS_ARP_VALID ? e : NULL;
 }
 
 bool ns_route_ok(const struct ns_stack *s, uint32_t dst_ip)
@@ -240,6 +252,7 @@ void ns_arp_timers(struct ns_stack *s, uint64_t now_us)
 				s->xst.arp_failed++;
 				drop_pending(s, e);
 				memset(e, 0, sizeof(*e));
+				s->arp_gen++;
 				continue;
 			}
 			e->tries++;

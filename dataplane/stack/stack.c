@@ -162,6 +162,7 @@ struct ns_stack *ns_create(const struct ns_conf *conf, struct rte_mempool *mp,
 	s->sipkey[0] = splitmix64(&seed);
 	s->sipkey[1] = splitmix64(&seed);
 	s->ip_id = (uint16_t)splitmix64(&seed);
+	s->arp_gen = 1;                      /* 0 marks a template never built */
 	s->next_eport = (uint16_t)(32768 + splitmix64(&seed) % 28232);
 
 	s->txq = calloc(NS_TXQ_CAP, sizeof(*s->txq));
@@ -218,8 +219,17 @@ struct ns_stack *ns_create(const struct ns_conf *conf, struct rte_mempool *mp,
 	if (s->ooo_cap > NS_OOO_CAP_MAX)
 		s->ooo_cap = NS_OOO_CAP_MAX;
 	s->rx_held_max = mp->size / 2;
+	/* Send queue: a full sndbuf of full segments needs sndbuf/mss
+	 * entries; small replies sent one per loop iteration take one mbuf
+	 * each, hence the margin. The instance bound leaves the rest of
+	 * the pool to receiving and to copied retransmissions. */
+	s->sndq_cap = 16;
+	while (s->sndq_cap < conf->sndbuf / 256 && s->sndq_cap < (1u << 16))
+		s->sndq_cap <<= 1;
+	s->tx_held_max = mp->size / 4;
 	s->cbuf_bytes = sizeof(struct ns_cbuf) +
-			(s->rxq_cap + s->ooo_cap) * sizeof(struct ns_seg) + conf->sndbuf;
+			(s->rxq_cap + s->ooo_cap) * sizeof(struct ns_seg) +
+			s->sndq_cap * sizeof(struct ns_txb);
 	if (err)
 		*err = NULL;
 	return s;
@@ -247,6 +257,7 @@ void ns_destroy(struct ns_stack *s)
 			struct ns_tcb *tp = &s->tcb[i];
 			if (tp->state != NS_FREE && tp->buf) {
 				ns_rxq_release(s, tp);
+				ns_sndq_release(s, tp);
 				free_seg_runs(tp->buf->ooo, tp->ooo_cnt);
 				tp->ooo_cnt = 0;
 				free(tp->buf);
@@ -264,6 +275,8 @@ void ns_destroy(struct ns_stack *s)
 			rte_pktmbuf_free(s->txq[s->txq_head++ & (NS_TXQ_CAP - 1)]);
 	}
 	ns_arp_flush_all(s);
+	while (s->txr_n)
+		rte_pktmbuf_free(s->txr[--s->txr_n]);
 	free(s->txq);
 	free(s->tcb);
 	free(s->hbucket);
@@ -577,21 +590,13 @@ ssize_t ns_send(struct ns_stack *s, ns_conn_t c, const void *buf, size_t n)
 		return -EAGAIN;
 	if (!can_send(tp))
 		return -EPIPE;
-	uint32_t cap = s->conf.sndbuf;
-	uint32_t space = cap - tp->snd_len;
-	if (space == 0)
+	if (tp->snd_len >= s->conf.sndbuf)
 		return -EAGAIN;
 	if (n == 0)
 		return 0;
-	uint32_t k = n < space ? (uint32_t)n : space;
-	uint32_t pos = tp->snd_head + tp->snd_len;
-	if (pos >= cap)
-		pos -= cap;
-	uint32_t first = cap - pos < k ? cap - pos : k;
-	memcpy(tp->buf->snd + pos, buf, first);
-	if (k > first)
-		memcpy(tp->buf->snd, (const uint8_t *)buf + first, k - first);
-	tp->snd_len += k;
+	uint32_t k = ns_sndq_append(s, tp, buf, n < UINT32_MAX ? (uint32_t)n : UINT32_MAX);
+	if (k == 0)
+		return -EAGAIN;     /* queue entries or mbufs exhausted */
 	ns_tcp_output_later(s, tp);
 	return (ssize_t)k;
 }
@@ -607,7 +612,7 @@ int ns_set_interest(struct ns_stack *s, ns_conn_t c, bool read, bool write)
 	 * triggered poller would, so back-pressure never loses a wake-up. */
 	if (read && (tp->rx_bytes > 0 || (tp->flags & NS_TF_EOF) || tp->err))
 		ns_ev_post(s, tp, NS_TF_EVRD);
-	if (write && ((can_send(tp) && tp->snd_len < s->conf.sndbuf) || tp->err))
+	if (write && ((can_send(tp) && ns_sndq_has_room(s, tp)) || tp->err))
 		ns_ev_post(s, tp, NS_TF_EVWR);
 	return 0;
 }
@@ -782,6 +787,7 @@ int ns_conn_opts(const struct ns_stack *s, ns_conn_t c, unsigned *flags,
 int ns_check_invariants(const struct ns_stack *s)
 {
 	uint32_t nconn = 0, nhalf = 0, ntw = 0, nfree = 0, held_all = 0, nhandles = 0;
+	uint32_t tx_held_all = 0;
 	for (uint32_t i = 0; i < s->nslots; i++) {
 		const struct ns_tcb *tp = &s->tcb[i];
 		if (tp->state == NS_FREE) {
@@ -794,8 +800,26 @@ int ns_check_invariants(const struct ns_stack *s)
 		case NS_CAT_TW: ntw++; break;
 		default: return -__LINE__;
 		}
-		if (tp->snd_len > s->conf.sndbuf)
+		if (tp->snd_len > s->conf.sndbuf || tp->sndq_cnt > s->sndq_cap)
 			return -__LINE__;
+		if ((tp->sndq_cnt || tp->snd_len) && !tp->buf)
+			return -__LINE__;
+		/* Send queue: contiguous from snd_una, non-empty entries, each
+		 * inside its mbuf after room for the headers, still referenced. */
+		uint32_t qseq = tp->snd_una, qbytes = 0;
+		for (uint32_t k = 0; k < tp->sndq_cnt; k++) {
+			const struct ns_txb *t =
+				&tp->buf->sndq[(tp->sndq_head + k) & (s->sndq_cap - 1)];
+			if (t->seq != qseq || t->len == 0 || t->off < NS_HDRS_MAX ||
+			    (uint32_t)t->off + t->len > t->m->buf_len ||
+			    rte_mbuf_refcnt_read(t->m) == 0 || t->m->pool != s->mp)
+				return -__LINE__;
+			qseq += t->len;
+			qbytes += t->len;
+		}
+		if (qbytes != tp->snd_len)
+			return -__LINE__;
+		tx_held_all += tp->sndq_cnt;
 		/* Timers: the wheel entry is due at or before every deadline
 		 * (lazy re-arm), except a delayed ACK armed by input that waits
 		 * for the connection's output (it is on the output list). */
@@ -845,7 +869,7 @@ int ns_check_invariants(const struct ns_stack *s)
 	}
 	if (nconn != s->n_conn || nhalf != s->n_half || ntw != s->n_tw)
 		return -__LINE__;
-	if (held_all != s->rx_held)
+	if (held_all != s->rx_held || tx_held_all != s->tx_held)
 		return -__LINE__;
 	if (nhandles + s->hfree_n != s->max_conn)
 		return -__LINE__;
@@ -855,5 +879,10 @@ int ns_check_invariants(const struct ns_stack *s)
 		return -__LINE__;
 	if (s->txq_tail - s->txq_head > NS_TXQ_CAP)
 		return -__LINE__;
+	if (s->txr_n > NS_TX_RECYCLE)
+		return -__LINE__;
+	for (uint32_t k = 0; k < s->txr_n; k++)
+		if (rte_mbuf_refcnt_read(s->txr[k]) != 1 || s->txr[k]->next != NULL)
+			return -__LINE__;
 	return 0;
 }

@@ -66,6 +66,7 @@
 #define NS_CHALLENGE_PER_S  100u         /* RFC 5961 7: challenge ACK budget */
 #define NS_TCP_MAX_OPT      40u
 #define NS_HDRS_MAX         (14u + 20u + 60u)
+#define NS_TX_RECYCLE       64u          /* acked queue mbufs kept for ns_send */
 
 /* ------------------------------------------------- sequence arithmetic */
 
@@ -97,14 +98,44 @@ struct ns_seg {
 	uint16_t off;
 };
 
+/* One mbuf of a connection's send queue: payload bytes [seq, seq+len) at
+ * m->buf_addr + off. The queue never looks at m's data_off/data_len: once
+ * the mbuf has been handed to the TX queue in place they belong to whoever
+ * holds the other reference (the PMD, or in tests the peer stack). The
+ * RTE_PKTMBUF_HEADROOM bytes before the first payload byte take the
+ * Ethernet, IPv4 and TCP headers when the mbuf is sent in place. */
+struct ns_txb {
+	struct rte_mbuf *m;
+	uint32_t seq;
+	uint16_t off;
+	uint16_t len;
+};
+
 /* A range of our sent data the peer reported holding (SACK), [start, end). */
 struct ns_sack_range {
 	uint32_t start, end;
 };
 
+struct ns_arp_ent;
+
+/* A connection's Ethernet + IPv4 + TCP header (no options), built once
+ * the next hop's MAC is known: a segment copies it and patches seq, ack,
+ * flags, window, lengths and the IP id. The sums of its constant parts
+ * make both checksums a sum over the variable words only (plus payload).
+ * Valid while gen equals the instance's arp_gen (bumped whenever any ARP
+ * entry changes or is reused) and the entry needs no refresh. */
+struct ns_hdr_tmpl {
+	uint8_t hdr[14 + 20 + 20];
+	uint32_t gen;                /* 0: not built */
+	struct ns_arp_ent *arp;      /* the next hop's entry */
+	uint64_t ip_sum;             /* IP header with length, id, sum zero */
+	uint64_t ps_sum;             /* pseudo header with length 0 */
+	uint64_t tcp_sum;            /* ps_sum and the ports */
+};
+
 /* Per-connection buffers, taken from the instance's cache on establishment
  * and returned when the connection no longer needs them (TIME_WAIT, close).
- * One allocation: this header, rxq[rxq_cap], ooo[ooo_cap], the send ring.
+ * One allocation: this header, rxq[rxq_cap], ooo[ooo_cap], sndq[sndq_cap].
  * The sender's SACK scoreboard (RFC 6675) lives here too: tcb.sb_cnt
  * ranges, sorted, disjoint, non-adjacent, all inside (snd_una, snd_max].
  * It is bounded; when full, the highest range is forgotten, which only
@@ -112,9 +143,10 @@ struct ns_sack_range {
 struct ns_cbuf {
 	struct ns_cbuf *next_free;
 	struct ns_seg *rxq;          /* ring of in-order payload runs */
-	uint8_t *snd;                /* send ring of conf.sndbuf bytes */
+	struct ns_txb *sndq;         /* ring of sndq_cap queued mbufs from snd_una */
 	struct ns_seg *ooo;          /* ooo_cap entries, sorted by seq, disjoint */
 	struct ns_sack_range sb[NS_SACK_SB_MAX];
+	struct ns_hdr_tmpl tmpl;
 };
 
 /* ------------------------------------------------------------ TCB */
@@ -195,12 +227,15 @@ struct ns_tcb {
 	uint32_t iss, snd_una, snd_nxt, snd_max;
 	uint32_t snd_wl1, snd_wl2, snd_wnd, max_sndwnd;
 	uint32_t cwnd, ssthresh, recover, ca_acc;
-	uint32_t snd_len;            /* bytes in the ring from snd_una */
+	uint32_t snd_len;            /* bytes queued from snd_una (sum of sndq lens) */
 	/* SACK loss recovery (RFC 6675); recover is its RecoveryPoint */
 	uint32_t high_rxt;           /* first byte not retransmitted this round */
 	uint32_t rxt_mark;           /* snd_max when the round began */
 	uint32_t sb_cnt;             /* ranges in buf->sb */
-	uint32_t snd_head;           /* ring offset of snd_una's byte */
+	/* send queue: buf->sndq[i & (sndq_cap - 1)] for i in [sndq_head,
+	 * sndq_head + sndq_cnt), free-running; the head entry holds snd_una */
+	uint32_t sndq_head, sndq_cnt;
+	uint32_t sndq_hint;          /* free-running index of the last entry looked up */
 	uint16_t mss;                /* max payload per segment before options */
 	uint16_t persist_n;          /* probes sent in this zero-window episode */
 
@@ -276,6 +311,9 @@ struct ns_xstats {
 	uint64_t pto_recoveries;     /* ...that started SACK recovery */
 	uint64_t tail_probes;        /* ...that resent the last segment */
 	uint64_t fast_path;          /* segments taken by header prediction */
+	uint64_t tx_inplace;         /* data segments sent in their queue mbuf */
+	uint64_t tx_copied;          /* data segments copied into a fresh mbuf */
+	uint64_t tx_fast;            /* segments sent by the output fast path */
 };
 
 /* ------------------------------------------------------- instance */
@@ -299,6 +337,7 @@ struct ns_stack {
 
 	/* ARP */
 	struct ns_arp_ent arp[NS_ARP_SETS * NS_ARP_WAYS];
+	uint32_t arp_gen;                    /* bumped when any entry changes */
 	uint64_t arp_next_us;                /* earliest pending retry */
 
 	/* user handles: 0..max_conn-1, each bound to a slot while the user
@@ -321,7 +360,7 @@ struct ns_stack {
 	int32_t ev_head, ev_tail;
 	int32_t out_head;
 	bool listening;
-	bool no_fast_path;                   /* tests: header prediction off */
+	bool no_fast_path;                   /* tests: header prediction and output_fast off */
 	uint64_t last_cookie_us;             /* 0: no cookie ever sent */
 	uint16_t next_eport;
 
@@ -331,6 +370,15 @@ struct ns_stack {
 	/* mbufs held for receive by all connections, and the bound that
 	 * keeps the mempool usable for RX and TX whatever peers send */
 	uint32_t rx_held, rx_held_max;
+	/* mbufs held by all send queues; past tx_held_max a connection that
+	 * already has data queued gets -EAGAIN (its ACKs will wake it) */
+	uint32_t tx_held, tx_held_max;
+	uint32_t sndq_cap;                   /* power of two */
+	/* Fully acknowledged queue mbufs nobody else references, reused by
+	 * the next ns_send without a trip through the mempool (no reset
+	 * needed: a transmission sets every field it relies on). */
+	struct rte_mbuf *txr[NS_TX_RECYCLE];
+	uint32_t txr_n;
 	size_t cbuf_bytes;
 	uint32_t cbuf_count;
 
@@ -465,6 +513,8 @@ void ns_arp_input(struct ns_stack *s, struct rte_mbuf *m);
 int ns_eth_output(struct ns_stack *s, struct rte_mbuf *m, uint32_t dst_ip);
 void ns_arp_timers(struct ns_stack *s, uint64_t now_us);
 void ns_arp_flush_all(struct ns_stack *s);
+/* The valid entry of dst_ip's next hop, or NULL (unresolved, no route). */
+struct ns_arp_ent *ns_arp_valid(struct ns_stack *s, uint32_t dst_ip);
 /* Learn an on-link neighbour from a received IPv4 frame (only when it has
  * no valid entry). */
 void ns_arp_learn(struct ns_stack *s, uint32_t ip, const struct rte_ether_addr *mac);
@@ -486,6 +536,15 @@ void ns_tcp_input(struct ns_stack *s, struct rte_mbuf *m, uint16_t l3_off,
 		  uint16_t ihl, uint16_t ip_len);
 
 /* tcp_out.c */
+/* Append up to n bytes to tp's send queue (bounded by sndbuf, the queue's
+ * entries and the instance's tx_held_max). Bytes taken; 0 when none fit. */
+uint32_t ns_sndq_append(struct ns_stack *s, struct ns_tcb *tp, const uint8_t *p, uint32_t n);
+/* Drop the first n queued bytes (acknowledged), freeing emptied mbufs. */
+void ns_sndq_drop(struct ns_stack *s, struct ns_tcb *tp, uint32_t n);
+/* Free every queued mbuf (teardown). */
+void ns_sndq_release(struct ns_stack *s, struct ns_tcb *tp);
+/* Whether ns_send could take at least one byte now. */
+bool ns_sndq_has_room(const struct ns_stack *s, const struct ns_tcb *tp);
 void ns_tcp_output(struct ns_stack *s, struct ns_tcb *tp);
 /* Like ns_tcp_output, but sends one window-limited runt (persist expiry). */
 void ns_tcp_output_force(struct ns_stack *s, struct ns_tcb *tp);
@@ -560,7 +619,12 @@ void ns_tcp_set_rexmt(struct ns_stack *s, struct ns_tcb *tp);
  * 7.2), unless the RTO is due earlier. */
 void ns_tcp_arm_pto(struct ns_stack *s, struct ns_tcb *tp);
 void ns_tcp_rtt_sample(struct ns_tcb *tp, uint64_t rtt_us);
-uint64_t ns_tcp_rto_cur(const struct ns_tcb *tp);
+/* The RTO with the current backoff (inline: every output asks). */
+static inline uint64_t ns_tcp_rto_cur(const struct ns_tcb *tp)
+{
+	uint64_t rto = (uint64_t)tp->rto_us << (tp->rxtshift < 16 ? tp->rxtshift : 16);
+	return rto > NS_RTO_MAX_US ? NS_RTO_MAX_US : rto;
+}
 void ns_tcp_keep_reset(struct ns_stack *s, struct ns_tcb *tp);
 
 /* tcp_conn.c: slots, hash, buffers, state changes */

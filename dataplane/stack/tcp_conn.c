@@ -178,14 +178,16 @@ int ns_tcb_get_buf(struct ns_stack *s, struct ns_tcb *tp)
 		s->cbuf_count++;
 		b->rxq = (struct ns_seg *)(b + 1);
 		b->ooo = b->rxq + s->rxq_cap;
-		b->snd = (uint8_t *)(b->ooo + s->ooo_cap);
+		b->sndq = (struct ns_txb *)(b->ooo + s->ooo_cap);
 	}
 	b->next_free = NULL;
 	tp->buf = b;
 	tp->rxq_head = tp->rxq_cnt = 0;
 	tp->rx_bytes = 0;
 	tp->ooo_cnt = 0;
-	tp->snd_head = tp->snd_len = 0;
+	tp->snd_len = 0;
+	tp->sndq_head = tp->sndq_cnt = tp->sndq_hint = 0;
+	b->tmpl.gen = 0;
 	return 0;
 }
 
@@ -194,7 +196,7 @@ void ns_tcb_put_buf(struct ns_stack *s, struct ns_tcb *tp)
 	if (!tp->buf)
 		return;
 	ns_rxq_release(s, tp);
-	tp->snd_len = 0;
+	ns_sndq_release(s, tp);
 	tp->sb_cnt = 0;                 /* the scoreboard lives in the buffer */
 	tp->buf->next_free = s->cbuf_free;
 	s->cbuf_free = tp->buf;

@@ -610,12 +610,8 @@ static bool new_ack(struct ns_stack *s, struct ns_tcb *tp, uint32_t ack)
 			tp->cwnd = 1u << 30;
 	}
 	tp->snd_una = ack;
-	if (tp->buf && data_acked) {
-		tp->snd_head += data_acked;
-		if (tp->snd_head >= s->conf.sndbuf)
-			tp->snd_head -= s->conf.sndbuf;
-		tp->snd_len -= data_acked;
-	}
+	if (tp->buf && data_acked)
+		ns_sndq_drop(s, tp, data_acked);
 	if (tp->sb_cnt)
 		ns_sack_trim(tp);
 	if (SEQ_LT(tp->snd_nxt, tp->snd_una))

@@ -7,16 +7,32 @@
  * written during one loop iteration leave as full segments carrying the ACK
  * for the request (piggybacking), and nothing is sent twice per iteration.
  *
- * Frames are built in one mbuf (or a chain when a segment does not fit,
- * e.g. jumbo MTU with 2 KiB mbufs). The payload is copied from the send
- * ring into the frame: TX is not zero-copy, which keeps retransmission
- * independent of what the PMD does with the mbufs it was given.
+ * The send queue is a ring of mbufs (struct ns_txb): ns_send() copies the
+ * user's bytes once, into mbufs whose headroom can take every header, at
+ * most one segment of payload each. A segment that is exactly one queue
+ * mbuf nobody else references is sent in place: headers written into the
+ * headroom, one more reference handed to the TX queue (the PMD's free
+ * drops it), the queue keeps the other for retransmission. Anything else
+ * (a part of an mbuf, a run across mbufs, an mbuf the NIC or a peer may
+ * still be reading, refcnt > 1) is copied into a fresh frame, one mbuf or
+ * a chain when it does not fit (jumbo MTU with 2 KiB mbufs). Headers are
+ * never written into an mbuf with refcnt > 1. Fully acknowledged mbufs
+ * nobody else holds are kept (s->txr) for the next ns_send().
+ *
+ * A connection's segments start from its header template (Ethernet, IPv4,
+ * TCP without options, and the sums of their constant parts), rebuilt when
+ * the ARP cache changed. The common request-response case (whole unsent
+ * queue mbufs inside the window, no recovery, no FIN) takes output_fast,
+ * which makes the same frames and state changes as send_one without the
+ * general path's decisions.
  *
  * Loss recovery's sending half lives here too: the SACK scoreboard and
  * the RFC 6675 pipe/NextSeg loop (sack_output), limited transmit, the
  * post-RTO resend that skips SACKed data, and the tail loss probe. */
 #include <errno.h>
 #include <string.h>
+
+#include <rte_memcpy.h>
 
 #include "dataplane/stack/stack_int.h"
 
@@ -32,33 +48,332 @@ struct xmit {
 	uint16_t win;
 	const uint8_t *opt;
 	unsigned optlen;
-	const struct ns_tcb *dtp;    /* payload source (send ring) or NULL */
-	uint32_t doff, dlen;         /* offset from snd_una, length */
+	struct ns_tcb *dtp;          /* payload source (send queue) or NULL */
+	struct ns_tcb *ttp;          /* connection whose header template applies */
+	uint32_t dlen;               /* payload bytes from seq */
 };
 
-static void ring_copy(const struct ns_stack *s, const struct ns_tcb *tp, uint32_t off,
-		      uint8_t *dst, uint32_t n)
+/* ------------------------------------------------------ send queue */
+
+/* Queued payload starts after the default headroom, which every header
+ * fits into: the in-place transmission prepends them there. */
+_Static_assert(RTE_PKTMBUF_HEADROOM >= NS_HDRS_MAX, "mbuf headroom too small for headers");
+
+static inline struct ns_txb *sndq_at(const struct ns_stack *s, const struct ns_tcb *tp,
+				     uint32_t i)
 {
-	uint32_t cap = s->conf.sndbuf;
-	uint32_t pos = tp->snd_head + off;
-	if (pos >= cap)
-		pos -= cap;
-	uint32_t first = cap - pos < n ? cap - pos : n;
-	memcpy(dst, tp->buf->snd + pos, first);
-	if (n > first)
-		memcpy(dst + first, tp->buf->snd, n - first);
+	return &tp->buf->sndq[i & (s->sndq_cap - 1)];
+}
+
+/* Payload bytes one queue mbuf takes: a full segment with the options
+ * every data segment carries (timestamps), so bulk data goes out in
+ * place; SACK blocks make segments shorter and those are copied. */
+static uint32_t sndq_fill(const struct ns_stack *s, const struct ns_tcb *tp)
+{
+	uint32_t ol = (tp->flags & NS_TF_TS) ? 12u : 0u;
+	uint32_t cap = tp->mss > ol ? tp->mss - ol : 1u;
+	return cap < s->data_room ? cap : s->data_room;
+}
+
+/* Free-running index of the entry holding seq, which must be queued
+ * ([snd_una, snd_una + snd_len)). Sending walks the queue in order, so
+ * the entry looked up last or the one after it is the usual answer. */
+static uint32_t sndq_find(const struct ns_stack *s, struct ns_tcb *tp, uint32_t seq)
+{
+	uint32_t h = tp->sndq_hint;
+	if (h - tp->sndq_head < tp->sndq_cnt) {
+		const struct ns_txb *t = sndq_at(s, tp, h);
+		uint32_t o = seq - t->seq;
+		if (o < t->len)
+			return h;
+		if (o == t->len && h + 1 - tp->sndq_head < tp->sndq_cnt)
+			return tp->sndq_hint = h + 1;
+	}
+	/* the last entry starting at or below seq */
+	uint32_t target = seq - tp->snd_una, lo = 0, hi = tp->sndq_cnt;
+	while (hi - lo > 1) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (sndq_at(s, tp, tp->sndq_head + mid)->seq - tp->snd_una <= target)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return tp->sndq_hint = tp->sndq_head + lo;
+}
+
+/* Copy n queued bytes from seq on to dst. */
+static void sndq_copy(const struct ns_stack *s, struct ns_tcb *tp, uint32_t seq, uint8_t *dst,
+		      uint32_t n)
+{
+	uint32_t i = sndq_find(s, tp, seq);
+	const struct ns_txb *t = sndq_at(s, tp, i);
+	uint32_t o = seq - t->seq;
+	while (n) {
+		uint32_t k = t->len - o < n ? t->len - o : n;
+		memcpy(dst, (const uint8_t *)t->m->buf_addr + t->off + o, k);
+		dst += k;
+		n -= k;
+		o = 0;
+		t = sndq_at(s, tp, ++i);
+	}
+}
+
+bool ns_sndq_has_room(const struct ns_stack *s, const struct ns_tcb *tp)
+{
+	if (!tp->buf || tp->snd_len >= s->conf.sndbuf)
+		return false;
+	if (tp->sndq_cnt == 0)
+		return true;
+	const struct ns_txb *t = sndq_at(s, tp, tp->sndq_head + tp->sndq_cnt - 1);
+	if (SEQ_GEQ(t->seq, tp->snd_max) && t->len < sndq_fill(s, tp))
+		return true;
+	return tp->sndq_cnt < s->sndq_cap && s->tx_held < s->tx_held_max;
+}
+
+uint32_t ns_sndq_append(struct ns_stack *s, struct ns_tcb *tp, const uint8_t *p, uint32_t n)
+{
+	uint32_t space = s->conf.sndbuf - tp->snd_len;
+	if (n > space)
+		n = space;
+	uint32_t fill = sndq_fill(s, tp), done = 0;
+	if (tp->sndq_cnt && n) {
+		/* The tail mbuf grows only while nothing of it was sent:
+		 * after that it may be in a NIC's hands. */
+		struct ns_txb *t = sndq_at(s, tp, tp->sndq_head + tp->sndq_cnt - 1);
+		if (SEQ_GEQ(t->seq, tp->snd_max) && t->len < fill) {
+			uint32_t k = fill - t->len < n ? fill - t->len : n;
+			memcpy((uint8_t *)t->m->buf_addr + t->off + t->len, p, k);
+			t->len = (uint16_t)(t->len + k);
+			done = k;
+		}
+	}
+	while (done < n) {
+		/* A connection with nothing queued may always take an mbuf,
+		 * so the instance bound cannot leave it without a wake-up. */
+		if (tp->sndq_cnt == s->sndq_cap || (tp->sndq_cnt && s->tx_held >= s->tx_held_max))
+			break;
+		struct rte_mbuf *m = s->txr_n ? s->txr[--s->txr_n] : ns_alloc(s);
+		if (!m)
+			break;
+		uint32_t k = n - done < fill ? n - done : fill;
+		struct ns_txb *t = sndq_at(s, tp, tp->sndq_head + tp->sndq_cnt);
+		t->m = m;
+		t->seq = tp->snd_una + tp->snd_len + done;
+		t->off = RTE_PKTMBUF_HEADROOM;
+		t->len = (uint16_t)k;
+		memcpy((uint8_t *)m->buf_addr + RTE_PKTMBUF_HEADROOM, p + done, k);
+		tp->sndq_cnt++;
+		s->tx_held++;
+		done += k;
+	}
+	tp->snd_len += done;
+	return done;
+}
+
+/* A queue mbuf leaves the queue: kept for reuse when the queue held the
+ * only reference, else the last holder (a NIC) returns it to the pool. */
+static inline void sndq_free(struct ns_stack *s, struct rte_mbuf *m)
+{
+	if (rte_mbuf_refcnt_read(m) == 1 && s->txr_n < NS_TX_RECYCLE)
+		s->txr[s->txr_n++] = m;
+	else
+		rte_pktmbuf_free(m);
+}
+
+void ns_sndq_drop(struct ns_stack *s, struct ns_tcb *tp, uint32_t n)
+{
+	tp->snd_len -= n;
+	while (n) {
+		struct ns_txb *t = sndq_at(s, tp, tp->sndq_head);
+		if (t->len > n) {
+			t->seq += n;
+			t->off = (uint16_t)(t->off + n);
+			t->len = (uint16_t)(t->len - n);
+			return;
+		}
+		n -= t->len;
+		sndq_free(s, t->m);
+		tp->sndq_head++;
+		tp->sndq_cnt--;
+		s->tx_held--;
+	}
+}
+
+void ns_sndq_release(struct ns_stack *s, struct ns_tcb *tp)
+{
+	if (!tp->buf)
+		return;
+	for (uint32_t i = 0; i < tp->sndq_cnt; i++)
+		sndq_free(s, sndq_at(s, tp, tp->sndq_head + i)->m);
+	s->tx_held -= tp->sndq_cnt;
+	tp->sndq_head = tp->sndq_cnt = tp->sndq_hint = 0;
+	tp->snd_len = 0;
+}
+
+/* ------------------------------------------------------ frame build */
+
+/* tp's header template, (re)built when missing or stale; NULL when the
+ * next hop is not resolved or its entry is due for a refresh (the
+ * regular path, ns_eth_output, takes care of both). */
+static __rte_always_inline const struct ns_hdr_tmpl *tmpl_get(struct ns_stack *s,
+								 struct ns_tcb *tp)
+{
+	struct ns_hdr_tmpl *t = &tp->buf->tmpl;
+	if (t->gen != s->arp_gen) {
+		struct ns_arp_ent *e = ns_arp_valid(s, tp->rip);
+		if (!e)
+			return NULL;
+		uint8_t *p = t->hdr;
+		memset(p, 0, sizeof(t->hdr));
+		struct rte_ether_hdr *eh = (struct rte_ether_hdr *)p;
+		eh->dst_addr = e->mac;
+		memcpy(eh->src_addr.addr_bytes, s->conf.mac, 6);
+		eh->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
+		struct rte_ipv4_hdr *iph = (struct rte_ipv4_hdr *)(eh + 1);
+		iph->version_ihl = 0x45;
+		iph->fragment_offset = rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG);
+		iph->time_to_live = 64;
+		iph->next_proto_id = IPPROTO_TCP;
+		iph->src_addr = rte_cpu_to_be_32(s->conf.ip);
+		iph->dst_addr = rte_cpu_to_be_32(tp->rip);
+		struct rte_tcp_hdr *th = (struct rte_tcp_hdr *)(iph + 1);
+		th->src_port = rte_cpu_to_be_16(tp->lport);
+		th->dst_port = rte_cpu_to_be_16(tp->rport);
+		t->ip_sum = ns_csum_add(0, iph, 20);
+		t->ps_sum = ns_pseudo_sum(s->conf.ip, tp->rip, IPPROTO_TCP, 0);
+		t->tcp_sum = ns_csum_add(t->ps_sum, th, 4);
+		t->arp = e;
+		t->gen = s->arp_gen;
+	}
+	if (s->now_us - t->arp->updated_us > NS_ARP_LIFETIME_US)
+		return NULL;
+	t->arp->used_us = s->now_us;
+	return t;
+}
+
+/* Headers of a TCP segment from tp's template into the frame m, whose
+ * data starts at p (headers then payload, pkt_len final): copy, patch the
+ * variable fields, sum them onto the constant parts' sums. */
+static inline void tmpl_fill(struct ns_stack *s, const struct ns_hdr_tmpl *tm,
+			     struct rte_mbuf *m, uint8_t *p, uint32_t seq, uint32_t ack,
+			     uint8_t flags, uint16_t win, const uint8_t *opt, unsigned optlen)
+{
+	unsigned thl = 20u + optlen;
+	uint16_t tcp_len = (uint16_t)(m->pkt_len - HDRS);
+	/* 54 bytes in three 16/32-byte moves (the last overlaps): a plain
+	 * memcpy of this size compiles to a byte-wise rep movsb */
+	_Static_assert(sizeof(tm->hdr) == 54, "template size");
+	rte_mov32(p, tm->hdr);
+	rte_mov16(p + 32, tm->hdr + 32);
+	rte_mov16(p + 38, tm->hdr + 38);
+	struct rte_ipv4_hdr *iph = (struct rte_ipv4_hdr *)(p + 14);
+	struct rte_tcp_hdr *th = (struct rte_tcp_hdr *)(p + HDRS);
+	iph->total_length = rte_cpu_to_be_16((uint16_t)(20u + tcp_len));
+	iph->packet_id = rte_cpu_to_be_16(s->ip_id++);
+	th->sent_seq = rte_cpu_to_be_32(seq);
+	th->recv_ack = rte_cpu_to_be_32(ack);
+	th->data_off = (uint8_t)((thl / 4) << 4);
+	th->tcp_flags = flags;
+	th->rx_win = rte_cpu_to_be_16(win);
+	if (optlen == 12)
+		memcpy(p + HDRS + 20, opt, 12);
+	else if (optlen)
+		memcpy(p + HDRS + 20, opt, optlen);
+	uint16_t len_be = rte_cpu_to_be_16(tcp_len);
+	if (s->conf.tx_csum_offload) {
+		m->ol_flags |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_TCP_CKSUM;
+		m->l2_len = 14;
+		m->l3_len = 20;
+		m->l4_len = thl;
+		th->cksum = ns_csum_fold(tm->ps_sum + len_be);
+	} else {
+		iph->hdr_checksum = (uint16_t)~ns_csum_fold(tm->ip_sum + iph->total_length +
+							    iph->packet_id);
+		/* the ports are in tcp_sum: the rest of the header on */
+		uint64_t sum = tm->tcp_sum + len_be;
+		if (m->nb_segs == 1)
+			sum = ns_csum_add(sum, p + HDRS + 4, tcp_len - 4u);
+		else
+			ns_csum_mbuf(m, HDRS + 4, tcp_len - 4u, &sum);
+		th->cksum = (uint16_t)~ns_csum_fold(sum);
+	}
+}
+
+/* Make the queue mbuf t (refcnt 1, exactly the segment) the frame: hdr
+ * bytes of headers before its payload, one more reference for the TX
+ * queue. Its metadata is ours until handed over. */
+static inline struct rte_mbuf *inplace_frame(struct ns_stack *s, const struct ns_txb *t,
+					     unsigned hdr)
+{
+	struct rte_mbuf *m = t->m;
+	rte_mbuf_refcnt_update(m, 1);
+	m->data_off = (uint16_t)(t->off - hdr);
+	m->data_len = (uint16_t)(hdr + t->len);
+	m->pkt_len = hdr + t->len;
+	m->nb_segs = 1;
+	m->ol_flags = 0;
+	m->tx_offload = 0;
+	m->packet_type = 0;
+	s->xst.tx_inplace++;
+	return m;
 }
 
 static int xmit_frame(struct ns_stack *s, const struct xmit *x)
 {
 	unsigned thl = 20u + x->optlen;
 	unsigned hdr = HDRS + thl;
-	struct rte_mbuf *m = ns_alloc(s);
-	if (!m)
-		return -ENOBUFS;
-	uint32_t room = rte_pktmbuf_tailroom(m) - hdr;
-	uint32_t first = x->dlen < room ? x->dlen : room;
-	uint8_t *p = (uint8_t *)rte_pktmbuf_append(m, (uint16_t)(hdr + first));
+	struct rte_mbuf *m = NULL;
+	uint8_t *p;
+	if (x->dlen) {
+		struct ns_tcb *tp = x->dtp;
+		struct ns_txb *t = sndq_at(s, tp, sndq_find(s, tp, x->seq));
+		if (t->seq == x->seq && t->len == x->dlen && t->off >= hdr && !(t->off & 1) &&
+		    rte_mbuf_refcnt_read(t->m) == 1) {
+			/* Exactly one queue mbuf that nobody else reads (and
+			 * whose headers land 2-byte aligned: a partial ACK
+			 * may have left its payload at an odd offset) */
+			m = inplace_frame(s, t, hdr);
+		}
+	}
+	if (m) {
+		p = rte_pktmbuf_mtod(m, uint8_t *);
+	} else {
+		m = ns_alloc(s);
+		if (!m)
+			return -ENOBUFS;
+		uint32_t room = rte_pktmbuf_tailroom(m) - hdr;
+		uint32_t first = x->dlen < room ? x->dlen : room;
+		p = (uint8_t *)rte_pktmbuf_append(m, (uint16_t)(hdr + first));
+		if (x->dlen) {
+			s->xst.tx_copied++;
+			sndq_copy(s, x->dtp, x->seq, p + hdr, first);
+			uint32_t done = first;
+			struct rte_mbuf *last = m;
+			while (done < x->dlen) {
+				struct rte_mbuf *n = ns_alloc(s);
+				if (!n) {
+					rte_pktmbuf_free(m);
+					return -ENOBUFS;
+				}
+				uint32_t k = x->dlen - done;
+				if (k > rte_pktmbuf_tailroom(n))
+					k = rte_pktmbuf_tailroom(n);
+				uint8_t *d = (uint8_t *)rte_pktmbuf_append(n, (uint16_t)k);
+				sndq_copy(s, x->dtp, x->seq + done, d, k);
+				last->next = n;
+				last = n;
+				m->nb_segs++;
+				m->pkt_len += k;
+				done += k;
+			}
+		}
+	}
+	const struct ns_hdr_tmpl *tm = x->ttp ? tmpl_get(s, x->ttp) : NULL;
+	if (tm) {
+		tmpl_fill(s, tm, m, p, x->seq, x->ack, x->flags, x->win, x->opt, x->optlen);
+		return ns_tx_enqueue(s, m);
+	}
+	uint16_t tcp_len = (uint16_t)(thl + x->dlen);
 	struct rte_tcp_hdr *th = (struct rte_tcp_hdr *)(p + HDRS);
 	th->src_port = rte_cpu_to_be_16(x->lport);
 	th->dst_port = rte_cpu_to_be_16(x->rport);
@@ -73,29 +388,6 @@ static int xmit_frame(struct ns_stack *s, const struct xmit *x)
 		memcpy(p + HDRS + 20, x->opt, 12);     /* timestamps alone: inlined */
 	else if (x->optlen)
 		memcpy(p + HDRS + 20, x->opt, x->optlen);
-	if (x->dlen) {
-		ring_copy(s, x->dtp, x->doff, p + hdr, first);
-		uint32_t done = first;
-		struct rte_mbuf *last = m;
-		while (done < x->dlen) {
-			struct rte_mbuf *n = ns_alloc(s);
-			if (!n) {
-				rte_pktmbuf_free(m);
-				return -ENOBUFS;
-			}
-			uint32_t k = x->dlen - done;
-			if (k > rte_pktmbuf_tailroom(n))
-				k = rte_pktmbuf_tailroom(n);
-			uint8_t *d = (uint8_t *)rte_pktmbuf_append(n, (uint16_t)k);
-			ring_copy(s, x->dtp, x->doff + done, d, k);
-			last->next = n;
-			last = n;
-			m->nb_segs++;
-			m->pkt_len += k;
-			done += k;
-		}
-	}
-	uint16_t tcp_len = (uint16_t)(thl + x->dlen);
 	if (s->conf.tx_csum_offload) {
 		m->ol_flags |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_TCP_CKSUM;
 		m->l2_len = 14;
@@ -276,7 +568,7 @@ static uint16_t window_field(struct ns_stack *s, struct ns_tcb *tp)
 
 /* ------------------------------------------------- connection output */
 
-/* Send one segment of tp. Data comes from the send ring at seq. */
+/* Send one segment of tp. Data comes from the send queue at seq. */
 static int tcb_xmit(struct ns_stack *s, struct ns_tcb *tp, uint32_t seq, uint32_t len,
 		    uint8_t flags)
 {
@@ -300,9 +592,10 @@ static int tcb_xmit(struct ns_stack *s, struct ns_tcb *tp, uint32_t seq, uint32_
 	}
 	if (len) {
 		x.dtp = tp;
-		x.doff = seq - tp->snd_una;
 		x.dlen = len;
 	}
+	if (tp->buf && !(flags & TH_SYN))
+		x.ttp = tp;
 	int rc = xmit_frame(s, &x);
 	if (rc < 0)
 		return rc;
@@ -501,6 +794,19 @@ static int send_one(struct ns_stack *s, struct ns_tcb *tp, uint32_t maxseg, uint
 	 * only if it is at least half the largest window seen. */
 	if (len < avail && len < maxseg && len < run && !force && len < tp->max_sndwnd / 2)
 		return 0;
+	if (len && SEQ_GEQ(tp->snd_nxt, tp->snd_max) && sndq_fill(s, tp) >= maxseg) {
+		/* New data stops at the end of the queue mbuf it starts in:
+		 * when SACK options made a segment split one, the next
+		 * segment realigns and goes out in place again. (Not when
+		 * an mbuf holds less than a segment, e.g. jumbo MTU: those
+		 * segments are chains of copies anyway.) */
+		const struct ns_txb *t = sndq_at(s, tp, sndq_find(s, tp, tp->snd_nxt));
+		uint32_t room = t->seq + t->len - tp->snd_nxt;
+		if (room < len) {
+			len = room;
+			fin = false;
+		}
+	}
 	uint8_t flags = TH_ACK | (fin ? TH_FIN : 0);
 	if (len > 0 && off + len == tp->snd_len)
 		flags |= TH_PSH;
@@ -591,6 +897,79 @@ static bool sack_output(struct ns_stack *s, struct ns_tcb *tp, uint32_t maxseg)
 	return sent;
 }
 
+/* The request-response case without the general machinery: the unsent
+ * data is whole queue mbufs (which hold a full segment) that all fit in the
+ * window, nothing to resend (no recovery, snd_nxt at snd_max), no FIN,
+ * no SACK blocks to carry, the header template valid. Sends them in
+ * place: the segments, fields and state changes send_one would make
+ * (the fast-path test drives both and compares). Returns true when all
+ * was sent; false: the general path takes over from snd_nxt. */
+static bool output_fast(struct ns_stack *s, struct ns_tcb *tp, uint32_t maxseg, unsigned ol)
+{
+	uint32_t end = tp->snd_una + tp->snd_len;
+	if (tp->snd_nxt != tp->snd_max || tp->snd_nxt == end || s->no_fast_path ||
+	    (tp->flags & (NS_TF_FINQ | NS_TF_RECOVERY)) || tp->dupacks ||
+	    (tp->state != NS_ESTABLISHED && tp->state != NS_CLOSE_WAIT) ||
+	    ol != ((tp->flags & NS_TF_TS) ? 12u : 0u) || sndq_fill(s, tp) < maxseg)
+		return false;
+	uint32_t wnd = cwnd_segs(tp, maxseg);
+	if (tp->snd_wnd < wnd)
+		wnd = tp->snd_wnd;
+	if (tp->snd_len > wnd)
+		return false;
+	/* the unsent mbufs are the last ones: walk back to snd_nxt's */
+	uint32_t last = tp->sndq_head + tp->sndq_cnt - 1, i = last;
+	for (;;) {
+		const struct ns_txb *t = sndq_at(s, tp, i);
+		if (t->len > maxseg || rte_mbuf_refcnt_read(t->m) != 1)
+			return false;
+		if (t->seq == tp->snd_nxt)
+			break;
+		if (i == tp->sndq_head || SEQ_LT(t->seq, tp->snd_nxt))
+			return false;           /* snd_nxt inside an mbuf */
+		i--;
+	}
+	const struct ns_hdr_tmpl *tm = tmpl_get(s, tp);
+	if (!tm)
+		return false;
+	unsigned hdr = HDRS + 20u + ol;
+	for (;; i++) {
+		const struct ns_txb *t = sndq_at(s, tp, i);
+		uint32_t seq = tp->snd_nxt;
+		uint8_t flags = TH_ACK | (i == last ? TH_PSH : 0);
+		uint16_t win = window_field(s, tp);
+		struct rte_mbuf *m = inplace_frame(s, t, hdr);
+		uint8_t *p = rte_pktmbuf_mtod(m, uint8_t *);
+		uint8_t opt[12];
+		if (ol)
+			put_ts(opt, ns_tcp_tsval(s, tp), tp->ts_recent);
+		tmpl_fill(s, tm, m, p, seq, tp->rcv_nxt, flags, win, opt, ol);
+		if (ns_tx_enqueue(s, m) < 0)
+			return false;   /* the general path fails alike and copes */
+		/* as tcb_xmit and send_one after a new segment */
+		tp->last_ack_sent = tp->rcv_nxt;
+		tp->flags &= ~NS_TF_ACKNOW;
+		tp->unacked_segs = 0;
+		tp->t_dack = 0;
+		tp->snd_nxt = tp->snd_max = seq + t->len;
+		if (!(tp->flags & NS_TF_RTTING)) {
+			tp->rtt_seq = seq;
+			tp->rtt_start_us = s->now_us;
+			tp->flags |= NS_TF_RTTING;
+		}
+		if (tp->t_rexmt == 0 || (tp->flags & NS_TF_PERSIST)) {
+			tp->persist_n = 0;
+			ns_tcp_set_rexmt(s, tp);
+		} else {
+			ns_tcp_arm_pto(s, tp);
+		}
+		tp->last_send_us = s->now_us;
+		s->xst.tx_fast++;
+		if (i == last)
+			return true;
+	}
+}
+
 /* force: send a window-limited runt anyway (persist timer expiry). */
 static void output_common(struct ns_stack *s, struct ns_tcb *tp, bool force)
 {
@@ -624,6 +1003,8 @@ static void output_common(struct ns_stack *s, struct ns_tcb *tp, bool force)
 		if (tp->cwnd > iw)
 			tp->cwnd = iw;
 	}
+	if (!force && output_fast(s, tp, maxseg, ol))
+		return;
 	bool sent = false;
 	if ((tp->flags & (NS_TF_RECOVERY | NS_TF_SACKREC)) == (NS_TF_RECOVERY | NS_TF_SACKREC)) {
 		sent = sack_output(s, tp, maxseg);

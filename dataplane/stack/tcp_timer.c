@@ -103,12 +103,6 @@ uint64_t ns_wheel_next(const struct ns_stack *s)
 
 /* ------------------------------------------------------ RTO helpers */
 
-uint64_t ns_tcp_rto_cur(const struct ns_tcb *tp)
-{
-	uint64_t rto = (uint64_t)tp->rto_us << (tp->rxtshift < 16 ? tp->rxtshift : 16);
-	return rto > NS_RTO_MAX_US ? NS_RTO_MAX_US : rto;
-}
-
 /* The probe timeout (RFC 8985 7.2): 2*SRTT, plus the worst-case delayed
  * ACK (WCDelAckT, 200 ms as the RFC and Linux take it) when a single
  * segment is out, never below two ticks. 0 when none applies:

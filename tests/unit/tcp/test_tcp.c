@@ -157,6 +157,8 @@ struct side {
 	bool acc_no_read;
 	bool acc_echo;               /* echo what is read instead of a pattern */
 	bool acc_close_on_eof;
+	uint32_t max_write;          /* >0: ns_send chunks of 1..max_write bytes */
+	uint64_t wrng;
 };
 
 /* --------------------------------------------------------------- wire */
@@ -370,6 +372,11 @@ static void stream_pump_tx(struct side *sd, struct stream *t)
 		uint64_t k = t->tx_total - t->tx_done;
 		if (k > sizeof(buf))
 			k = sizeof(buf);
+		if (sd->max_write) {
+			uint64_t w = 1 + rng_next(&sd->wrng) % sd->max_write;
+			if (k > w)
+				k = w;
+		}
 		for (uint64_t i = 0; i < k; i++)
 			buf[i] = pat(t->tx_seed, t->tx_done + i);
 		ssize_t n = ns_send(sd->s, t->c, buf, k);
@@ -3874,4 +3881,538 @@ Test(tcp, header_prediction_matches_slow_path)
 	cr_expect_eq(s0.rx_bytes, s1.rx_bytes);
 	rp_close(&rp[0]);
 	rp_close(&rp[1]);
+}
+
+/* ============================================ send queue of mbufs (TX) */
+
+#define TXSEG 1448u              /* MSS 1460 minus the timestamp option */
+#define TXPAY_OFF (14u + 20u + 20u + 12u)
+
+static const struct ns_txb *txb(const struct ns_stack *s, const struct ns_tcb *tp, uint32_t k)
+{
+	return &tp->buf->sndq[(tp->sndq_head + k) & (s->sndq_cap - 1)];
+}
+
+/* X acknowledges everything below ack. */
+static void rp_ack(struct rawpeer *rp, uint32_t ack)
+{
+	rp_send(rp, rp->x_nxt, ack, 0, NULL, 0);
+}
+
+/* The frame's payload matches pattern seed from byte off (its seq - base)
+ * on and its TCP checksum verifies. */
+static void check_frame(const struct rte_mbuf *m, const struct tcpinfo *ti, uint32_t base,
+			uint32_t seed)
+{
+	cr_assert_eq(m->nb_segs, 1);
+	const uint8_t *f = rte_pktmbuf_mtod(m, const uint8_t *);
+	unsigned thl = 20 + ti->optlen;
+	const uint8_t *pay = f + 34 + thl;
+	uint32_t off = ti->seq - base;
+	for (uint32_t i = 0; i < ti->paylen; i++)
+		cr_assert_eq(pay[i], pat(seed, off + i), "byte %u of seq %u", i, ti->seq);
+	uint64_t ps = ns_pseudo_sum(IP_A, IP_X, IPPROTO_TCP, (uint16_t)(thl + ti->paylen));
+	cr_assert_eq(cks(f + 34, thl + ti->paylen, ps), 0, "TCP checksum of seq %u", ti->seq);
+	cr_assert_eq(cks(f + 14, 20, 0), 0, "IP checksum of seq %u", ti->seq);
+}
+
+/* Replies go out in the mbuf ns_send() wrote them into: the frame the TX
+ * queue gets is the queue's mbuf (same buffer, payload not moved), with a
+ * second reference the PMD's free drops; the queue keeps its own for
+ * retransmission. Writes are appended to the last mbuf only until it is
+ * sent. */
+Test(tcp, tx_queue_mbuf_sent_in_place)
+{
+	struct rawpeer rp;
+	rp_open(&rp, true, true);
+	unsigned avail0 = rte_mempool_avail_count(g_mp);
+	const uint32_t n = 3 * TXSEG + 100;
+	static uint8_t buf[3 * TXSEG + 200];
+	for (uint32_t i = 0; i < sizeof(buf); i++)
+		buf[i] = pat(11, i);
+	/* two writes: the second fills the first mbuf up, then new ones */
+	cr_assert_eq(ns_send(rp.s, rp.c, buf, 1000), 1000);
+	cr_assert_eq(ns_send(rp.s, rp.c, buf + 1000, n - 1000), (ssize_t)(n - 1000));
+	struct ns_tcb *tp = ns_conn_tcb(rp.s, rp.c);
+	cr_assert_eq(tp->sndq_cnt, 4);
+	cr_assert_eq(rp.s->tx_held, 4);
+	struct rte_mbuf *qm[5];
+	const uint8_t *qp[5];
+	for (uint32_t k = 0; k < 4; k++) {
+		const struct ns_txb *t = txb(rp.s, tp, k);
+		cr_assert_eq(t->len, k < 3 ? TXSEG : 100u);
+		cr_assert_eq(t->seq, rp.a_iss + 1 + k * TXSEG);
+		qm[k] = t->m;
+		qp[k] = (const uint8_t *)t->m->buf_addr + t->off;
+		cr_assert_eq(memcmp(qp[k], buf + k * TXSEG, t->len), 0);
+	}
+	cr_assert_eq(ns_check_invariants(rp.s), 0);
+
+	struct rte_mbuf *out[8];
+	int nf = drain(rp.s, out, 8);
+	cr_assert_eq(nf, 4);
+	for (int k = 0; k < nf; k++) {
+		struct tcpinfo ti;
+		cr_assert(parse_tcp(out[k], &ti));
+		cr_assert_eq(ti.seq, rp.a_iss + 1 + (uint32_t)k * TXSEG);
+		cr_assert_eq(out[k], qm[k], "frame %d is not the queue's mbuf", k);
+		cr_assert_eq(rte_pktmbuf_mtod_offset(out[k], const uint8_t *, TXPAY_OFF), qp[k],
+			     "payload of frame %d moved", k);
+		cr_assert_eq(rte_mbuf_refcnt_read(out[k]), 2);
+		check_frame(out[k], &ti, rp.a_iss + 1, 11);
+	}
+	struct ns_xstats x;
+	ns_get_xstats(rp.s, &x);
+	cr_assert_eq(x.tx_inplace, 4);
+	cr_assert_eq(x.tx_copied, 0);
+	free_all(out, nf);                  /* the "NIC" is done with them */
+	for (int k = 0; k < 4; k++)
+		cr_assert_eq(rte_mbuf_refcnt_read(qm[k]), 1, "queue lost its reference");
+
+	/* The sent tail is not appended to: a new mbuf takes the write. */
+	cr_assert_eq(ns_send(rp.s, rp.c, buf + n, 50), 50);
+	cr_assert_eq(tp->sndq_cnt, 5);
+	cr_assert_eq(txb(rp.s, tp, 3)->len, 100);
+	qm[4] = txb(rp.s, tp, 4)->m;
+	nf = drain(rp.s, out, 8);
+	cr_assert_eq(nf, 1);
+	cr_assert_eq(out[0], qm[4]);
+	free_all(out, nf);
+
+	/* Everything acknowledged: the queue and every mbuf are gone. */
+	rp_ack(&rp, rp.a_iss + 1 + n + 50);
+	cr_assert_eq(tp->sndq_cnt, 0);
+	cr_assert_eq(tp->snd_len, 0);
+	cr_assert_eq(rp.s->tx_held, 0);
+	cr_assert_eq(ns_check_invariants(rp.s), 0);
+	free_all(out, drain(rp.s, out, 8));
+	cr_assert_eq(rte_mempool_avail_count(g_mp) + rp.s->txr_n, avail0, "mbufs leaked");
+	rp_close(&rp);
+}
+
+/* A slow NIC still holds every frame sent in place: retransmissions (tail
+ * probe, RTO) must come in fresh mbufs and leave the held frames' bytes
+ * and metadata alone. Once the NIC lets go, a retransmission that is
+ * exactly one queue mbuf may reuse it again. */
+Test(tcp, retransmission_leaves_frames_held_by_the_nic_alone)
+{
+	struct rawpeer rp;
+	rp_open(&rp, true, true);
+	const uint32_t n = 4 * TXSEG;
+	static uint8_t buf[4 * TXSEG];
+	for (uint32_t i = 0; i < n; i++)
+		buf[i] = pat(21, i);
+	cr_assert_eq(ns_send(rp.s, rp.c, buf, n), (ssize_t)n);
+	struct ns_tcb *tp = ns_conn_tcb(rp.s, rp.c);
+	struct rte_mbuf *held[8];
+	int nh = drain(rp.s, held, 8);
+	cr_assert_eq(nh, 4);
+	static uint8_t snap[4][2048];
+	uint16_t snap_off[4], snap_len[4];
+	for (int k = 0; k < nh; k++) {
+		cr_assert_eq(held[k], txb(rp.s, tp, (uint32_t)k)->m);
+		snap_off[k] = held[k]->data_off;
+		snap_len[k] = held[k]->data_len;
+		memcpy(snap[k], rte_pktmbuf_mtod(held[k], const uint8_t *), held[k]->data_len);
+	}
+	int rexmits = 0;
+	for (int round = 0; round < 4; round++) {
+		rp.now += 1500000;
+		ns_timers(rp.s, rp.now);
+		struct rte_mbuf *out[16];
+		int nf = drain(rp.s, out, 16);
+		for (int i = 0; i < nf; i++) {
+			struct tcpinfo ti;
+			cr_assert(parse_tcp(out[i], &ti));
+			if (ti.paylen == 0)
+				continue;
+			rexmits++;
+			for (int k = 0; k < nh; k++)
+				cr_assert_neq(out[i]->buf_addr, held[k]->buf_addr,
+					      "retransmission reused a buffer the NIC holds");
+			check_frame(out[i], &ti, rp.a_iss + 1, 21);
+		}
+		free_all(out, nf);
+		for (int k = 0; k < nh; k++) {
+			cr_assert_eq(rte_mbuf_refcnt_read(held[k]), 2);
+			cr_assert_eq(held[k]->data_off, snap_off[k]);
+			cr_assert_eq(held[k]->data_len, snap_len[k]);
+			cr_assert_eq(memcmp(rte_pktmbuf_mtod(held[k], const uint8_t *), snap[k],
+					    snap_len[k]), 0, "held frame %d modified in round %d", k, round);
+		}
+		cr_assert_eq(ns_check_invariants(rp.s), 0);
+	}
+	cr_assert_geq(rexmits, 2, "expected a tail probe and an RTO, got %d", rexmits);
+	struct ns_xstats x;
+	ns_get_xstats(rp.s, &x);
+	cr_assert_eq(x.tx_inplace, 4);
+	cr_assert_geq(x.tx_copied, (uint64_t)rexmits);
+
+	/* The NIC is done: the next RTO resends snd_una's mbuf in place. */
+	struct rte_mbuf *first = held[0];
+	free_all(held, nh);
+	uint64_t copied = x.tx_copied;
+	struct rte_mbuf *out[16];
+	int nf = 0;
+	for (int i = 0; i < 20 && nf == 0; i++) {
+		rp.now += 5000000;
+		ns_timers(rp.s, rp.now);
+		nf = drain(rp.s, out, 16);
+	}
+	cr_assert_geq(nf, 1);
+	struct tcpinfo ti;
+	cr_assert(parse_tcp(out[0], &ti));
+	cr_assert_eq(ti.seq, rp.a_iss + 1);
+	cr_assert_eq(ti.paylen, TXSEG);
+	cr_assert_eq(out[0], first, "RTO copied an mbuf nobody else holds");
+	check_frame(out[0], &ti, rp.a_iss + 1, 21);
+	ns_get_xstats(rp.s, &x);
+	cr_assert_eq(x.tx_inplace, 5);
+	cr_assert_eq(x.tx_copied, copied);
+	free_all(out, nf);
+	rp_ack(&rp, rp.a_iss + 1 + n);
+	cr_assert_eq(rp.s->tx_held, 0);
+	free_all(out, drain(rp.s, out, 16));
+	rp_close(&rp);
+}
+
+/* An ACK in the middle of an mbuf: the mbuf stays, its first byte moves;
+ * the retransmission from there spans two mbufs and is copied. */
+Test(tcp, partial_ack_inside_an_mbuf)
+{
+	struct rawpeer rp;
+	rp_open(&rp, true, true);
+	unsigned avail0 = rte_mempool_avail_count(g_mp);
+	const uint32_t n = 3 * TXSEG;
+	static uint8_t buf[3 * TXSEG];
+	for (uint32_t i = 0; i < n; i++)
+		buf[i] = pat(31, i);
+	cr_assert_eq(ns_send(rp.s, rp.c, buf, n), (ssize_t)n);
+	struct ns_tcb *tp = ns_conn_tcb(rp.s, rp.c);
+	struct rte_mbuf *out[16];
+	cr_assert_eq(drain(rp.s, out, 16), 3);
+	free_all(out, 3);
+	struct rte_mbuf *m0 = txb(rp.s, tp, 0)->m;
+	uint16_t off0 = txb(rp.s, tp, 0)->off;
+
+	rp_ack(&rp, rp.a_iss + 1 + 700);
+	cr_assert_eq(tp->sndq_cnt, 3);
+	cr_assert_eq(txb(rp.s, tp, 0)->m, m0);
+	cr_assert_eq(txb(rp.s, tp, 0)->seq, rp.a_iss + 1 + 700);
+	cr_assert_eq(txb(rp.s, tp, 0)->off, off0 + 700);
+	cr_assert_eq(txb(rp.s, tp, 0)->len, TXSEG - 700);
+	cr_assert_eq(tp->snd_len, n - 700);
+	cr_assert_eq(rp.s->tx_held, 3);
+	cr_assert_eq(ns_check_invariants(rp.s), 0);
+	free_all(out, drain(rp.s, out, 16));
+
+	/* RTO (after the tail probe): one full segment from snd_una, across
+	 * the first two mbufs */
+	bool seen = false;
+	for (int i = 0; i < 10 && !seen; i++) {
+		rp.now += 2000000;
+		ns_timers(rp.s, rp.now);
+		int nf = drain(rp.s, out, 16);
+		for (int f = 0; f < nf; f++) {
+			struct tcpinfo ti;
+			cr_assert(parse_tcp(out[f], &ti));
+			if (ti.paylen)
+				check_frame(out[f], &ti, rp.a_iss + 1, 31);
+			if (ti.seq != rp.a_iss + 1 + 700)
+				continue;
+			seen = true;
+			cr_assert_eq(ti.paylen, TXSEG);
+			for (uint32_t k = 0; k < tp->sndq_cnt; k++)
+				cr_assert_neq(out[f], txb(rp.s, tp, k)->m);
+		}
+		free_all(out, nf);
+	}
+	cr_assert(seen, "no retransmission from snd_una");
+
+	/* past the first mbuf into the second */
+	rp_ack(&rp, rp.a_iss + 1 + TXSEG + 10);
+	cr_assert_eq(tp->sndq_cnt, 2);
+	cr_assert_eq(txb(rp.s, tp, 0)->len, TXSEG - 10);
+	cr_assert_eq(tp->snd_len, n - TXSEG - 10);
+	cr_assert_eq(ns_check_invariants(rp.s), 0);
+	rp_ack(&rp, rp.a_iss + 1 + n);
+	cr_assert_eq(tp->sndq_cnt, 0);
+	cr_assert_eq(rp.s->tx_held, 0);
+	free_all(out, drain(rp.s, out, 16));
+	cr_assert_eq(rte_mempool_avail_count(g_mp) + rp.s->txr_n, avail0, "mbufs leaked");
+	rp_close(&rp);
+}
+
+/* Payload integrity with the queue under loss, duplication and reordering
+ * and writes of every size (appends to an unsent tail, one-byte mbufs,
+ * segments spanning mbufs on retransmission), both ways; nothing held
+ * once both sides closed. */
+Test(tcp, send_queue_small_writes_faulty_wire)
+{
+	static const struct lossy_case cases[] = {
+		{ 5, 30000, 30000, 20000 },
+		{ 6, 60000, 10000, 50000 },
+	};
+	const uint64_t n = 600000;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const struct lossy_case *lc = &cases[i];
+		struct pair p;
+		pair_init(&p, NULL, NULL);
+		p.rng = lc->seed;
+		for (int d = 0; d < 2; d++) {
+			p.w[d].drop_pm = lc->drop_pm;
+			p.w[d].reorder_pm = lc->reorder_pm;
+			p.w[d].dup_pm = lc->dup_pm;
+			p.w[d].reorder_max_us = 2000;
+			p.sd[d].max_write = 3000;
+			p.sd[d].wrng = lc->seed * 77 + (uint64_t)d;
+		}
+		p.sd[A].acc_close_on_eof = true;
+		setup_bulk(&p, n, n);
+		cr_assert(pair_run(&p, pred_streams_done, 600000000), "seed %lu: incomplete",
+			  (unsigned long)lc->seed);
+		check_bulk(&p, n, n);
+		assert_invariants(&p);
+		ns_close(p.sd[B].s, p.sd[B].st[0].c);
+		p.sd[B].st[0].closed = true;
+		cr_assert(pair_run(&p, pred_closed_both, 120000000), "seed %lu: close",
+			  (unsigned long)lc->seed);
+		assert_invariants(&p);
+		for (int d = 0; d < 2; d++) {
+			struct ns_xstats x;
+			ns_get_xstats(p.sd[d].s, &x);
+			cr_log_info("seed %lu side %d: %lu segments sent in place, %lu copied",
+				    (unsigned long)lc->seed, d, (unsigned long)x.tx_inplace,
+				    (unsigned long)x.tx_copied);
+			cr_expect_gt(x.tx_inplace, 0, "side %d", d);
+			cr_expect_gt(x.tx_copied, 0, "side %d", d);
+			cr_expect_eq(p.sd[d].s->tx_held, 0, "side %d holds %u mbufs", d,
+				     p.sd[d].s->tx_held);
+		}
+		pair_free(&p);
+	}
+}
+
+/* Data segments are built from a per-connection header template; it
+ * follows the ARP cache: a neighbour that changes its MAC gets the next
+ * segment at the new address, and a stale entry still sends its refresh
+ * request. Checksums of template-built frames verify. */
+Test(tcp, header_template_follows_arp_changes)
+{
+	static const uint8_t MAC_X2[6] = { 0x02, 0, 0, 0, 0, 0x33 };
+	struct rawpeer rp;
+	rp_open(&rp, true, true);
+	static uint8_t buf[3 * TXSEG];
+	for (uint32_t i = 0; i < sizeof(buf); i++)
+		buf[i] = pat(41, i);
+	uint32_t sent = 0;
+	struct rte_mbuf *out[16];
+	struct tcpinfo ti;
+	struct {
+		const char *what;
+		const uint8_t *mac;          /* announced before the send, or NULL */
+		uint64_t dt_us;              /* time moved before the send */
+		bool arp_request;            /* a refresh request goes out too */
+	} steps[] = {
+		{ "first", NULL, 0, false },
+		{ "same again", NULL, 1000, false },
+		{ "new MAC", MAC_X2, 1000, false },
+		{ "back", MAC_X, 1000, false },
+		{ "stale entry", NULL, NS_ARP_LIFETIME_US + 1000000, true },
+	};
+	for (size_t k = 0; k < sizeof(steps) / sizeof(steps[0]); k++) {
+		rp.now += steps[k].dt_us;
+		ns_timers(rp.s, rp.now);
+		free_all(out, drain(rp.s, out, 16));
+		if (steps[k].mac) {
+			uint8_t f[64];
+			inject(rp.s, f, mk_arp(f, RTE_ARP_OP_REQUEST, steps[k].mac, IP_X, IP_A), rp.now);
+			free_all(out, drain(rp.s, out, 16));    /* the ARP reply */
+		}
+		const uint8_t *want = MAC_X;
+		for (size_t j = 0; j <= k; j++)
+			if (steps[j].mac)
+				want = steps[j].mac;
+		cr_assert_eq(ns_send(rp.s, rp.c, buf + sent, 500), 500);
+		int nf = drain(rp.s, out, 16), data = 0, arpreq = 0;
+		for (int i = 0; i < nf; i++) {
+			const uint8_t *f = rte_pktmbuf_mtod(out[i], const uint8_t *);
+			if (f[12] == 0x08 && f[13] == 0x06) {
+				arpreq++;
+				continue;
+			}
+			cr_assert(parse_tcp(out[i], &ti), "%s", steps[k].what);
+			cr_assert_eq(memcmp(f, want, 6), 0, "%s: frame to %02x:..:%02x", steps[k].what,
+				     f[0], f[5]);
+			cr_assert_eq(memcmp(f + 6, MAC_A, 6), 0);
+			cr_assert_eq(ti.seq, rp.a_iss + 1 + sent, "%s", steps[k].what);
+			cr_assert_eq(ti.paylen, 500);
+			for (uint32_t b = 0; b < 500; b++)
+				cr_assert_eq(f[TXPAY_OFF + b], pat(41, sent + b));
+			check_frame(out[i], &ti, rp.a_iss + 1, 41);
+			data++;
+		}
+		cr_assert_eq(data, 1, "%s: %d data frames", steps[k].what, data);
+		cr_assert_eq(arpreq, steps[k].arp_request ? 1 : 0, "%s: %d ARP requests",
+			     steps[k].what, arpreq);
+		free_all(out, nf);
+		sent += 500;
+		rp_ack(&rp, rp.a_iss + 1 + sent);
+		free_all(out, drain(rp.s, out, 16));
+		cr_assert_eq(ns_check_invariants(rp.s), 0);
+	}
+	rp_close(&rp);
+}
+
+/* The output fast path (whole unsent queue mbufs inside the window) and
+ * the general path make byte-identical frames and the same state, over
+ * replies of every shape: small, appended before the flush, several
+ * segments, more than the window (general path for the rest), after a
+ * partial ACK, after idle (cwnd restart). */
+Test(tcp, output_fast_path_matches_general_path)
+{
+	static const struct {
+		const char *name;
+		uint32_t send[3];            /* writes before the flush */
+		uint32_t ack;                /* then X acknowledges this much more
+					      * (at most what was sent) */
+		uint64_t dt_us;              /* time moved first */
+		bool fast;                   /* the fast path sends something */
+	} script[] = {
+		{ "small reply", { 23 }, 23, 1000, true },
+		{ "appended replies", { 10, 200, 5 }, 215, 1000, true },
+		{ "two segments", { 2000 }, 0, 1000, true },
+		{ "more while in flight", { 100 }, 2100, 1000, true },
+		{ "beyond the window", { 16000, 16000 }, 0, 1000, false },
+		{ "partial ACK", { 0 }, 5000, 1000, false },
+		{ "rest", { 0 }, 27000, 1000, false },
+		{ "rest again", { 0 }, 27000, 1000, false },
+		{ "after idle", { 6000 }, 6000, 5000000, true },
+		{ "one MSS exactly", { TXSEG }, TXSEG, 1000, true },
+		{ "MSS plus one", { TXSEG + 1 }, TXSEG + 1, 1000, true },
+	};
+	struct rawpeer rp[2];
+	rp_open(&rp[0], true, true);
+	rp_open(&rp[1], true, true);
+	rp[1].s->no_fast_path = true;
+	static uint8_t data[65536];
+	for (uint32_t i = 0; i < sizeof(data); i++)
+		data[i] = pat(51, i);
+	uint32_t acked = 0, queued = 0;   /* bytes beyond A's ISS + 1 */
+	for (size_t k = 0; k < sizeof(script) / sizeof(script[0]); k++) {
+		struct rte_mbuf *out[2][64];
+		int nf[2];
+		uint64_t fast[2];
+		for (int i = 0; i < 2; i++) {
+			struct rawpeer *r = &rp[i];
+			r->now += script[k].dt_us;
+			ns_timers(r->s, r->now);
+			free_all(out[i], drain(r->s, out[i], 64));
+			struct ns_xstats x0, x1;
+			ns_get_xstats(r->s, &x0);
+			uint32_t q = queued;
+			for (int w = 0; w < 3; w++) {
+				uint32_t n = script[k].send[w];
+				if (n)
+					cr_assert_eq(ns_send(r->s, r->c, data + q, n), (ssize_t)n);
+				q += n;
+			}
+			cr_assert_leq(q, sizeof(data));
+			nf[i] = drain(r->s, out[i], 64);
+			ns_get_xstats(r->s, &x1);
+			fast[i] = x1.tx_fast - x0.tx_fast;
+			if (i == 1)
+				queued = q;
+		}
+		cr_expect_eq(fast[0] > 0, script[k].fast, "%s: fast path %lu", script[k].name,
+			     (unsigned long)fast[0]);
+		cr_expect_eq(fast[1], 0);
+		cr_assert_eq(nf[0], nf[1], "%s: %d frames vs %d", script[k].name, nf[0], nf[1]);
+		for (int j = 0; j < nf[0]; j++) {
+			struct rte_mbuf *a = out[0][j], *b = out[1][j];
+			cr_assert_eq(a->pkt_len, b->pkt_len, "%s: frame %d length", script[k].name, j);
+			uint8_t fa[2048], fb[2048];
+			const uint8_t *pa = rte_pktmbuf_read(a, 0, a->pkt_len, fa);
+			const uint8_t *pb = rte_pktmbuf_read(b, 0, b->pkt_len, fb);
+			cr_assert_eq(memcmp(pa, pb, a->pkt_len), 0, "%s: frame %d differs",
+				     script[k].name, j);
+			struct tcpinfo ti;
+			cr_assert(parse_tcp(a, &ti));
+			if (ti.paylen)
+				check_frame(a, &ti, rp[0].a_iss + 1, 51);
+		}
+		uint32_t ack = script[k].ack;
+		uint32_t sent = ns_conn_tcb(rp[0].s, rp[0].c)->snd_max - (rp[0].a_iss + 1);
+		if (ack > sent - acked)
+			ack = sent - acked;
+		for (int i = 0; i < 2; i++) {
+			free_all(out[i], nf[i]);
+			if (ack) {
+				rp_ack(&rp[i], rp[i].a_iss + 1 + acked + ack);
+				free_all(out[i], drain(rp[i].s, out[i], 64));
+			}
+			cr_assert_eq(ns_check_invariants(rp[i].s), 0, "%s", script[k].name);
+		}
+		acked += ack;
+		const struct ns_tcb *a = ns_conn_tcb(rp[0].s, rp[0].c), *b = ns_conn_tcb(rp[1].s, rp[1].c);
+#define SAME(f) cr_expect_eq(a->f, b->f, "%s: " #f " %lu vs %lu", script[k].name, \
+			     (unsigned long)a->f, (unsigned long)b->f)
+		SAME(flags); SAME(rcv_adv); SAME(last_ack_sent); SAME(snd_una); SAME(snd_nxt);
+		SAME(snd_max); SAME(cwnd); SAME(t_rexmt); SAME(t_dack); SAME(unacked_segs);
+		SAME(snd_len); SAME(sndq_cnt); SAME(srtt_us); SAME(rto_us); SAME(rtt_seq);
+		SAME(rtt_start_us); SAME(last_send_us); SAME(persist_n);
+#undef SAME
+	}
+	rp_close(&rp[0]);
+	rp_close(&rp[1]);
+}
+
+/* The send queue's own bounds: its entries (each sent write holds an mbuf
+ * until acknowledged) and the instance's tx_held_max. Past them ns_send
+ * takes nothing (-EAGAIN) although sndbuf has room, an unsent tail still
+ * grows, WRITABLE interest reports nothing, and the ACK that frees an
+ * entry brings the WRITABLE event. */
+Test(tcp, send_queue_entry_bounds)
+{
+	static const struct {
+		const char *name;
+		uint32_t held_max;           /* 0: the default */
+	} cases[] = {
+		{ "queue entries", 0 },
+		{ "instance bound", 5 },
+	};
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		struct rawpeer rp;
+		rp_open(&rp, true, true);
+		if (cases[c].held_max)
+			rp.s->tx_held_max = cases[c].held_max;
+		struct ns_tcb *tp = ns_conn_tcb(rp.s, rp.c);
+		uint32_t limit = cases[c].held_max ? cases[c].held_max : rp.s->sndq_cap;
+		struct rte_mbuf *out[64];
+		uint8_t byte = 'x';
+		for (uint32_t i = 0; i < limit; i++) {
+			cr_assert_eq(ns_send(rp.s, rp.c, &byte, 1), 1, "%s: write %u", cases[c].name, i);
+			free_all(out, drain(rp.s, out, 64));   /* sent: the next write needs an mbuf */
+		}
+		cr_assert_eq(tp->sndq_cnt, limit, "%s", cases[c].name);
+		cr_assert_eq(ns_send(rp.s, rp.c, &byte, 1), -EAGAIN, "%s", cases[c].name);
+		cr_assert_lt(tp->snd_len, rp.s->conf.sndbuf);
+		struct dp_event ev[8];
+		while (ns_poll_events(rp.s, ev, 8) > 0)
+			;
+		cr_assert_eq(ns_set_interest(rp.s, rp.c, true, true), 0);
+		cr_assert_eq(ns_poll_events(rp.s, ev, 8), 0, "%s: WRITABLE while full", cases[c].name);
+		rp_ack(&rp, rp.a_iss + 1 + 1);
+		free_all(out, drain(rp.s, out, 64));
+		int n = ns_poll_events(rp.s, ev, 8), wr = 0;
+		for (int i = 0; i < n; i++)
+			wr += ev[i].kind == DP_EV_WRITABLE;
+		cr_assert_eq(wr, 1, "%s: no WRITABLE after the ACK", cases[c].name);
+		/* an unsent tail grows whatever the bounds */
+		cr_assert_eq(ns_send(rp.s, rp.c, &byte, 1), 1);
+		cr_assert_eq(ns_send(rp.s, rp.c, &byte, 1), 1);
+		cr_assert_eq(tp->sndq_cnt, limit);
+		cr_assert_eq(ns_check_invariants(rp.s), 0);
+		rp_close(&rp);
+	}
 }
