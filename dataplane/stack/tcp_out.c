@@ -299,6 +299,16 @@ static inline void tmpl_fill(struct ns_stack *s, const struct ns_hdr_tmpl *tm,
 	}
 }
 
+/* Whether queue mbuf t can be its own frame with hdr bytes of headers:
+ * nobody else holds it (a NIC may still read a frame we sent from it),
+ * the headroom takes the headers, and they land 2-byte aligned (an ACK of
+ * part of the mbuf, e.g. of a zero-window probe's byte, may have left the
+ * payload at an odd offset). */
+static inline bool inplace_ok(const struct ns_txb *t, unsigned hdr)
+{
+	return t->off >= hdr && !((t->off - hdr) & 1) && rte_mbuf_refcnt_read(t->m) == 1;
+}
+
 /* Make the queue mbuf t (refcnt 1, exactly the segment) the frame: hdr
  * bytes of headers before its payload, one more reference for the TX
  * queue. Its metadata is ours until handed over. */
@@ -327,13 +337,8 @@ static int xmit_frame(struct ns_stack *s, const struct xmit *x)
 	if (x->dlen) {
 		struct ns_tcb *tp = x->dtp;
 		struct ns_txb *t = sndq_at(s, tp, sndq_find(s, tp, x->seq));
-		if (t->seq == x->seq && t->len == x->dlen && t->off >= hdr && !(t->off & 1) &&
-		    rte_mbuf_refcnt_read(t->m) == 1) {
-			/* Exactly one queue mbuf that nobody else reads (and
-			 * whose headers land 2-byte aligned: a partial ACK
-			 * may have left its payload at an odd offset) */
-			m = inplace_frame(s, t, hdr);
-		}
+		if (t->seq == x->seq && t->len == x->dlen && inplace_ok(t, hdr))
+			m = inplace_frame(s, t, hdr);   /* exactly one queue mbuf */
 	}
 	if (m) {
 		p = rte_pktmbuf_mtod(m, uint8_t *);
@@ -921,7 +926,7 @@ static bool output_fast(struct ns_stack *s, struct ns_tcb *tp, uint32_t maxseg, 
 	uint32_t last = tp->sndq_head + tp->sndq_cnt - 1, i = last;
 	for (;;) {
 		const struct ns_txb *t = sndq_at(s, tp, i);
-		if (t->len > maxseg || rte_mbuf_refcnt_read(t->m) != 1)
+		if (t->len > maxseg || !inplace_ok(t, HDRS + 20u + ol))
 			return false;
 		if (t->seq == tp->snd_nxt)
 			break;
