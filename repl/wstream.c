@@ -90,7 +90,6 @@ static struct {
 	unsigned nshards;
 	struct ws_prod prod[WS_MAX_SHARDS];
 	struct ws_cons cons[WS_MAX_SHARDS];
-	_Atomic int state;            /* WS_OFF / WS_LOADING / WS_ON */
 	_Atomic int fsync_policy;     /* 0 always, 1 everysec, 2 no */
 	_Atomic uint64_t cut_gen;     /* latest cut generation requested */
 	int efd;
@@ -111,6 +110,10 @@ static struct {
 	bool bl_off;                  /* released (repl-backlog-ttl) */
 	_Atomic uint64_t offset;      /* stream bytes so far */
 } ws = { .efd = -1 };
+
+/* The header's inline readers test the WS_* values by number. */
+_Static_assert(WS_LOADING == WSTREAM_ST_LOADING && WS_ON == WSTREAM_ST_ON, "wstream states");
+_Atomic int wstream_state;   /* WS_OFF / WS_LOADING / WS_ON */
 
 /* ----------------------------------------------------------- helpers */
 
@@ -140,7 +143,7 @@ uint64_t ws_staged(uint8_t epoch)
 
 void ws_set_state(int state)
 {
-	atomic_store(&ws.state, state);
+	atomic_store(&wstream_state, state);
 }
 
 uint64_t ws_cut_request(void)
@@ -169,20 +172,10 @@ static char *ws_put_num(char *p, char lead, unsigned long long v)
 
 /* ------------------------------------------------------ shard side */
 
-bool wstream_enabled(void)
-{
-	return atomic_load_explicit(&ws.state, memory_order_relaxed) == WS_ON;
-}
-
-bool wstream_loading(void)
-{
-	return atomic_load_explicit(&ws.state, memory_order_relaxed) == WS_LOADING;
-}
-
 bool wstream_sync_always(void)
 {
 	return atomic_load_explicit(&ws.fsync_policy, memory_order_relaxed) == 0 &&
-	       atomic_load_explicit(&ws.state, memory_order_relaxed) == WS_ON && aof_on();
+	       atomic_load_explicit(&wstream_state, memory_order_relaxed) == WS_ON && aof_on();
 }
 
 int ws_fsync_policy(void)
@@ -349,7 +342,7 @@ void wstream_txn_end(unsigned sh_id, uint64_t txn_id)
 unsigned wstream_round(unsigned sh_id)
 {
 	unsigned f = 0;
-	int st = atomic_load_explicit(&ws.state, memory_order_relaxed);
+	int st = atomic_load_explicit(&wstream_state, memory_order_relaxed);
 	if (st == WS_LOADING)
 		f |= WSR_LOADING;
 	if (atomic_load_explicit(&ws.cut_gen, memory_order_acquire) >

@@ -33,16 +33,26 @@
 #ifndef KR_WSTREAM_H
 #define KR_WSTREAM_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* The stream's state (WS_* in repl_int.h; wstream.c checks the numbers).
+ * Read inline: every command asks. */
+#define WSTREAM_ST_LOADING 1
+#define WSTREAM_ST_ON 2
+extern _Atomic int wstream_state;
 
 /* Process-wide start (before shards run) and stop (after they stop). */
 int wstream_init(unsigned nshards, const char **err);
 void wstream_shutdown(void);
 /* True when some consumer (AOF, a replica, the backlog) wants records;
  * shards skip building records when false (one load, no fence). */
-bool wstream_enabled(void);
+static inline bool wstream_enabled(void)
+{
+	return atomic_load_explicit(&wstream_state, memory_order_relaxed) == WSTREAM_ST_ON;
+}
 
 /* Returns the record's sequence number on this shard (1, 2, ...), which
  * wstream_durable() is compared against. */
@@ -83,7 +93,10 @@ int aof_start(const struct cfg *cfg, char *err, size_t errlen);
 
 /* The stream's state: off (no consumer), loading (the AOF is being
  * replayed: clients get -LOADING and nothing is recorded), on. */
-bool wstream_loading(void);
+static inline bool wstream_loading(void)
+{
+	return atomic_load_explicit(&wstream_state, memory_order_relaxed) == WSTREAM_ST_LOADING;
+}
 
 /* Shard side. A shard attaches once, from its own thread, before it
  * records: wake_fd is what the replication thread writes to (dp_wake)

@@ -1429,35 +1429,23 @@ void wrec_conn_gone(struct shard *sh, const struct conn *c)
 
 /* -------------------------------------------------------- the round */
 
-void wrec_round(struct shard *sh)
+static __attribute__((noinline, cold)) void gate_attach(struct shard *sh, struct gate *g)
 {
-	struct gate *g = &gates[sh->id];
-	if (!g->attached) {
-		g->attached = true;
-		g->snap = calloc((size_t)GATE_SNAPS * g_nshards, sizeof(uint64_t));
-		if (!g->snap)
-			abort();
-		g->fsync_seen = sh->cfg->appendfsync;
-		g->aof_seen = sh->cfg->appendonly;
-		for (int d = 0; d < sh->ks->ndb; d++) {
-			sh->ks->db[d].on_expire = on_expire;
-			sh->ks->db[d].on_expire_arg = sh;
-		}
-		wstream_shard_attach(sh->id, sh->wake_fd);
+	g->attached = true;
+	g->snap = calloc((size_t)GATE_SNAPS * g_nshards, sizeof(uint64_t));
+	if (!g->snap)
+		abort();
+	g->fsync_seen = sh->cfg->appendfsync;
+	g->aof_seen = sh->cfg->appendonly;
+	for (int d = 0; d < sh->ks->ndb; d++) {
+		sh->ks->db[d].on_expire = on_expire;
+		sh->ks->db[d].on_expire_arg = sh;
 	}
-	if (!sh->busy && sh->id == 0) {
-		/* CONFIG SET reaches every shard's copy; shard 0 tells the
-		 * replication thread. */
-		if (sh->cfg->appendfsync != g->fsync_seen) {
-			g->fsync_seen = sh->cfg->appendfsync;
-			wstream_set_fsync(g->fsync_seen);
-		}
-		if (sh->cfg->appendonly != g->aof_seen) {
-			g->aof_seen = sh->cfg->appendonly;
-			aof_set_appendonly(g->aof_seen);
-		}
-	}
-	unsigned f = wstream_round(sh->id);
+	wstream_shard_attach(sh->id, sh->wake_fd);
+}
+
+static __attribute__((noinline)) void wrec_round_work(struct shard *sh, struct gate *g, unsigned f)
+{
 	if (!sh->busy && sh->id == 0) {
 		if (f & WSR_LOADING)
 			loader_step(sh);
@@ -1468,6 +1456,31 @@ void wrec_round(struct shard *sh)
 		gate_round(sh, g);
 	if (f & WSR_KICK)
 		wstream_flush(sh->id);
+}
+
+/* Twice a round on every shard, nearly always with nothing to do: the work
+ * is out of line. */
+void wrec_round(struct shard *sh)
+{
+	struct gate *g = &gates[sh->id];
+	if (__builtin_expect(!g->attached, 0))
+		gate_attach(sh, g);
+	if (!sh->busy && sh->id == 0) {
+		/* CONFIG SET reaches every shard's copy; shard 0 tells the
+		 * replication thread. */
+		const struct cfg *cfg = sh->cfg;
+		if (cfg->appendfsync != g->fsync_seen) {
+			g->fsync_seen = cfg->appendfsync;
+			wstream_set_fsync(g->fsync_seen);
+		}
+		if (cfg->appendonly != g->aof_seen) {
+			g->aof_seen = cfg->appendonly;
+			aof_set_appendonly(g->aof_seen);
+		}
+	}
+	unsigned f = wstream_round(sh->id);
+	if (f || g->used || g->n)
+		wrec_round_work(sh, g, f);
 }
 
 /* ------------------------------------------------------ BGREWRITEAOF */

@@ -1723,7 +1723,22 @@ static void load_requests(struct shard *sh)
 	free(path);
 }
 
+static __attribute__((noinline)) unsigned replclient_poll_slow(struct shard *sh);
+
 unsigned replclient_poll(struct shard *sh)
+{
+	/* Every round of every shard: nothing to do unless a request came,
+	 * a load runs here, or (shard 0) set-up, a link or a cut pause is
+	 * pending. The same tests as below, cheapest first. */
+	if (!(atomic_load_explicit(&R.poll_mask, memory_order_relaxed) & (1ull << sh->id)) &&
+	    !L[sh->id].active &&
+	    (sh->id != 0 || (S.inited && !S.c &&
+			     !atomic_load_explicit(&cut_paused, memory_order_relaxed))))
+		return 0;
+	return replclient_poll_slow(sh);
+}
+
+static unsigned replclient_poll_slow(struct shard *sh)
 {
 	unsigned work = 0;
 	if (sh->id == 0 && !S.inited)

@@ -1478,16 +1478,32 @@ void cmd_wait(struct cmd_ctx *ctx)
 	rm_kick();
 }
 
+/* Shard 0's settings last mirrored for the replication thread. */
+static const struct cfg *rm_cfg_seen;
+
+static __attribute__((noinline)) unsigned replmaster_poll_slow(struct shard *sh);
+
 unsigned replmaster_poll(struct shard *sh)
+{
+	/* Every round of every shard: nothing to do unless a WAIT is parked
+	 * here, or (shard 0) the settings moved or a replica is linked. */
+	if (!g_waits[sh->id] &&
+	    (sh->id != 0 || (sh->cfg == rm_cfg_seen &&
+			     !atomic_load_explicit(&rm.nlinks, memory_order_relaxed))))
+		return 0;
+	return replmaster_poll_slow(sh);
+}
+
+static unsigned replmaster_poll_slow(struct shard *sh)
 {
 	unsigned work = 0;
 	/* Mirror shard 0's settings for the replication thread when they
 	 * change: CONFIG SET gives a shard a new copy (allocated while the
 	 * old one lives, so the pointer differs), not an edit in place. */
-	static const struct cfg *cfg_seen;
+	const struct cfg *cfg_seen = rm_cfg_seen;
 	if (sh->id == 0 && sh->cfg != cfg_seen) {
 		const struct cfg *cfg = sh->cfg;
-		cfg_seen = cfg;
+		rm_cfg_seen = cfg;
 		atomic_store_explicit(&rm.timeout_s, cfg->repl_timeout_s, memory_order_relaxed);
 		atomic_store_explicit(&rm.diskless, cfg->repl_diskless_sync, memory_order_relaxed);
 		atomic_store_explicit(&rm.diskless_delay_s, cfg->repl_diskless_sync_delay_s,

@@ -21,6 +21,103 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#include <x86intrin.h>
+#define ROUTE_HAVE_TSC 1
+#endif
+
+/* ------------------------------------------- command durations (slowlog)
+ *
+ * Two clock reads per command: with an invariant TSC they are rdtsc, turned
+ * into microseconds by a factor each shard thread measures itself against
+ * CLOCK_MONOTONIC over its first DUR_CALIB_NS of commands (until then, and
+ * without such a TSC, both ends are clock_gettime). Per thread, so no
+ * shared state; a duration is clamped at 0 should two cores' TSCs differ. */
+
+#define DUR_CALIB_NS 200000000ull   /* 200 ms: ~5 ppm with a 1 us clock */
+
+static _Thread_local struct {
+	int state;          /* 0 unknown, 1 calibrating, 2 TSC, 3 clock only */
+	uint64_t tsc0, ns0; /* calibration start */
+	uint64_t mult;      /* us = ticks * mult >> 32 */
+} dur_clk;
+
+static uint64_t dur_mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* A start mark: TSC ticks, or monotonic ns while not calibrated (a
+ * command run inside another may finish the calibration in between, so the
+ * mark says which). */
+struct dur_mark {
+	uint64_t t;
+	bool tsc;
+};
+
+static inline struct dur_mark dur_start(void)
+{
+#ifdef ROUTE_HAVE_TSC
+	if (__builtin_expect(dur_clk.state == 2, 1))
+		return (struct dur_mark){ __rdtsc(), true };
+#endif
+	return (struct dur_mark){ dur_mono_ns(), false };
+}
+
+static void dur_calibrate(uint64_t now_ns)
+{
+#ifdef ROUTE_HAVE_TSC
+	if (dur_clk.state == 0) {
+		unsigned a, b, c, d;
+		/* CPUID 0x80000007 EDX bit 8: the TSC ticks at a constant rate
+		 * in every P/C-state. */
+		if (__get_cpuid(0x80000007, &a, &b, &c, &d) && (d & (1u << 8))) {
+			dur_clk.state = 1;
+			dur_clk.tsc0 = __rdtsc();
+			dur_clk.ns0 = dur_mono_ns();
+		} else {
+			dur_clk.state = 3;
+		}
+		return;
+	}
+	uint64_t tsc = __rdtsc();
+	if (now_ns - dur_clk.ns0 < DUR_CALIB_NS)
+		return;
+	uint64_t ticks = tsc - dur_clk.tsc0;
+	if (tsc <= dur_clk.tsc0 || ticks < (now_ns - dur_clk.ns0) / 1000) {
+		dur_clk.state = 3;   /* not a usable counter here */
+		return;
+	}
+	/* (ns / 1000) << 32 / ticks, in 128 bits: no overflow for any span. */
+	dur_clk.mult = (uint64_t)(((unsigned __int128)(now_ns - dur_clk.ns0) << 32) / 1000 / ticks);
+	dur_clk.state = dur_clk.mult ? 2 : 3;
+#else
+	(void)now_ns;
+	dur_clk.state = 3;
+#endif
+}
+
+/* Microseconds since the mark t0 from dur_start(); never negative. */
+static inline int64_t dur_since_us(struct dur_mark m)
+{
+#ifdef ROUTE_HAVE_TSC
+	if (__builtin_expect(m.tsc, 1)) {
+		uint64_t t1 = __rdtsc();
+		if (t1 <= m.t)
+			return 0;
+		unsigned __int128 us = ((unsigned __int128)(t1 - m.t) * dur_clk.mult) >> 32;
+		return us > INT64_MAX ? INT64_MAX : (int64_t)us;
+	}
+#endif
+	uint64_t t1 = dur_mono_ns();
+	if (dur_clk.state < 2)
+		dur_calibrate(t1);
+	return t1 > m.t ? (int64_t)((t1 - m.t) / 1000) : 0;
+}
 
 void route_exec(struct shard *sh, struct cmd_ctx *ctx)
 {
@@ -178,94 +275,10 @@ static bool debug_allowed(const struct shard *sh, const struct conn *c)
 	}
 }
 
-void route_dispatch(struct shard *sh, struct conn *c, struct resp_req *req)
-{
-	const struct cmd_def *cmd = cmd_lookup(req->argv[0].p, req->argv[0].len);
-	STAT_ADD(sh->stats.cmds_dispatched, 1);
-
-	/* CLIENT REPLY SKIP sets REPLY_SKIP: this command's reply is dropped. */
-	bool discard = c->reply_mode == REPLY_OFF || c->reply_mode == REPLY_SKIP;
-	if (c->reply_mode == REPLY_SKIP)
-		c->reply_mode = REPLY_ON;
-
-	if (!cmd) {
-		txn_flag_error(c);
-		reply_unknown(reply_slot(sh, c, discard), req);
-		return;
-	}
-	if (cmd->subs && !(req->argc == 1 && cmd->fn)) {
-		if (req->argc < 2) {
-			txn_flag_error(c);
-			reply_arity(reply_slot(sh, c, discard), cmd);
-			return;
-		}
-		const struct cmd_def *sub = cmd_lookup_sub(cmd, req->argv[1].p, req->argv[1].len);
-		if (!sub) {
-			txn_flag_error(c);
-			char up[32];
-			size_t n = strlen(cmd->name);
-			for (size_t i = 0; i < n && i < sizeof(up) - 1; i++)
-				up[i] = (char)(cmd->name[i] >= 'a' && cmd->name[i] <= 'z' ? cmd->name[i] - 32 : cmd->name[i]);
-			up[n < sizeof(up) - 1 ? n : sizeof(up) - 1] = 0;
-			resp_add_errorf(reply_slot(sh, c, discard), "ERR unknown subcommand '%.*s'. Try %s HELP.",
-					(int)(req->argv[1].len > 128 ? 128 : req->argv[1].len),
-					req->argv[1].p, up);
-			return;
-		}
-		cmd = sub;
-	}
-	c->last_cmd = cmd->name;
-	if (!arity_ok(cmd, req->argc)) {
-		txn_flag_error(c);
-		reply_arity(reply_slot(sh, c, discard), cmd);
-		return;
-	}
-	if (!c->authed && !(cmd->flags & CMD_NOAUTH)) {
-		txn_flag_error(c);
-		resp_add_error(reply_slot(sh, c, discard), "NOAUTH Authentication required.");
-		return;
-	}
-	const char *rerr = replclient_deny(sh, c, cmd);   /* replica: READONLY MASTERDOWN LOADING */
-	if (rerr) {
-		txn_flag_error(c);
-		resp_add_error(reply_slot(sh, c, discard), rerr);
-		return;
-	}
-	if (wstream_loading() && wrec_refuse_loading(c, cmd)) {   /* wstream */
-		txn_flag_error(c);
-		resp_add_error(reply_slot(sh, c, discard), "LOADING Redis is loading the dataset in memory");
-		return;
-	}
-	if (sh->busy && !(cmd->flags & CMD_ALLOW_BUSY)) {
-		resp_add_error(reply_slot(sh, c, discard),
-			"BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.");
-		return;
-	}
-	if (c->ps && !ps_allowed(c, cmd)) {
-		resp_add_errorf(reply_slot(sh, c, discard),
-			"ERR Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
-			cmd->name);
-		return;
-	}
-	if ((cmd->flags & CMD_PROTECTED) && !debug_allowed(sh, c)) {
-		txn_flag_error(c);
-		resp_add_error(reply_slot(sh, c, discard),
-			"ERR DEBUG command not allowed. If the enable-debug-command option is set to "
-			"\"local\", you can run it from a local connection, otherwise you need to set "
-			"this option in the configuration file, and then restart the server.");
-		return;
-	}
-	if (snap_refuse_write(sh, c, cmd, discard))   /* snapshot: MISCONF */
-		return;
-	if (replmaster_refuse_write(sh->cfg, sh, c, cmd, discard))   /* master: NOREPLICAS */
-		return;
-	if ((c->mstate || (cmd->flags & CMD_NOMULTI)) &&
-	    txn_dispatch(sh, c, cmd, req->argc, req->argv, discard))
-		return;
-	route_run(sh, c, cmd, req->argc, req->argv, discard);
-}
-
-void route_run(struct shard *sh, struct conn *c, const struct cmd_def *cmd,
+/* route_run(), inlined into route_dispatch (every command) and exported
+ * for EXEC's queued commands. */
+static inline __attribute__((always_inline)) void
+route_run_body(struct shard *sh, struct conn *c, const struct cmd_def *cmd,
 	       int argc, const struct resp_arg *argv, bool discard)
 {
 	/* Client-state commands (SELECT) are shown as they leave the client,
@@ -355,7 +368,7 @@ void route_run(struct shard *sh, struct conn *c, const struct cmd_def *cmd,
 	} else {
 		ctx.out = reply_slot(sh, c, discard);
 	}
-	uint64_t t0 = shard_clock_us();
+	struct dur_mark t0 = dur_start();
 	route_exec(sh, &ctx);
 	c->discard_cur = false;
 	if (ctx.out == &c->out && !c->in_flush)
@@ -374,8 +387,101 @@ void route_run(struct shard *sh, struct conn *c, const struct cmd_def *cmd,
 		block_serve(sh);
 	if (monitored && (cmd->flags & CMD_CONN))
 		shard_monitor_feed(sh, c, c->db, argc, argv);
-	int64_t dur = (int64_t)(shard_clock_us() - t0);
+	int64_t dur = dur_since_us(t0);
 	if (sh->cfg->slowlog_log_slower_than_us >= 0 &&
 	    dur >= sh->cfg->slowlog_log_slower_than_us && !(cmd->flags & CMD_NOAUTH))
 		shard_slowlog_add(sh, c, argc, argv, dur);
+}
+
+void route_dispatch(struct shard *sh, struct conn *c, struct resp_req *req)
+{
+	const struct cmd_def *cmd = cmd_lookup(req->argv[0].p, req->argv[0].len);
+	STAT_ADD(sh->stats.cmds_dispatched, 1);
+
+	/* CLIENT REPLY SKIP sets REPLY_SKIP: this command's reply is dropped. */
+	bool discard = c->reply_mode == REPLY_OFF || c->reply_mode == REPLY_SKIP;
+	if (c->reply_mode == REPLY_SKIP)
+		c->reply_mode = REPLY_ON;
+
+	if (!cmd) {
+		txn_flag_error(c);
+		reply_unknown(reply_slot(sh, c, discard), req);
+		return;
+	}
+	if (cmd->subs && !(req->argc == 1 && cmd->fn)) {
+		if (req->argc < 2) {
+			txn_flag_error(c);
+			reply_arity(reply_slot(sh, c, discard), cmd);
+			return;
+		}
+		const struct cmd_def *sub = cmd_lookup_sub(cmd, req->argv[1].p, req->argv[1].len);
+		if (!sub) {
+			txn_flag_error(c);
+			char up[32];
+			size_t n = strlen(cmd->name);
+			for (size_t i = 0; i < n && i < sizeof(up) - 1; i++)
+				up[i] = (char)(cmd->name[i] >= 'a' && cmd->name[i] <= 'z' ? cmd->name[i] - 32 : cmd->name[i]);
+			up[n < sizeof(up) - 1 ? n : sizeof(up) - 1] = 0;
+			resp_add_errorf(reply_slot(sh, c, discard), "ERR unknown subcommand '%.*s'. Try %s HELP.",
+					(int)(req->argv[1].len > 128 ? 128 : req->argv[1].len),
+					req->argv[1].p, up);
+			return;
+		}
+		cmd = sub;
+	}
+	c->last_cmd = cmd->name;
+	if (!arity_ok(cmd, req->argc)) {
+		txn_flag_error(c);
+		reply_arity(reply_slot(sh, c, discard), cmd);
+		return;
+	}
+	if (!c->authed && !(cmd->flags & CMD_NOAUTH)) {
+		txn_flag_error(c);
+		resp_add_error(reply_slot(sh, c, discard), "NOAUTH Authentication required.");
+		return;
+	}
+	const char *rerr = replclient_deny(sh, c, cmd);   /* replica: READONLY MASTERDOWN LOADING */
+	if (rerr) {
+		txn_flag_error(c);
+		resp_add_error(reply_slot(sh, c, discard), rerr);
+		return;
+	}
+	if (wstream_loading() && wrec_refuse_loading(c, cmd)) {   /* wstream */
+		txn_flag_error(c);
+		resp_add_error(reply_slot(sh, c, discard), "LOADING Redis is loading the dataset in memory");
+		return;
+	}
+	if (sh->busy && !(cmd->flags & CMD_ALLOW_BUSY)) {
+		resp_add_error(reply_slot(sh, c, discard),
+			"BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.");
+		return;
+	}
+	if (c->ps && !ps_allowed(c, cmd)) {
+		resp_add_errorf(reply_slot(sh, c, discard),
+			"ERR Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+			cmd->name);
+		return;
+	}
+	if ((cmd->flags & CMD_PROTECTED) && !debug_allowed(sh, c)) {
+		txn_flag_error(c);
+		resp_add_error(reply_slot(sh, c, discard),
+			"ERR DEBUG command not allowed. If the enable-debug-command option is set to "
+			"\"local\", you can run it from a local connection, otherwise you need to set "
+			"this option in the configuration file, and then restart the server.");
+		return;
+	}
+	if (snap_refuse_write(sh, c, cmd, discard))   /* snapshot: MISCONF */
+		return;
+	if (replmaster_refuse_write(sh->cfg, sh, c, cmd, discard))   /* master: NOREPLICAS */
+		return;
+	if ((c->mstate || (cmd->flags & CMD_NOMULTI)) &&
+	    txn_dispatch(sh, c, cmd, req->argc, req->argv, discard))
+		return;
+	route_run_body(sh, c, cmd, req->argc, req->argv, discard);
+}
+
+void route_run(struct shard *sh, struct conn *c, const struct cmd_def *cmd,
+	       int argc, const struct resp_arg *argv, bool discard)
+{
+	route_run_body(sh, c, cmd, argc, argv, discard);
 }

@@ -109,10 +109,17 @@ struct shard_msg *shard_msg_new(struct shard *sh, const struct cmd_def *cmd,
 	return m;
 }
 
+/* Messages in shard i's outboxes, all destinations together: the loop
+ * checks it twice a round, and it is nearly always 0. */
+static struct {
+	_Alignas(64) unsigned n;   /* a line each: shards write their own */
+} outbox_total[SHARD_MAX];
+
 /* Queue m for dst; it is pushed onto the ring at the end of this round. */
 void shard_send(struct shard *sh, unsigned dst, struct shard_msg *m)
 {
 	struct outbox *ob = &sh->out[dst];
+	outbox_total[sh->id].n++;
 	m->next = NULL;
 	if (ob->tail)
 		ob->tail->next = m;
@@ -122,7 +129,7 @@ void shard_send(struct shard *sh, unsigned dst, struct shard_msg *m)
 	ob->n++;
 }
 
-static void outbox_flush(struct shard *sh)
+static void outbox_flush_slow(struct shard *sh)
 {
 	for (unsigned d = 0; d < g_nshards; d++) {
 		struct outbox *ob = &sh->out[d];
@@ -143,6 +150,7 @@ static void outbox_flush(struct shard *sh)
 			unsigned done = rte_ring_enqueue_burst(r, objs, n, NULL);
 			ob->head = done == n ? m : objs[done];
 			ob->n -= done;
+			outbox_total[sh->id].n -= done;
 			if (!ob->head)
 				ob->tail = NULL;
 			if (done)
@@ -163,12 +171,16 @@ static void outbox_flush(struct shard *sh)
 	sh->notify_mask = 0;
 }
 
-static bool outbox_empty(const struct shard *sh)
+/* (notify_mask is only set, and always cleared, inside a flush.) */
+static inline void outbox_flush(struct shard *sh)
 {
-	for (unsigned d = 0; d < g_nshards; d++)
-		if (sh->out[d].n)
-			return false;
-	return true;
+	if (outbox_total[sh->id].n)
+		outbox_flush_slow(sh);
+}
+
+static inline bool outbox_empty(const struct shard *sh)
+{
+	return !outbox_total[sh->id].n;
 }
 
 void shard_exec_msg(struct shard *sh, struct shard_msg *m)
@@ -519,9 +531,13 @@ static void *shard_main(void *arg)
 	ps_shard_init(sh);
 	snap_shard_init(sh);   /* snapshot: load the RDB file before serving */
 
+	/* ks_set_clock() divides: only when the millisecond moved (several
+	 * rounds a millisecond under load). */
+	int64_t clock_set_ms = -1;
 	while (!atomic_load_explicit(&g_shutdown, memory_order_acquire)) {
 		sh->now_ms = shard_clock_ms();
-		ks_set_clock(sh->now_ms);
+		if (sh->now_ms != clock_set_ms)
+			ks_set_clock(clock_set_ms = sh->now_ms);
 		unsigned work = rings_drain(sh);
 		work += snap_poll(sh);   /* snapshot: a time slice while one is under way */
 		work += replclient_poll(sh);   /* replica: link requests, full-sync loading */
@@ -540,7 +556,7 @@ static void *shard_main(void *arg)
 		if (!work && !sh->cfg->busy_poll && outbox_empty(sh) &&
 		    dp_port_backend(sh->port) != DP_BACKEND_DPDK) {
 			int64_t next = sh->next_cron_ms;
-			int64_t bd = block_timeouts(sh);
+			int64_t bd = block_any(sh) ? block_timeouts(sh) : 0;
 			if (bd && bd < next)
 				next = bd;
 			int64_t wait = next - shard_clock_ms();
@@ -555,7 +571,8 @@ static void *shard_main(void *arg)
 		int n = dp_poll(sh->port, ev, SHARD_BURST, timeout);
 		atomic_store_explicit(&sh->sleeping, 0, memory_order_relaxed);
 		sh->now_ms = shard_clock_ms();
-		ks_set_clock(sh->now_ms);
+		if (sh->now_ms != clock_set_ms)
+			ks_set_clock(clock_set_ms = sh->now_ms);
 		shard_events(sh, ev, n);
 		if (block_any(sh)) {
 			block_serve(sh);
