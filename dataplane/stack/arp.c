@@ -120,16 +120,21 @@ static void resolved(struct ns_stack *s, struct ns_arp_ent *e, const struct rte_
 
 void ns_arp_learn(struct ns_stack *s, uint32_t ip, const struct rte_ether_addr *mac)
 {
-	if (((ip ^ s->conf.ip) & s->netmask) != 0 || ip == s->conf.ip ||
-	    !rte_is_unicast_ether_addr(mac) || rte_is_zero_ether_addr(mac))
-		return;
+	if (((ip ^ s->conf.ip) & s->netmask) != 0 || ip == s->conf.ip)
+		goto nothing_to_learn;  /* whatever the MAC */
+	if (!rte_is_unicast_ether_addr(mac) || rte_is_zero_ether_addr(mac))
+		return;                 /* the next frame may carry a good one */
 	struct ns_arp_ent *e = arp_find(s, ip);
 	if (e && e->state == NS_ARP_VALID)
-		return;                 /* ARP itself refreshes known entries */
+		goto nothing_to_learn;  /* ARP itself refreshes known entries */
 	if (!e)
 		e = arp_claim(s, ip);
 	s->xst.arp_learnt_ip++;
 	resolved(s, e, mac);
+nothing_to_learn:
+	/* after resolved() too: the entry is valid now, at this arp_gen */
+	s->learn_ip = ip;
+	s->learn_gen = s->arp_gen;
 }
 
 struct ns_arp_ent *ns_arp_valid(struct ns_stack *s, uint32_t dst_ip)

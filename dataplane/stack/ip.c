@@ -18,6 +18,19 @@ static bool martian_source(const struct ns_stack *s, uint32_t src)
 	       (src >> 24) == 127 || src == s->conf.ip;
 }
 
+/* The sum of an option-less 20-byte header as five 32-bit words added in
+ * 64 bits (no carry can be lost), in host order like ns_csum_add: the
+ * folded sum is 0xffff for a valid header in either byte order. */
+static inline uint64_t hdr20_sum(const void *p)
+{
+	uint64_t w0, w1;
+	uint32_t w2;
+	memcpy(&w0, p, 8);
+	memcpy(&w1, (const uint8_t *)p + 8, 8);
+	memcpy(&w2, (const uint8_t *)p + 16, 4);
+	return (w0 & 0xffffffffu) + (w0 >> 32) + (w1 & 0xffffffffu) + (w1 >> 32) + w2;
+}
+
 void ns_ip_input(struct ns_stack *s, struct rte_mbuf *m)
 {
 	if (m->data_len < L3_OFF + sizeof(struct rte_ipv4_hdr)) {
@@ -41,7 +54,8 @@ void ns_ip_input(struct ns_stack *s, struct rte_mbuf *m)
 		goto drop;
 	}
 	if (!s->conf.rx_csum_offload || f != RTE_MBUF_F_RX_IP_CKSUM_GOOD) {
-		if (ns_csum_fold(ns_csum_add(0, iph, ihl)) != 0xffff) {
+		if ((ihl == 20 ? ns_csum_fold(hdr20_sum(iph)) : ns_csum_fold(ns_csum_add(0, iph, ihl))) !=
+		    0xffff) {
 			s->st.drop_bad_csum++;
 			goto drop;
 		}
@@ -59,8 +73,8 @@ void ns_ip_input(struct ns_stack *s, struct rte_mbuf *m)
 		s->st.drop_fragment++;
 		goto drop;
 	}
-	ns_arp_learn(s, rte_be_to_cpu_32(iph->src_addr),
-		     &rte_pktmbuf_mtod(m, const struct rte_ether_hdr *)->src_addr);
+	ns_arp_learn_rx(s, rte_be_to_cpu_32(iph->src_addr),
+			&rte_pktmbuf_mtod(m, const struct rte_ether_hdr *)->src_addr);
 	switch (iph->next_proto_id) {
 	case IPPROTO_TCP:
 		ns_tcp_input(s, m, L3_OFF, ihl, tot);

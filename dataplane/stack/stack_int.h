@@ -339,6 +339,11 @@ struct ns_stack {
 	struct ns_arp_ent arp[NS_ARP_SETS * NS_ARP_WAYS];
 	uint32_t arp_gen;                    /* bumped when any entry changes */
 	uint64_t arp_next_us;                /* earliest pending retry */
+	/* ns_arp_learn() memo: a frame from learn_ip needs no learning while
+	 * arp_gen equals learn_gen (set when learn_ip was off-link or had a
+	 * valid entry; a valid entry only changes with a bump of arp_gen).
+	 * learn_ip 0 matches nothing (a martian source, dropped earlier). */
+	uint32_t learn_ip, learn_gen;
 
 	/* user handles: 0..max_conn-1, each bound to a slot while the user
 	 * holds it (the slots outnumber them: half-open and TIME_WAIT) */
@@ -518,6 +523,14 @@ struct ns_arp_ent *ns_arp_valid(struct ns_stack *s, uint32_t dst_ip);
 /* Learn an on-link neighbour from a received IPv4 frame (only when it has
  * no valid entry). */
 void ns_arp_learn(struct ns_stack *s, uint32_t ip, const struct rte_ether_addr *mac);
+/* ns_arp_learn() unless the memo shows it would change nothing: the
+ * per-frame call, two compares when the same neighbour keeps sending. */
+static inline void ns_arp_learn_rx(struct ns_stack *s, uint32_t ip,
+				   const struct rte_ether_addr *mac)
+{
+	if (ip != s->learn_ip || s->arp_gen != s->learn_gen)
+		ns_arp_learn(s, ip, mac);
+}
 bool ns_route_ok(const struct ns_stack *s, uint32_t dst_ip);
 
 /* ip.c */
@@ -618,7 +631,30 @@ void ns_tcp_set_rexmt(struct ns_stack *s, struct ns_tcb *tp);
 /* New data went out: bring the PTO forward to 2*SRTT from now (RFC 8985
  * 7.2), unless the RTO is due earlier. */
 void ns_tcp_arm_pto(struct ns_stack *s, struct ns_tcb *tp);
-void ns_tcp_rtt_sample(struct ns_tcb *tp, uint64_t rtt_us);
+/* (inline: one call per ACK that ends an RTT measurement) */
+static inline void ns_tcp_rtt_sample(struct ns_tcb *tp, uint64_t rtt_us)
+{
+	uint32_t r = rtt_us > 0x7fffffffu ? 0x7fffffffu : (uint32_t)rtt_us;
+	if (r == 0)
+		r = 1;
+	if (tp->srtt_us == 0) {
+		tp->srtt_us = r;
+		tp->rttvar_us = r / 2;
+	} else {
+		uint32_t d = tp->srtt_us > r ? tp->srtt_us - r : r - tp->srtt_us;
+		tp->rttvar_us = (3u * tp->rttvar_us + d) / 4u;
+		tp->srtt_us = (7u * tp->srtt_us + r) / 8u;
+	}
+	uint64_t var = 4ull * tp->rttvar_us;
+	if (var < NS_TICK_US)
+		var = NS_TICK_US;
+	uint64_t rto = tp->srtt_us + var;
+	if (rto < NS_RTO_MIN_US)
+		rto = NS_RTO_MIN_US;
+	if (rto > NS_RTO_MAX_US)
+		rto = NS_RTO_MAX_US;
+	tp->rto_us = (uint32_t)rto;
+}
 /* The RTO with the current backoff (inline: every output asks). */
 static inline uint64_t ns_tcp_rto_cur(const struct ns_tcb *tp)
 {

@@ -154,30 +154,6 @@ void ns_tcp_set_rexmt(struct ns_stack *s, struct ns_tcb *tp)
 	ns_timer_note(s, tp, tp->t_rexmt);
 }
 
-void ns_tcp_rtt_sample(struct ns_tcb *tp, uint64_t rtt_us)
-{
-	uint32_t r = rtt_us > 0x7fffffffu ? 0x7fffffffu : (uint32_t)rtt_us;
-	if (r == 0)
-		r = 1;
-	if (tp->srtt_us == 0) {
-		tp->srtt_us = r;
-		tp->rttvar_us = r / 2;
-	} else {
-		uint32_t d = tp->srtt_us > r ? tp->srtt_us - r : r - tp->srtt_us;
-		tp->rttvar_us = (3u * tp->rttvar_us + d) / 4u;
-		tp->srtt_us = (7u * tp->srtt_us + r) / 8u;
-	}
-	uint64_t var = 4ull * tp->rttvar_us;
-	if (var < NS_TICK_US)
-		var = NS_TICK_US;
-	uint64_t rto = tp->srtt_us + var;
-	if (rto < NS_RTO_MIN_US)
-		rto = NS_RTO_MIN_US;
-	if (rto > NS_RTO_MAX_US)
-		rto = NS_RTO_MAX_US;
-	tp->rto_us = (uint32_t)rto;
-}
-
 void ns_tcp_keep_reset(struct ns_stack *s, struct ns_tcb *tp)
 {
 	if (s->conf.keepalive_s > 0) {

@@ -1835,6 +1835,12 @@ static size_t mu_ihl4(uint8_t *f, size_t n) { f[14] = 0x44; return n; }
 static size_t mu_totbig(uint8_t *f, size_t n) { set16(f + 16, 1400); refix_ip_cksum(f); return n; }
 static size_t mu_totsmall(uint8_t *f, size_t n) { set16(f + 16, 10); refix_ip_cksum(f); return n; }
 static size_t mu_ipcsum(uint8_t *f, size_t n) { f[24] ^= 0xff; return n; }
+/* a changed byte in each 32-bit word of the IP header, checksum not fixed */
+static size_t mu_ipcs_tos(uint8_t *f, size_t n) { f[15] ^= 0x10; return n; }
+static size_t mu_ipcs_id(uint8_t *f, size_t n) { f[19] ^= 0x01; return n; }
+static size_t mu_ipcs_ttl(uint8_t *f, size_t n) { f[22] ^= 0x80; return n; }
+static size_t mu_ipcs_src(uint8_t *f, size_t n) { f[29] ^= 0x40; return n; }
+static size_t mu_ipcs_dst(uint8_t *f, size_t n) { f[31] ^= 0x02; return n; }
 static size_t mu_dstip(uint8_t *f, size_t n) { f[33] = 9; refix_ip_cksum(f); refix_tcp_cksum(f); return n; }
 static size_t mu_mf(uint8_t *f, size_t n) { set16(f + 20, 0x2000); refix_ip_cksum(f); return n; }
 static size_t mu_fragoff(uint8_t *f, size_t n) { set16(f + 20, 0x0010); refix_ip_cksum(f); return n; }
@@ -1882,6 +1888,11 @@ Test(tcp, malformed_frames_dropped_and_counted)
 		{ "total length < IHL", mu_totsmall, DROP(drop_malformed) },
 		{ "frame shorter than IP length", mu_trunc, DROP(drop_malformed) },
 		{ "bad IP checksum", mu_ipcsum, DROP(drop_bad_csum) },
+		{ "IP ToS changed", mu_ipcs_tos, DROP(drop_bad_csum) },
+		{ "IP id changed", mu_ipcs_id, DROP(drop_bad_csum) },
+		{ "IP TTL changed", mu_ipcs_ttl, DROP(drop_bad_csum) },
+		{ "IP source changed", mu_ipcs_src, DROP(drop_bad_csum) },
+		{ "IP destination changed", mu_ipcs_dst, DROP(drop_bad_csum) },
 		{ "other IP", mu_dstip, DROP(drop_not_for_us) },
 		{ "fragment (MF)", mu_mf, DROP(drop_fragment) },
 		{ "fragment (offset)", mu_fragoff, DROP(drop_fragment) },
@@ -2843,6 +2854,81 @@ Test(tcp, off_link_peers_go_through_the_gateway)
 	struct ns_xstats x;
 	ns_get_xstats(a, &x);
 	cr_expect_eq(x.arp_learnt_ip, 0);
+	ns_destroy(a);
+}
+
+/* The per-frame learn is skipped while the same neighbour keeps sending
+ * and no ARP entry changed (a memo keyed by the ARP generation). Once
+ * the neighbour's entry is evicted, its next frame must be learnt again:
+ * the reply then goes straight to its MAC, with no ARP request. */
+static unsigned test_arp_set(uint32_t ip)
+{
+	/* arp.c's set index; the test checks below that it evicted */
+	return (unsigned)((ip * 0x9e3779b1u) >> 26) & 63u;
+}
+
+Test(tcp, arp_learn_memo_relearns_after_eviction)
+{
+	struct ns_conf ca = conf_for(A);
+	const char *err;
+	struct ns_stack *a = ns_create(&ca, g_mp, &err);
+	cr_assert_not_null(a);
+	uint64_t now = 5000000;
+	uint8_t f[256];
+	struct rte_mbuf *out[64];
+	struct ns_stats st;
+	struct ns_xstats x;
+	const uint8_t mac_y[6] = { 0x02, 0, 0, 0, 0, 0x44 };
+	/* Y: an on-link host whose set holds four more on-link hosts */
+	uint32_t ip_y = 0;
+	for (uint32_t h = 4; h < 255 && !ip_y; h++) {
+		int same = 0;
+		for (uint32_t k = 4; k < 255; k++)
+			same += k != h && test_arp_set(0xc6120000u | k) == test_arp_set(0xc6120000u | h);
+		if (same >= 4)
+			ip_y = 0xc6120000u | h;
+	}
+	cr_assert_neq(ip_y, 0);
+	struct seg gy = { .dmac = MAC_A, .smac = mac_y, .src = ip_y, .sport = 555,
+			  .seq = 9, .flags = TH_SYN, .win = 1000 };
+	for (int i = 0; i < 3; i++) {   /* learnt once, then memoised */
+		gy.sport = (uint16_t)(555 + i);
+		inject(a, f, mk_tcp(f, &gy), now);
+		int n = drain(a, out, 64);
+		cr_assert_eq(n, 1);
+		cr_expect(arp_of(out[0]) == NULL);
+		cr_expect_eq(memcmp(rte_pktmbuf_mtod(out[0], const uint8_t *), mac_y, 6), 0);
+		free_all(out, n);
+	}
+	ns_get_xstats(a, &x);
+	cr_expect_eq(x.arp_learnt_ip, 1);
+	ns_get_stats(a, &st);
+	cr_assert_eq(st.arp_entries, 1);
+	/* four other on-link next hops in Y's set push Y out */
+	int others = 0;
+	for (uint32_t h = 4; h < 255 && others < 4; h++) {
+		uint32_t ip = 0xc6120000u | h;
+		if (ip == ip_y || test_arp_set(ip) != test_arp_set(ip_y))
+			continue;
+		cr_assert_geq(ns_connect(a, ip, 80), 0);
+		others++;
+	}
+	cr_assert_eq(others, 4);
+	int n = drain(a, out, 64);
+	cr_expect_eq(n, 4, "one ARP request per new next hop");
+	free_all(out, n);
+	ns_get_stats(a, &st);
+	cr_assert_eq(st.arp_entries, 0, "Y's entry was evicted");
+	/* Y talks again: learnt again, answered without a request */
+	gy.sport = 600;
+	inject(a, f, mk_tcp(f, &gy), now);
+	n = drain(a, out, 64);
+	cr_assert_eq(n, 1);
+	cr_expect(arp_of(out[0]) == NULL, "ARP request for a peer that just talked to us");
+	cr_expect_eq(memcmp(rte_pktmbuf_mtod(out[0], const uint8_t *), mac_y, 6), 0);
+	free_all(out, n);
+	ns_get_xstats(a, &x);
+	cr_expect_eq(x.arp_learnt_ip, 2);
 	ns_destroy(a);
 }
 
