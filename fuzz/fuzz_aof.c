@@ -66,7 +66,7 @@ void ws_kick(void) {}
 void ws_set_state(int state) { (void)state; }
 int64_t ws_mono_ms(void) { return 0; }
 int ws_fsync_policy(void) { return 0; }
-bool wstream_loading(void) { return false; }
+_Atomic int wstream_state;   /* off: wstream_loading() and wstream_enabled() are false */
 bool wstream_sync_always(void) { return false; }
 void wstream_set_fsync(int policy) { (void)policy; }
 
