@@ -174,12 +174,18 @@ enum dp_ev_kind {
 	DP_EV_WRITABLE = 2,   /* conn accepts more bytes after a short send */
 	DP_EV_ACCEPT = 3,     /* a new connection; .conn is its handle */
 	DP_EV_WAKE = 4,       /* another shard asked this one to look at its rings */
+	DP_EV_DATA = 5,       /* bytes already read for conn: .data/.len (DPDK) */
 };
 
 struct dp_event {
 	uint32_t kind;
 	dp_conn_t conn;
 	void *udata;          /* what dp_conn_set_udata() stored */
+	/* DATA only: the next bytes of conn's stream, valid until
+	 * dp_release(). They are the shard's from here on: a shard that
+	 * cannot run them now must keep a copy. */
+	const char *data;
+	size_t len;
 	/* ACCEPT only: the peer and local addresses, printable. */
 	char peer[64];
 	char local[64];
@@ -214,6 +220,11 @@ int dp_poll(struct dp_port *p, struct dp_event *ev, int max, int timeout_ms);
  * nothing now, other negative errno on error. send returns bytes taken
  * (possibly fewer than n) or negative errno; -EAGAIN means none taken. */
 ssize_t dp_recv(struct dp_port *p, dp_conn_t c, void *buf, size_t n);
+/* The events of every dp_poll() since the last call are handled: the
+ * bytes their DATA events carried may go (once per loop round, after the
+ * events; a dp_poll made while handling events, as a busy script's is,
+ * does not end the round). */
+void dp_release(struct dp_port *p);
 ssize_t dp_send(struct dp_port *p, dp_conn_t c, const void *buf, size_t n);
 /* Choose which readiness events c reports: READABLE (off while the shard
  * applies back-pressure to a client) and WRITABLE (on after a short send). */
@@ -245,6 +256,13 @@ void dp_wake(int wake_fd);
  *    timers and reports events. Readiness is level-triggered, as epoll's
  *    is for the kernel backend: a READABLE connection is reported on every
  *    call until dp_recv returns -EAGAIN (or read interest is off).
+ *  - Run to completion: the payload of an in-order segment, of a
+ *    connection with read interest and nothing waiting for dp_recv, is
+ *    reported as a DATA event pointing into the received mbuf (no receive
+ *    queue, no READABLE, no copy); the mbuf is freed by dp_release.
+ *    Anything else (a connection's first bytes, what arrives while bytes
+ *    wait, out-of-order repairs, EOF) takes the READABLE/dp_recv path, and
+ *    a connection's DATA and READABLE bytes never overtake each other.
  *  - dp_wake_fd returns -1: there is nothing to wake.
  *  - The first dp_poll on a shard's thread registers that thread with EAL
  *    (rte_thread_register) and pins it to the CPU(s) of the shard's EAL

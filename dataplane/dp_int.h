@@ -19,6 +19,7 @@ struct dp_port {
  * dataplane.h; p is always a DPDK port). */
 int dp_dpdk_poll(struct dp_port *p, struct dp_event *ev, int max);
 ssize_t dp_dpdk_recv(struct dp_port *p, dp_conn_t c, void *buf, size_t n);
+void dp_dpdk_release(struct dp_port *p);
 ssize_t dp_dpdk_send(struct dp_port *p, dp_conn_t c, const void *buf, size_t n);
 int dp_dpdk_set_interest(struct dp_port *p, dp_conn_t c, bool read, bool write);
 void dp_dpdk_conn_set_udata(struct dp_port *p, dp_conn_t c, void *udata);

@@ -73,6 +73,10 @@
 #define DPDK_FAN_RING 256         /* ARP copies in flight between two shards */
 #define DPDK_TXBUF 512            /* frames taken from the stack, not yet sent */
 #define DPDK_EV_MAX 64            /* events per dp_poll (as the kernel backend) */
+/* Mbufs whose payload went out in DATA events and waits for dp_release:
+ * a round's burst, and what polls made while a busy script runs add.
+ * When it is full, payload takes the queue (READABLE) path. */
+#define DPDK_HOLD 256
 #define DPDK_PUB_US 10000         /* INFO counters are at most this old */
 /* Per connection: the receive window (held in mbufs until read) and the
  * send ring (heap, kept in the stack's buffer cache once allocated). */
@@ -176,6 +180,12 @@ struct dpdk_port {
 	uint64_t fan_out, fan_in, fan_drop;
 	uint64_t next_pub_us;
 	struct fault_dir *frx, *ftx;  /* faults: NULL when the layer is off */
+	/* Direct delivery (deliver()): DATA events go into dev[0..dev_cap)
+	 * of the dp_poll under way; their mbufs wait in held[]. */
+	struct dp_event *dev;
+	int dev_n, dev_cap;
+	unsigned nheld;
+	struct rte_mbuf *held[DPDK_HOLD];
 	/* written by the shard, read by INFO on any shard */
 	_Atomic uint64_t pub_ns[NS_STATS_WORDS] __attribute__((aligned(64)));
 	_Atomic uint64_t pub[PUB_NWORDS];
@@ -823,6 +833,29 @@ int dp_dpdk_global_init(const struct dp_dpdk_conf *c, char *err, size_t errlen)
 
 /* ----------------------------------------------------- shard ports */
 
+/* The stack's direct delivery hook (ns_set_deliver), called from
+ * ns_input: a DATA event for the shard, when the shard reads this
+ * connection and nothing of it waits on the queue path (DC_RD_READY: the
+ * stack said READABLE and dp_recv has not drained it yet), and there is
+ * room for the event and the mbuf. */
+static bool deliver(void *arg, ns_conn_t c, struct rte_mbuf *m, const uint8_t *data,
+		    uint32_t len)
+{
+	struct dpdk_port *p = arg;
+	struct dpdk_conn *dc = &p->conns[c];
+	if ((dc->flags & (DC_OPEN | DC_RD_INT | DC_RD_READY)) != (DC_OPEN | DC_RD_INT) ||
+	    !dc->udata || p->dev_n >= p->dev_cap || p->nheld >= DPDK_HOLD)
+		return false;
+	struct dp_event *e = &p->dev[p->dev_n++];
+	e->kind = DP_EV_DATA;
+	e->conn = c;
+	e->udata = dc->udata;
+	e->data = (const char *)data;
+	e->len = len;
+	p->held[p->nheld++] = m;
+	return true;
+}
+
 struct dp_port *dp_dpdk_open(unsigned shard, const struct dp_port_conf *pc, const char **errmsg)
 {
 	if (!g.started || shard >= g.nq) {
@@ -886,6 +919,7 @@ struct dp_port *dp_dpdk_open(unsigned shard, const struct dp_port_conf *pc, cons
 			return NULL;
 		}
 	}
+	ns_set_deliver(p->ns, deliver, p);
 	g.ports[shard] = p;
 	return &p->base;
 }
@@ -899,6 +933,8 @@ void dp_dpdk_close_port(struct dp_port *port)
 	tx_flush(p);
 	rte_pktmbuf_free_bulk(p->tx, p->ntx);
 	p->ntx = 0;
+	rte_pktmbuf_free_bulk(p->held, p->nheld);
+	p->nheld = 0;
 	fault_dir_free(p->frx);       /* faults */
 	fault_dir_free(p->ftx);
 	ns_destroy(p->ns);
@@ -1074,15 +1110,23 @@ int dp_dpdk_poll(struct dp_port *port, struct dp_event *ev, int max)
 		n = (uint16_t)fault_pass(p->frx, p->mp, pk, n, fk, FAULT_OUT, now);
 		in = fk;
 	}
-	if (n)
+	/* Payload taken by deliver() becomes the first events, in arrival
+	 * order; at most half the burst, the rest is for the others. */
+	int out = 0;
+	if (n) {
+		p->dev = ev;
+		p->dev_n = 0;
+		p->dev_cap = max / 2;
 		ns_input(p->ns, in, n, now);
+		out = p->dev_n;
+		p->dev_cap = 0;
+	}
 	ns_timers(p->ns, now);
 
 	/* The stack's events: ACCEPT and WRITABLE go straight out; READABLE
 	 * only marks the connection ready (reported from the list below). */
 	struct dp_event nev[DPDK_EV_MAX];
-	int k = max > 0 ? ns_poll_events(p->ns, nev, max) : 0;
-	int out = 0;
+	int k = max > out ? ns_poll_events(p->ns, nev, max - out) : 0;
 	for (int i = 0; i < k; i++) {
 		dp_conn_t c = nev[i].conn;
 		if (c < 0 || (unsigned)c >= g.max_conns)
@@ -1161,6 +1205,15 @@ ssize_t dp_dpdk_recv(struct dp_port *port, dp_conn_t c, void *buf, size_t n)
 	/* EOF or an error after bytes: the bytes first; the connection
 	 * stays ready, so the next call returns it. */
 	return r;
+}
+
+void dp_dpdk_release(struct dp_port *port)
+{
+	struct dpdk_port *p = dport(port);
+	if (p->nheld) {
+		rte_pktmbuf_free_bulk(p->held, p->nheld);
+		p->nheld = 0;
+	}
 }
 
 ssize_t dp_dpdk_send(struct dp_port *port, dp_conn_t c, const void *buf, size_t n)
@@ -1264,8 +1317,8 @@ void dp_dpdk_info(struct rbuf *b, const struct dp_port *port, unsigned shard)
 	uint64_t pub[PUB_NWORDS];
 	for (size_t i = 0; i < PUB_NWORDS; i++)
 		pub[i] = atomic_load_explicit(&p->pub[i], memory_order_relaxed);
-	infof(b, "shard%u_rx:packets=%" PRIu64 ",bytes=%" PRIu64 "\r\n", shard, st.rx_pkts,
-	      st.rx_bytes);
+	infof(b, "shard%u_rx:packets=%" PRIu64 ",bytes=%" PRIu64 ",direct=%" PRIu64 "\r\n", shard,
+	      st.rx_pkts, st.rx_bytes, st.rx_direct);
 	infof(b, "shard%u_tx:packets=%" PRIu64 ",bytes=%" PRIu64 ",pending=%" PRIu64 "\r\n", shard,
 	      st.tx_pkts, st.tx_bytes, pub[PUB_TX_PENDING]);
 	infof(b, "shard%u_drops:not_for_us=%" PRIu64 ",bad_csum=%" PRIu64 ",malformed=%" PRIu64

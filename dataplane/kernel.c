@@ -357,6 +357,12 @@ ssize_t dp_recv(struct dp_port *p, dp_conn_t c, void *buf, size_t n)
 	return r;
 }
 
+void dp_release(struct dp_port *p)
+{
+	if (p->backend == DP_BACKEND_DPDK)
+		dp_dpdk_release(p);
+}
+
 ssize_t dp_send(struct dp_port *p, dp_conn_t c, const void *buf, size_t n)
 {
 	if (p->backend == DP_BACKEND_DPDK)

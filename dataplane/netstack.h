@@ -69,6 +69,7 @@ struct ns_stats {
 	uint64_t arp_requests_answered, arp_entries;
 	uint64_t icmp_echo_replied;
 	uint64_t conns_opened, conns_closed, conns_current, conns_reset;
+	uint64_t rx_direct;        /* segments handed over by ns_set_deliver's hook */
 };
 
 /* Create an instance; its TX frames come from mp. NULL and *err on bad conf. */
@@ -115,5 +116,24 @@ void ns_stop_listening(struct ns_stack *s);
 ns_conn_t ns_connect(struct ns_stack *s, uint32_t ip, uint16_t port);
 
 void ns_get_stats(const struct ns_stack *s, struct ns_stats *out);
+
+/* Direct delivery ("run to completion"): the payload of an in-order
+ * segment goes to the owner from inside ns_input() instead of through the
+ * receive queue, an event and ns_recv(). With fn set, a segment taken by
+ * header prediction (established, in sequence, nothing out of order)
+ * whose connection holds no received byte, has read interest and has its
+ * payload contiguous in its first mbuf is offered first:
+ * fn(arg, c, m, data, len). Returning true, fn owns m (data points into
+ * it) and the bytes count as read: the window does not shrink by them and
+ * ns_recv() never returns them. Returning false, nothing changed: the
+ * segment is queued as usual (READABLE, ns_recv). Once a byte is queued,
+ * no segment of that connection is offered until ns_recv() has taken
+ * every queued byte, so the owner sees the stream in order however it
+ * mixes the two. fn must not call back into the stack (it runs in the
+ * middle of the segment's processing); NULL turns it off. */
+void ns_set_deliver(struct ns_stack *s,
+		    bool (*fn)(void *arg, ns_conn_t c, struct rte_mbuf *m, const uint8_t *data,
+			       uint32_t len),
+		    void *arg);
 
 #endif

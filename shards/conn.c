@@ -317,19 +317,24 @@ static const char *unauth_error(const char *err)
 	return err;
 }
 
-/* Parse and dispatch the buffered requests from c->in_off on. Stops at a
- * barrier (a multi-round command runs), at the in-flight cap, or at a
- * protocol error. */
-static void conn_parse(struct shard *sh, struct conn *c)
+/* Parse and dispatch requests from buf[*off..len): buf is ext[0..ext_len)
+ * (the bytes of a DATA event, parsed where they lie) or, for ext NULL,
+ * c->in (looked up again every round: a busy script's poll may grow it).
+ * Stops at a barrier (a multi-round command runs), at the in-flight cap,
+ * at a protocol error, or at an incomplete request (c->in_need then says
+ * how many bytes from *off on it needs). */
+static void parse_run(struct shard *sh, struct conn *c, const char *ext, size_t ext_len,
+		      size_t *off)
 {
-	if (c->parsing)
-		return;
-	c->parsing = true;
 	struct resp_limits lim = conn_limits(sh, c);
 	bool was_authed = c->authed;
 	struct resp_req req;
 	resp_req_init(&req);
-	while (c->in_off < c->in.len && !c->closing && !c->closed && !c->barrier) {
+	for (;;) {
+		const char *buf = ext ? ext : c->in.data;
+		size_t len = ext ? ext_len : c->in.len;
+		if (*off >= len || c->closing || c->closed || c->barrier)
+			break;
 		if (sh->lock_owner && !sh->lock_open) {
 			txn_gate(sh, c);   /* a transaction holds this shard */
 			break;
@@ -340,8 +345,7 @@ static void conn_parse(struct shard *sh, struct conn *c)
 		}
 		size_t consumed = 0, need = 0;
 		const char *err = NULL;
-		int rc = resp_parse_req(c->in.data + c->in_off, c->in.len - c->in_off, &lim, &req,
-					&consumed, &need, &err);
+		int rc = resp_parse_req(buf + *off, len - *off, &lim, &req, &consumed, &need, &err);
 		if (rc == RESP_PARSE_MORE) {
 			c->in_need = need;
 			break;
@@ -350,7 +354,7 @@ static void conn_parse(struct shard *sh, struct conn *c)
 			conn_protocol_error(sh, c, c->authed ? err : unauth_error(err));
 			break;
 		}
-		c->in_off += consumed;
+		*off += consumed;
 		c->in_need = 0;
 		if (replclient_is_master(c))   /* replica: the stream's offset */
 			replclient_on_request(sh, c, &req, consumed);
@@ -364,6 +368,20 @@ static void conn_parse(struct shard *sh, struct conn *c)
 		}
 	}
 	resp_req_free(&req);
+}
+
+static size_t conn_unparsed(const struct conn *c)
+{
+	return c->in.len - c->in_off;
+}
+
+/* Parse and dispatch the buffered requests from c->in_off on. */
+static void conn_parse(struct shard *sh, struct conn *c)
+{
+	if (c->parsing)
+		return;
+	c->parsing = true;
+	parse_run(sh, c, NULL, 0, &c->in_off);
 	c->parsing = false;
 	if (c->closed)
 		return;
@@ -389,11 +407,6 @@ static void conn_parse(struct shard *sh, struct conn *c)
 	}
 }
 
-static size_t conn_unparsed(const struct conn *c)
-{
-	return c->in.len - c->in_off;
-}
-
 void conn_resume(struct shard *sh, struct conn *c)
 {
 	/* An EXEC whose coordinator finished goes on first, even if the
@@ -412,13 +425,37 @@ void conn_resume(struct shard *sh, struct conn *c)
 		conn_parse(sh, c);
 }
 
+/* Nothing can be parsed now (a blocking command, the in-flight cap, a
+ * transaction's gate)? */
+static bool conn_stalled(const struct conn *c)
+{
+	return (c->barrier && c->blk_shard == -1) || c->throttled || c->gated;
+}
+
+/* New bytes were added to c->in: enforce the query buffer limit and parse
+ * once the request the parser waits for is complete. */
+static void conn_after_read(struct shard *sh, struct conn *c)
+{
+	if ((long long)conn_unparsed(c) > sh->cfg->client_query_buffer_limit) {
+		srv_log(LL_WARNING, "Closing client that reached max query buffer length: id=%llu addr=%s",
+			(unsigned long long)c->id, c->peer);
+		conn_close(sh, c);
+		return;
+	}
+	if (c->in_need && conn_unparsed(c) < c->in_need)
+		return;
+	if (c->barrier)
+		return;   /* blocked: keep reading (to see it close), parse later */
+	conn_parse(sh, c);
+}
+
 void conn_on_readable(struct shard *sh, struct conn *c)
 {
 	if (c->eof)
 		return;
-	if ((c->barrier && c->blk_shard == -1) || c->throttled || c->gated) {
-		/* Nothing can be parsed now: leave the rest in the socket (the
-		 * client's own flow control) until conn_resume(). */
+	if (conn_stalled(c)) {
+		/* Leave the rest in the socket (the client's own flow control)
+		 * until conn_resume(). */
 		if (!c->read_off) {
 			c->read_off = true;
 			dp_set_interest(sh->port, c->fd, false, c->want_write);
@@ -458,17 +495,56 @@ void conn_on_readable(struct shard *sh, struct conn *c)
 	}
 	c->in.len += (size_t)n;
 	STAT_ADD(sh->stats.net_in, (uint64_t)n);
-	if ((long long)conn_unparsed(c) > sh->cfg->client_query_buffer_limit) {
-		srv_log(LL_WARNING, "Closing client that reached max query buffer length: id=%llu addr=%s",
-			(unsigned long long)c->id, c->peer);
-		conn_close(sh, c);
+	conn_after_read(sh, c);
+}
+
+/* Keep p[0..k) of c's stream in c->in, ahead of any bytes a busy
+ * script's poll appended while p was being parsed (they came later). */
+static void conn_keep(struct conn *c, const char *p, size_t k)
+{
+	size_t rest = conn_unparsed(c);
+	if (!rest)
+		c->in.len = c->in_off = 0;
+	rbuf_reserve(&c->in, k);
+	char *at = c->in.data + c->in_off;
+	memmove(at + k, at, rest);
+	memcpy(at, p, k);
+	c->in.len += k;
+}
+
+void conn_on_data(struct shard *sh, struct conn *c, const char *p, size_t n)
+{
+	STAT_ADD(sh->stats.net_in, (uint64_t)n);
+	if (c->eof || c->closing)
+		return;   /* nothing after QUIT or a protocol error runs */
+	if (c->parsing || conn_unparsed(c) || c->barrier || conn_stalled(c)) {
+		/* Behind bytes not run yet, or nothing can run now: queue
+		 * them, and while stalled let the stack hold what follows
+		 * (no more DATA once read interest is off). */
+		if (conn_stalled(c) && !c->read_off) {
+			c->read_off = true;
+			dp_set_interest(sh->port, c->fd, false, c->want_write);
+		}
+		rbuf_append(&c->in, p, n);
+		if (!c->parsing)
+			conn_after_read(sh, c);
 		return;
 	}
-	if (c->in_need && conn_unparsed(c) < c->in_need)
+	/* The common case: requests parsed and run where they lie. */
+	c->parsing = true;
+	size_t off = 0;
+	parse_run(sh, c, p, n, &off);
+	c->parsing = false;
+	if (c->closed)
 		return;
-	if (c->barrier)
-		return;   /* blocked: keep reading (to see it close), parse later */
-	conn_parse(sh, c);
+	if (off == n && !conn_unparsed(c))
+		return;
+	/* A request cut at the segment's end, or requests a barrier or the
+	 * in-flight cap stopped: the rest goes to c->in, where the next
+	 * bytes join it. */
+	if (off < n)
+		conn_keep(c, p + off, n - off);
+	conn_after_read(sh, c);
 }
 
 void conn_client_info(const struct conn *c, int64_t now_ms, struct rbuf *out)

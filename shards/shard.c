@@ -481,6 +481,10 @@ static void shard_events(struct shard *sh, struct dp_event *ev, int n)
 			if (c && !c->closed)
 				conn_on_readable(sh, c);
 			break;
+		case DP_EV_DATA:
+			if (c && !c->closed)
+				conn_on_data(sh, c, e->data, e->len);
+			break;
 		case DP_EV_WRITABLE:
 			if (c && !c->closed)
 				conn_on_writable(sh, c);
@@ -574,6 +578,7 @@ static void *shard_main(void *arg)
 		if (sh->now_ms != clock_set_ms)
 			ks_set_clock(clock_set_ms = sh->now_ms);
 		shard_events(sh, ev, n);
+		dp_release(sh->port);   /* DATA events' bytes are run or copied */
 		if (block_any(sh)) {
 			block_serve(sh);
 			block_timeouts(sh);

@@ -258,6 +258,9 @@ uint64_t shard_clock_us(void);
 /* conn.c */
 struct conn *conn_new(struct shard *sh, const struct dp_event *ev);
 void conn_on_readable(struct shard *sh, struct conn *c);
+/* DATA event: p[0..n) are the next bytes of c's stream, valid only
+ * during the call (run in place, or copied to c->in). */
+void conn_on_data(struct shard *sh, struct conn *c, const char *p, size_t n);
 void conn_on_writable(struct shard *sh, struct conn *c);
 /* Queue c for output flushing at the end of this loop round. */
 void conn_mark_flush(struct shard *sh, struct conn *c);

@@ -393,6 +393,15 @@ void ns_get_stats(const struct ns_stack *s, struct ns_stats *out)
 	out->tail_probes = s->xst.tail_probes;
 }
 
+void ns_set_deliver(struct ns_stack *s,
+		    bool (*fn)(void *arg, ns_conn_t c, struct rte_mbuf *m, const uint8_t *data,
+			       uint32_t len),
+		    void *arg)
+{
+	s->deliver = fn;
+	s->deliver_arg = arg;
+}
+
 void ns_get_xstats(const struct ns_stack *s, struct ns_xstats *out)
 {
 	*out = s->xst;

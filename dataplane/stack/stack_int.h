@@ -366,6 +366,11 @@ struct ns_stack {
 	int32_t out_head;
 	bool listening;
 	bool no_fast_path;                   /* tests: header prediction and output_fast off */
+	/* Direct delivery (ns_set_deliver): in-order payload handed to the
+	 * owner from ns_input, not queued; NULL = off. */
+	bool (*deliver)(void *arg, ns_conn_t c, struct rte_mbuf *m, const uint8_t *data,
+			uint32_t len);
+	void *deliver_arg;
 	uint64_t last_cookie_us;             /* 0: no cookie ever sent */
 	uint16_t next_eport;
 

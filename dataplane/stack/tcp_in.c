@@ -1037,6 +1037,8 @@ static void tcp_segment(struct ns_stack *s, struct ns_tcb *tp, struct seginfo *s
 /* Payload r starting at rcv_nxt: hold it, advance, decide the ACK (now,
  * or delayed). The caller puts tp on the output list afterwards. Returns
  * false when the in-order ring was full: dropped, an ACK is due. */
+static void rcv_ack_due(struct ns_stack *s, struct ns_tcb *tp, uint32_t len, bool had_ooo);
+
 static bool rcv_in_order(struct ns_stack *s, struct ns_tcb *tp, struct ns_seg *r,
 			 struct rte_mbuf **mp)
 {
@@ -1050,6 +1052,14 @@ static bool rcv_in_order(struct ns_stack *s, struct ns_tcb *tp, struct ns_seg *r
 	*mp = NULL;
 	tp->rcv_nxt += len;
 	tp->rx_bytes += len;
+	rcv_ack_due(s, tp, len, had_ooo);
+	ns_ev_post(s, tp, NS_TF_EVRD);
+	return true;
+}
+
+/* The ACK for len new in-order bytes: now, or delayed. */
+static void rcv_ack_due(struct ns_stack *s, struct ns_tcb *tp, uint32_t len, bool had_ooo)
+{
 	if (had_ooo) {
 		/* a hole filled: tell the sender now */
 		reassemble(s, tp);
@@ -1066,7 +1076,26 @@ static bool rcv_in_order(struct ns_stack *s, struct ns_tcb *tp, struct ns_seg *r
 		 * the ACK first (tp goes on the output list). */
 		tp->t_dack = s->now_us + NS_DACK_US;
 	}
-	ns_ev_post(s, tp, NS_TF_EVRD);
+}
+
+/* Offer in-order payload to the owner's hook (ns_set_deliver) instead of
+ * queueing it. Only while nothing is queued: once a byte waits for
+ * ns_recv, everything after it waits too, so the stream stays in order.
+ * True when the hook took the mbuf: the bytes are read, so neither
+ * rx_bytes nor the window changes. */
+static bool rcv_deliver(struct ns_stack *s, struct ns_tcb *tp, struct rte_mbuf **mp,
+			uint32_t off, uint32_t len)
+{
+	struct rte_mbuf *m = *mp;
+	if (!s->deliver || tp->rx_bytes || !(tp->flags & NS_TF_RDINT) ||
+	    (tp->flags & NS_TF_ACCQ) || (uint32_t)m->data_len < off + len ||
+	    !s->deliver(s->deliver_arg, tp->handle, m,
+			rte_pktmbuf_mtod_offset(m, const uint8_t *, off), len))
+		return false;
+	*mp = NULL;
+	s->st.rx_direct++;
+	tp->rcv_nxt += len;
+	rcv_ack_due(s, tp, len, false);
 	return true;
 }
 
@@ -1127,10 +1156,12 @@ static bool fast_path(struct ns_stack *s, struct ns_tcb *tp, const struct rte_tc
 		tp->snd_wl2 = ack;
 	}
 	if (len > 0) {
-		struct ns_seg r;
-		seg_init(&r, *mp, poff, len, seq);
 		rcv_mss_note(tp, len);
-		rcv_in_order(s, tp, &r, mp);
+		if (!rcv_deliver(s, tp, mp, poff, len)) {
+			struct ns_seg r;
+			seg_init(&r, *mp, poff, len, seq);
+			rcv_in_order(s, tp, &r, mp);
+		}
 		ns_tcp_output_later(s, tp);
 	}
 	if (tp->flags & NS_TF_ACKNOW)

@@ -12,6 +12,11 @@ exits 1:
                              them all; DBSIZE afterwards
   cycles HOST PORT N         N times: connect, PING, +PONG, close (4 clients
                              doing N/4 each)
+  split HOST PORT N          N pipelined requests (SET/GET/INCR/APPEND of
+                             values up to 5000 bytes, inline PINGs) sent in
+                             pieces cut at random points, a pause between
+                             pieces so each is its own segment; one SET sent
+                             a byte at a time; every reply checked
 """
 import os
 import socket
@@ -202,6 +207,70 @@ def cycles(host, port, n, workers=4):
         n, workers, dt, n / dt))
 
 
+def encode(*args):
+    out = [b"*%d\r\n" % len(args)]
+    for a in args:
+        a = a.encode() if isinstance(a, str) else a
+        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+    return b"".join(out)
+
+
+def split(host, port, n, seed=1234):
+    import random
+    rnd = random.Random(seed)
+    c = Conn(host, port)
+    expect("FLUSHALL", c.cmd("FLUSHALL"), "OK")
+    # One SET, a byte per segment: every cut inside a request's framing.
+    req = encode("SET", "split:bytewise", "hello world")
+    for i in range(len(req)):
+        c.s.sendall(req[i:i + 1])
+        time.sleep(0.0005)
+    expect("SET sent a byte at a time", c.reply(), "OK")
+    expect("GET split:bytewise", c.cmd("GET", "split:bytewise"), b"hello world")
+    # A pipeline with its own model of the replies.
+    model, counters, wire, want = {}, {}, [], []
+    for i in range(n):
+        k = "split:%d" % rnd.randrange(50)
+        op = rnd.randrange(5)
+        if op == 0:
+            v = bytes(rnd.randrange(256) for _ in range(rnd.choice((1, 10, 100, 1500, 5000))))
+            wire.append(encode("SET", k, v))
+            model[k] = v
+            want.append("OK")
+        elif op == 1:
+            wire.append(encode("GET", k))
+            want.append(model.get(k))
+        elif op == 2:
+            ck = "splitc:%d" % rnd.randrange(5)
+            counters[ck] = counters.get(ck, 0) + 1
+            wire.append(encode("INCR", ck))
+            want.append(counters[ck])
+        elif op == 3:
+            v = b"x" * rnd.randrange(1, 200)
+            model[k] = model.get(k, b"") + v
+            wire.append(encode("APPEND", k, v))
+            want.append(len(model[k]))
+        else:
+            wire.append(b"PING\r\n")
+            want.append("PONG")
+    data = b"".join(wire)
+    pieces, at = 0, 0
+    while at < len(data):
+        size = rnd.choice((1, 2, 3, 7, 50, 700, 1448, 3000))
+        c.s.sendall(data[at:at + size])
+        at += size
+        pieces += 1
+        if pieces % 4 == 0:
+            time.sleep(0.0005)
+    for i, w in enumerate(want):
+        expect("reply %d of %d" % (i + 1, n), c.reply(), w)
+    for k, v in model.items():
+        expect("GET %s after the pipeline" % k, c.cmd("GET", k), v)
+    c.close()
+    print("split: %d requests (%d bytes) in %d pieces, every reply right" % (
+        n, len(data), pieces))
+
+
 def main(argv):
     if len(argv) < 4:
         print(__doc__, file=sys.stderr)
@@ -214,6 +283,8 @@ def main(argv):
             conns(host, port, int(argv[4]))
         elif cmd == "cycles":
             cycles(host, port, int(argv[4]))
+        elif cmd == "split":
+            split(host, port, int(argv[4]))
         else:
             print("unknown subcommand %s" % cmd, file=sys.stderr)
             return 2

@@ -4502,3 +4502,154 @@ Test(tcp, send_queue_entry_bounds)
 		rp_close(&rp);
 	}
 }
+
+/* ------------------------------------------ direct delivery (ns_set_deliver) */
+
+/* A's owner takes in-order payload from inside ns_input (the DPDK
+ * backend's DATA events). The hook checks what it is given against the
+ * sender's pattern, in stream order with what A's ns_recv returns, and
+ * refuses a share of offers so both paths interleave. */
+struct dhook {
+	struct pair *p;
+	unsigned refuse_pm;          /* refuse this many offers per million */
+	uint64_t rng;
+	uint64_t offers, taken, bytes;
+	uint64_t offered_while_queued;  /* must stay 0: order would break */
+	bool off;                    /* refuse everything */
+};
+
+static bool dhook_fn(void *arg, ns_conn_t c, struct rte_mbuf *m, const uint8_t *data,
+		     uint32_t len)
+{
+	struct dhook *h = arg;
+	struct side *sd = &h->p->sd[A];
+	h->offers++;
+	struct ns_tcb *tp = ns_conn_tcb(sd->s, c);
+	if (tp->rx_bytes || tp->rxq_cnt)
+		h->offered_while_queued++;
+	struct stream *t = stream_of(sd, c);
+	if (h->off || !t || rng_next(&h->rng) % 1000000 < h->refuse_pm)
+		return false;
+	cr_assert(data >= rte_pktmbuf_mtod(m, const uint8_t *) &&
+		  data + len <= rte_pktmbuf_mtod(m, const uint8_t *) + m->data_len,
+		  "payload outside its mbuf");
+	for (uint32_t i = 0; i < len && !t->bad_at; i++)
+		if (data[i] != pat(t->rx_seed, t->rx_done + i))
+			t->bad_at = t->rx_done + i + 1;
+	t->rx_done += len;
+	h->taken++;
+	h->bytes += len;
+	rte_pktmbuf_free(m);         /* the owner is done with it */
+	return true;
+}
+
+struct dcase {
+	const char *name;
+	unsigned refuse_pm, drop_pm, reorder_pm;
+	uint64_t seed;
+};
+
+/* Whatever mix of hook and queue, loss and reordering: every byte once,
+ * in order, and never an offer while bytes wait in the queue. */
+Test(tcp, deliver_hook_keeps_stream_order)
+{
+	static const struct dcase cases[] = {
+		{ "clean wire, hook takes all", 0, 0, 0, 1 },
+		{ "clean wire, 5% refused", 50000, 0, 0, 2 },
+		{ "loss and reordering, 20% refused", 200000, 10000, 20000, 3 },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const struct dcase *dc = &cases[i];
+		struct pair p;
+		pair_init(&p, NULL, NULL);
+		p.rng = dc->seed;
+		for (int d = 0; d < 2; d++) {
+			p.w[d].drop_pm = dc->drop_pm;
+			p.w[d].reorder_pm = dc->reorder_pm;
+			p.w[d].reorder_max_us = 500;
+		}
+		struct dhook h = { .p = &p, .refuse_pm = dc->refuse_pm, .rng = dc->seed };
+		ns_set_deliver(p.sd[A].s, dhook_fn, &h);
+		p.sd[B].max_write = 3000;    /* segments of every size */
+		p.sd[B].wrng = dc->seed;
+		setup_bulk(&p, 0, 2u << 20);
+		cr_assert(pair_run(&p, pred_streams_done, 60000000), "%s: incomplete", dc->name);
+		check_bulk(&p, 0, 2u << 20);
+		struct ns_stats sa;
+		stats(&p, A, &sa, NULL);
+		cr_expect_eq(h.offered_while_queued, 0, "%s: offered behind queued bytes",
+			     dc->name);
+		/* After a refusal the rest of the sender's burst queues too. */
+		cr_expect_gt(h.taken, 20, "%s: hook took %lu", dc->name, (unsigned long)h.taken);
+		cr_expect_eq(sa.rx_direct, h.taken, "%s", dc->name);
+		if (dc->refuse_pm || dc->drop_pm)
+			cr_expect_lt(h.bytes, 2u << 20, "%s: the queue path was never used",
+				     dc->name);
+		else
+			cr_expect_gt(h.bytes, (2u << 20) - 20000, "%s: only %lu bytes direct",
+				     dc->name, (unsigned long)h.bytes);
+		cr_log_info("%s: %lu offers, %lu taken (%lu bytes)", dc->name,
+			    (unsigned long)h.offers, (unsigned long)h.taken,
+			    (unsigned long)h.bytes);
+		assert_invariants(&p);
+		pair_free(&p);
+	}
+}
+
+/* Bytes the hook took count as read: a reader that never calls ns_recv
+ * still keeps its window open. Read interest off, or a refusing hook,
+ * and the window fills as with no hook; turning the hook back on does
+ * not reorder what is queued. */
+Test(tcp, deliver_hook_bytes_count_as_read)
+{
+	struct pair p;
+	pair_init(&p, NULL, NULL);
+	struct dhook h = { .p = &p };
+	ns_set_deliver(p.sd[A].s, dhook_fn, &h);
+	setup_bulk(&p, 0, 0);
+	cr_assert(pair_run(&p, pred_one_each, 1000000));
+	struct stream *a = accepted(&p, 0);
+	cr_assert_not_null(a);
+	a->no_read = true;                /* from here A never calls ns_recv */
+	p.sd[B].st[0].tx_total = 4u << 20;   /* 32 windows of A's 128 KiB */
+	cr_assert(pair_run(&p, pred_b_sent_all, 20000000), "window closed with the hook on");
+	cr_assert(pair_run(&p, pred_streams_done, 5000000));
+	cr_expect_eq(a->rx_done, 4u << 20);
+	cr_expect_eq(h.bytes, 4u << 20, "bytes went through the queue");
+	cr_expect_eq(a->bad_at, 0);
+	cr_expect_eq(ns_conn_tcb(p.sd[A].s, a->c)->rx_bytes, 0u);
+	pair_free(&p);
+
+	/* Read interest off: nothing offered, the window fills. */
+	pair_init(&p, NULL, NULL);
+	h = (struct dhook){ .p = &p };
+	ns_set_deliver(p.sd[A].s, dhook_fn, &h);
+	p.sd[A].acc_no_read = true;
+	setup_bulk(&p, 0, 1u << 20);
+	cr_assert(pair_run(&p, pred_one_each, 1000000));
+	a = accepted(&p, 0);
+	cr_assert_not_null(a);
+	cr_assert_eq(ns_set_interest(p.sd[A].s, a->c, false, false), 0);
+	uint64_t before = h.taken;
+	pair_advance(&p, 2000000);
+	cr_expect_eq(h.taken, before, "offered with read interest off");
+	struct ns_tcb *tp = ns_conn_tcb(p.sd[A].s, a->c);
+	uint32_t held = tp->rx_bytes;
+	cr_expect_geq(held, p.sd[A].s->conf.rcvbuf - 2000, "window not full: %u held", held);
+	cr_expect_lt(p.sd[B].st[0].tx_done, 1u << 20);
+	/* Interest back on with the queue full: the hook is not offered
+	 * anything until ns_recv has emptied the queue; then it is. */
+	cr_assert_eq(ns_set_interest(p.sd[A].s, a->c, true, false), 0);
+	pair_advance(&p, 200000);
+	cr_expect_eq(h.offered_while_queued, 0);
+	cr_expect_eq(h.taken, before, "offered while bytes were queued");
+	a->no_read = false;
+	stream_read(&p.sd[A], a, false);
+	cr_assert(pair_run(&p, pred_streams_done, 20000000), "transfer did not resume");
+	cr_expect_eq(a->rx_done, 1u << 20);
+	cr_expect_eq(a->bad_at, 0, "corrupt or reordered byte at %lu", (unsigned long)a->bad_at - 1);
+	cr_expect_gt(h.taken, before, "the hook was not used again after the queue emptied");
+	cr_expect_eq(h.offered_while_queued, 0);
+	assert_invariants(&p);
+	pair_free(&p);
+}
