@@ -512,6 +512,20 @@ static void conn_keep(struct conn *c, const char *p, size_t k)
 	c->in.len += k;
 }
 
+/* Parse c->in once the batch of events is handled, not per segment: a
+ * request too big for a segment, whose length the parser cannot know
+ * ahead (a multibulk of a million small arguments), is then re-parsed
+ * once per round with everything that came in it, as a read of the queue
+ * would, not once per segment. */
+static void conn_parse_later(struct shard *sh, struct conn *c)
+{
+	if (c->parse_due)
+		return;
+	c->parse_due = true;
+	c->parse_next = sh->parse_list;
+	sh->parse_list = c;
+}
+
 void conn_on_data(struct shard *sh, struct conn *c, const char *p, size_t n)
 {
 	STAT_ADD(sh->stats.net_in, (uint64_t)n);
@@ -526,8 +540,7 @@ void conn_on_data(struct shard *sh, struct conn *c, const char *p, size_t n)
 			dp_set_interest(sh->port, c->fd, false, c->want_write);
 		}
 		rbuf_append(&c->in, p, n);
-		if (!c->parsing)
-			conn_after_read(sh, c);
+		conn_parse_later(sh, c);
 		return;
 	}
 	/* The common case: requests parsed and run where they lie. */
@@ -544,7 +557,18 @@ void conn_on_data(struct shard *sh, struct conn *c, const char *p, size_t n)
 	 * bytes join it. */
 	if (off < n)
 		conn_keep(c, p + off, n - off);
-	conn_after_read(sh, c);
+	conn_parse_later(sh, c);
+}
+
+void conn_parse_due(struct shard *sh)
+{
+	while (sh->parse_list) {
+		struct conn *c = sh->parse_list;
+		sh->parse_list = c->parse_next;
+		c->parse_due = false;
+		if (!c->closed && !c->parsing)
+			conn_after_read(sh, c);
+	}
 }
 
 void conn_client_info(const struct conn *c, int64_t now_ms, struct rbuf *out)

@@ -518,6 +518,7 @@ bool shard_busy_poll(struct shard *sh)
 	}
 	int n = dp_poll(sh->port, ev, SHARD_BURST, 0);
 	shard_events(sh, ev, n);
+	conn_parse_due(sh);
 	conn_flush_all(sh);
 	sh->busy = false;
 	return atomic_load(&sh->script_kill);
@@ -578,6 +579,7 @@ static void *shard_main(void *arg)
 		if (sh->now_ms != clock_set_ms)
 			ks_set_clock(clock_set_ms = sh->now_ms);
 		shard_events(sh, ev, n);
+		conn_parse_due(sh);
 		dp_release(sh->port);   /* DATA events' bytes are run or copied */
 		if (block_any(sh)) {
 			block_serve(sh);

@@ -53,6 +53,7 @@ enum conn_reply_mode { REPLY_ON = 0, REPLY_OFF, REPLY_SKIP };
 struct conn {
 	struct conn *next, *prev;       /* shard's list of connections */
 	struct conn *flush_next;        /* shard's list of conns with output */
+	struct conn *parse_next;        /* shard's list of conns with bytes to parse */
 	struct shard *sh;
 	dp_conn_t fd;
 	uint64_t id;
@@ -70,6 +71,7 @@ struct conn {
 	bool closing;                   /* close once output is flushed */
 	bool closed;                    /* socket closed; freed when inflight == 0 */
 	bool in_flush;                  /* on the flush list */
+	bool parse_due;                 /* on the parse list */
 	bool want_write;
 	bool throttled;                 /* parsing waits for in-flight replies */
 	bool read_off;                  /* not reading until parsing can go on */
@@ -184,6 +186,7 @@ struct shard {
 	struct cfg *cfg;
 	struct conn *conns;
 	struct conn *flush_list;
+	struct conn *parse_list;        /* DATA appended to c->in this round */
 	struct conn *dead;                /* closed, to free at the end of the round */
 	unsigned nconns;
 	unsigned nmonitors;
@@ -261,6 +264,8 @@ void conn_on_readable(struct shard *sh, struct conn *c);
 /* DATA event: p[0..n) are the next bytes of c's stream, valid only
  * during the call (run in place, or copied to c->in). */
 void conn_on_data(struct shard *sh, struct conn *c, const char *p, size_t n);
+/* After a batch of events: parse what DATA events appended to c->in. */
+void conn_parse_due(struct shard *sh);
 void conn_on_writable(struct shard *sh, struct conn *c);
 /* Queue c for output flushing at the end of this loop round. */
 void conn_mark_flush(struct shard *sh, struct conn *c);
